@@ -1,0 +1,115 @@
+// The YAML configuration shared by agents and the collector (SPEC.md,
+// "Config"). Loading validates the whole schema: unknown keys, wrong types
+// and bad durations are errors that name the file, the line and the key.
+#ifndef TOKENWATCH_AGENT_CONFIG_CONFIG_H_
+#define TOKENWATCH_AGENT_CONFIG_CONFIG_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace tokenwatch::config {
+
+struct ServiceMatch {
+  std::vector<std::string> hosts;      // Host header values, lower-cased
+  std::vector<std::string> addresses;  // "ip:port", "[v6]:port" or "ip"
+};
+
+struct Service {
+  std::string name;
+  ServiceMatch match;
+  std::vector<std::string> audiences;
+};
+
+struct Issuer {
+  std::string iss;
+  std::vector<std::string> algorithms;
+  std::string jwks_file;    // absolute after loading; empty when unset
+  std::string pem_file;     // PEM public key; absolute; empty when unset
+  std::string secret_file;  // HMAC secret for HS*; absolute; empty if unset
+  std::optional<absl::Duration> max_lifetime;
+};
+
+struct SensitiveEndpoint {
+  std::string service;  // empty: any service
+  std::string method;   // empty: any method; upper-cased
+  std::string path;     // glob: * one segment, ** zero or more segments
+  std::vector<std::string> required_scopes;
+  std::string severity = "medium";  // low | medium | high | critical
+};
+
+struct MultiSource {
+  absl::Duration window = absl::Minutes(5);
+  int min_sources = 3;
+};
+
+struct Detections {
+  absl::Duration clock_leeway = absl::Seconds(30);
+  absl::Duration default_max_lifetime = absl::Hours(24);
+  std::string weak_secrets_file;  // absolute; empty when unset
+  std::string revoked_jtis_file;  // absolute; empty when unset
+  MultiSource multi_source;
+};
+
+// Bounds of the agent's data path. Every bound, when hit, is counted.
+struct AgentLimits {
+  uint64_t max_flows = 262144;                 // tracked TCP connections
+  uint64_t flow_buffer_bytes = 256 * 1024;     // out-of-order bytes per flow
+  uint64_t total_buffer_bytes = 64ull << 20;   // out-of-order bytes, all flows
+  uint64_t max_header_bytes = 64 * 1024;       // one HTTP header block
+  uint64_t max_pending_requests = 64;          // pipelined, awaiting response
+  uint64_t token_cache_entries = 65536;        // decoded-token cache
+  absl::Duration flow_idle_timeout = absl::Seconds(120);
+};
+
+struct Agent {
+  std::string interface;
+  std::string filter;
+  std::string collector;
+  std::string agent_id;
+  std::string events_out;
+  std::string metrics_listen;
+  std::vector<std::string> token_headers;  // lower-cased header names
+  absl::Duration fold_window = absl::Seconds(1);  // 0s disables folding
+  AgentLimits limits;
+};
+
+struct Collector {
+  std::string listen = "127.0.0.1:9470";
+  std::string http_listen = "127.0.0.1:9471";
+  std::string store = "sqlite:tokenwatch.db";
+  std::string alerts_out;
+};
+
+struct Config {
+  std::string path;                  // the file this was loaded from
+  std::string fingerprint_key_file;  // absolute; empty when unset
+  std::vector<Service> services;
+  std::vector<Issuer> issuers;
+  std::vector<SensitiveEndpoint> sensitive_endpoints;
+  Detections detections;
+  Agent agent;
+  Collector collector;
+};
+
+// Parses "30s", "5m", "1h", "2d", and sums like "1h30m". Rejects negative
+// values, missing units and unknown units.
+absl::StatusOr<absl::Duration> ParseDuration(std::string_view text);
+
+// Loads and validates a config file. Relative paths are resolved against the
+// folder holding the file. Errors are InvalidArgument with a message of the
+// form "FILE:LINE: key 'services[0].match.hosts': expected a list".
+absl::StatusOr<Config> LoadConfig(const std::string& path);
+
+// Same, from text already in memory; `path` is used for messages and for
+// resolving relative paths.
+absl::StatusOr<Config> ParseConfig(std::string_view yaml,
+                                   const std::string& path);
+
+}  // namespace tokenwatch::config
+
+#endif  // TOKENWATCH_AGENT_CONFIG_CONFIG_H_

@@ -1,0 +1,52 @@
+// Link, network and transport decoding: a captured frame in, a TCP segment
+// with its flow tuple out. Never reads past `caplen`; anything it cannot use
+// is named by a DecodeResult the caller counts.
+#ifndef TOKENWATCH_AGENT_DECODE_DECODER_H_
+#define TOKENWATCH_AGENT_DECODE_DECODER_H_
+
+#include <cstdint>
+#include <string>
+
+#include "agent/capture/packet.h"
+
+namespace tokenwatch::decode {
+
+enum class DecodeResult : uint8_t {
+  kTcp,                 // a TCP segment: the only result the pipeline uses
+  kNotIp,               // ARP, LLDP, ...
+  kNotTcp,              // UDP, ICMP, ...
+  kTruncated,           // headers cut short by caplen or lying lengths
+  kBadIpHeader,         // version/IHL/length nonsense
+  kBadTcpHeader,        // data offset nonsense
+  kIpFragment,          // IPv4/IPv6 fragment: not reassembled, counted
+  kUnsupportedLinktype,
+  kCount,
+};
+const char* DecodeResultName(DecodeResult r);
+
+// An address in 16 bytes; IPv4 is stored as ::ffff:a.b.c.d.
+struct IpAddress {
+  uint8_t bytes[16] = {0};
+  bool is_v4() const;
+  std::string ToString() const;  // "10.0.0.5" or "::1"
+  bool operator==(const IpAddress& o) const;
+};
+
+struct TcpSegment {
+  IpAddress src, dst;
+  uint16_t src_port = 0, dst_port = 0;
+  uint32_t seq = 0, ack = 0;
+  uint8_t flags = 0;
+  const uint8_t* payload = nullptr;
+  uint32_t payload_len = 0;
+  int64_t ts_us = 0;
+};
+
+constexpr uint8_t kTcpFin = 0x01, kTcpSyn = 0x02, kTcpRst = 0x04,
+                  kTcpPsh = 0x08, kTcpAck = 0x10;
+
+DecodeResult Decode(const capture::RawPacket& packet, TcpSegment* out);
+
+}  // namespace tokenwatch::decode
+
+#endif  // TOKENWATCH_AGENT_DECODE_DECODER_H_

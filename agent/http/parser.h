@@ -1,0 +1,116 @@
+// Incremental HTTP/1.0 and 1.1 parser for one direction of a connection.
+// Message heads are handed to a Handler; bodies (Content-Length, chunked,
+// until close) are skipped by counting, never buffered. Only a head that
+// spans segments is copied, up to `max_header_bytes`.
+#ifndef TOKENWATCH_AGENT_HTTP_PARSER_H_
+#define TOKENWATCH_AGENT_HTTP_PARSER_H_
+
+#include <cstdint>
+#include <string>
+
+#include "agent/http/message.h"
+#include "agent/stats.h"
+
+namespace tokenwatch::http {
+
+enum class Role : uint8_t { kUnknown, kRequest, kResponse };
+
+// What follows a head, as only the connection knows (it pairs responses
+// with requests: a response to HEAD has no body, a 2xx to CONNECT opens a
+// tunnel).
+enum class BodyRule : uint8_t {
+  kFromHeaders,  // Content-Length / chunked / (responses) until close
+  kNone,         // HEAD responses, 1xx, 204, 304
+  kTunnel,       // stop parsing this direction: CONNECT, 101 Upgrade
+  kUntilClose,   // HTTP/0.9 response
+};
+
+class HttpParser;
+
+class Handler {
+ public:
+  virtual ~Handler() = default;
+  virtual BodyRule OnMessageHead(HttpParser& parser, const MessageHead& head) = 0;
+};
+
+class HttpParser {
+ public:
+  // `scratch` receives each parsed head; parsers of one thread share it
+  // (a head lives only for its callback), which keeps a flow small.
+  HttpParser(Role role, Handler* handler, AgentStats* stats,
+             size_t max_header_bytes, MessageHead* scratch)
+      : role_(role),
+        handler_(handler),
+        stats_(stats),
+        max_header_bytes_(max_header_bytes),
+        head_(scratch) {}
+
+  void Feed(const uint8_t* data, size_t len);
+  void OnGap(uint64_t len);
+
+  Role role() const { return role_; }
+  void set_role(Role role) { role_ = role; }
+  // Start by searching for a message start: the stream was picked up
+  // mid-connection.
+  void StartResync() { state_ = State::kResync; at_line_start_ = true; }
+  void EnterTunnel() { state_ = State::kTunnel; }
+  // A CONNECT was refused: the client goes on speaking HTTP.
+  void LeaveTunnel() {
+    if (state_ == State::kTunnel) Reset();
+  }
+  bool in_tunnel() const { return state_ == State::kTunnel; }
+  // The last request head was HTTP/0.9 (its response has no head).
+  bool last_was_http09() const { return last_http09_; }
+
+ private:
+  enum class State : uint8_t {
+    kHead,
+    kResync,
+    kBody,
+    kChunkSize,
+    kChunkData,
+    kChunkDataEnd,
+    kTrailers,
+    kUntilClose,
+    kTunnel,
+  };
+
+  size_t FeedHead(const uint8_t* data, size_t len);
+  size_t FeedResync(const uint8_t* data, size_t len);
+  size_t FeedLine(const uint8_t* data, size_t len);  // chunk size/trailers
+  void OnLine(std::string_view line);
+  // Parses a complete head block; false when it is not HTTP.
+  bool ParseHead(std::string_view block, bool allow_http09);
+  void SetBodyState(const MessageHead& head, BodyRule rule);
+  void Reset() {
+    state_ = State::kHead;
+    head_buf_.clear();
+    line_buf_.clear();
+    at_line_start_ = true;
+  }
+  void LoseSync(Anomaly why) {
+    stats_->Count(why);
+    head_buf_.clear();
+    line_buf_.clear();
+    state_ = State::kResync;
+    // The next byte may begin a message (a lost segment ended the last one).
+    at_line_start_ = true;
+  }
+
+  Role role_;
+  Handler* handler_;
+  AgentStats* stats_;
+  size_t max_header_bytes_;
+  State state_ = State::kHead;
+  bool at_line_start_ = true;
+  bool last_http09_ = false;
+  bool chunk_size_seen_ = false;
+  uint64_t remaining_ = 0;  // body or chunk bytes still to skip
+  std::string head_buf_;    // a head that spans segments
+  std::string line_buf_;    // a chunk-size or trailer line that spans segments
+  MessageHead* head_;
+};
+
+}  // namespace tokenwatch::http
+
+#endif  // TOKENWATCH_AGENT_HTTP_PARSER_H_

@@ -1,0 +1,125 @@
+#include "agent/http/session.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace tokenwatch::http {
+
+HttpSession::HttpSession(SessionContext* ctx, Endpoint side0, Endpoint side1)
+    : ctx_(ctx),
+      ends_{std::move(side0), std::move(side1)},
+      parsers_{HttpParser(Role::kUnknown, this, ctx->stats, ctx->max_header_bytes, &ctx->head_scratch),
+               HttpParser(Role::kUnknown, this, ctx->stats, ctx->max_header_bytes, &ctx->head_scratch)} {}
+
+void HttpSession::SetClientSide(int dir) {
+  if (client_ >= 0) return;
+  client_ = dir;
+  parsers_[dir].set_role(Role::kRequest);
+  parsers_[1 - dir].set_role(Role::kResponse);
+}
+
+void HttpSession::OnData(int dir, const uint8_t* data, size_t len) {
+  parsers_[dir].Feed(data, len);
+}
+
+void HttpSession::OnGap(int dir, uint64_t len) { parsers_[dir].OnGap(len); }
+
+BodyRule HttpSession::OnMessageHead(HttpParser& parser, const MessageHead& head) {
+  int dir = &parser == &parsers_[0] ? 0 : 1;
+  if (client_ < 0) SetClientSide(head.is_request ? dir : 1 - dir);
+  if (head.is_request != (dir == client_)) {
+    // A request from the server side (or the reverse): the guess was wrong
+    // or the traffic is not HTTP as we know it. Ignore the message.
+    return BodyRule::kFromHeaders;
+  }
+  return head.is_request ? OnRequest(dir, head) : OnResponse(dir, head);
+}
+
+BodyRule HttpSession::OnRequest(int dir, const MessageHead& head) {
+  ++ctx_->stats->http_requests;
+  if (pending_.size() >= ctx_->max_pending_requests) {
+    ctx_->stats->Count(Drop::kPendingRequests);
+    Complete(pending_.front(), 0);
+    pending_.erase(pending_.begin());
+  }
+  Pending& p = pending_.emplace_back();
+  p.is_head = head.method == "HEAD";
+  p.is_connect = head.method == "CONNECT";
+
+  ctx_->extractor->Extract(head, &ctx_->extraction);
+  if (!ctx_->extraction.tokens.empty()) {
+    const Endpoint& client = ends_[dir];
+    const Endpoint& server = ends_[1 - dir];
+    std::string service =
+        ctx_->attributor->Attribute(head.Find("host"), server.ip, server.port);
+    std::string server_addr = service::Attributor::JoinHostPort(server.ip, server.port);
+    std::string_view path = token::Extractor::PathOf(head.target);
+    for (const token::FoundToken& found : ctx_->extraction.tokens) {
+      ++ctx_->stats->token_uses;
+      token::DecodedToken info = ctx_->tokens->Lookup(found.value);
+      v1::UsageEvent& e = p.uses.emplace_back();
+      e.set_ts_us(ctx_->now_us);
+      e.set_last_ts_us(ctx_->now_us);
+      e.set_count(1);
+      e.set_agent(ctx_->agent_id);
+      e.set_service(service);
+      e.set_method(std::string(head.method));
+      e.set_path(std::string(path));
+      e.set_client(client.ip);
+      e.set_server(server_addr);
+      e.set_location(found.location);
+      e.set_param(std::string(found.param));
+      *e.mutable_token() = *info;
+      if (found.location == v1::TOKEN_LOCATION_QUERY) e.add_findings("token_in_url");
+    }
+  }
+
+  if (head.version_major == 0) {
+    // HTTP/0.9: the answer is a bare body up to the close.
+    Complete(p, 0);
+    pending_.pop_back();
+    parsers_[1 - dir].EnterTunnel();
+    return BodyRule::kNone;
+  }
+  return p.is_connect ? BodyRule::kTunnel : BodyRule::kFromHeaders;
+}
+
+BodyRule HttpSession::OnResponse(int dir, const MessageHead& head) {
+  ++ctx_->stats->http_responses;
+  int status = head.status;
+  if (status >= 100 && status < 200 && status != 101) {
+    return BodyRule::kNone;  // interim (100 Continue): the final one follows
+  }
+  if (pending_.empty()) {
+    ctx_->stats->Count(Anomaly::kHttpResponseWithoutRequest);
+    if (status == 101) return BodyRule::kTunnel;
+    return status == 204 || status == 304 ? BodyRule::kNone : BodyRule::kFromHeaders;
+  }
+  Pending p = std::move(pending_.front());
+  pending_.erase(pending_.begin());
+  Complete(p, static_cast<uint32_t>(status));
+  if (status == 101) {
+    parsers_[1 - dir].EnterTunnel();
+    return BodyRule::kTunnel;
+  }
+  if (p.is_connect) {
+    if (status >= 200 && status < 300) return BodyRule::kTunnel;
+    parsers_[1 - dir].LeaveTunnel();  // refused: the client goes on in HTTP
+  }
+  if (p.is_head || status == 204 || status == 304) return BodyRule::kNone;
+  return BodyRule::kFromHeaders;
+}
+
+void HttpSession::Complete(Pending& p, uint32_t status) {
+  for (v1::UsageEvent& e : p.uses) {
+    e.set_status(status);
+    ctx_->folder->Add(std::move(e));
+  }
+  p.uses.clear();
+}
+
+void HttpSession::Close() {
+  for (Pending& p : pending_) Complete(p, 0);
+  pending_.clear();
+}
+
+}  // namespace tokenwatch::http

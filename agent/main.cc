@@ -1,0 +1,238 @@
+// tokenwatch-agent: flags, ordered start-up, the capture loop, teardown.
+#include <getopt.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include <openssl/rand.h>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "agent/capture/pcap_source.h"
+#include "agent/config/config.h"
+#include "agent/output/event_json.h"
+#include "agent/pipeline.h"
+#include "agent/token/fingerprint.h"
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+void OnSignal(int) { g_stop = true; }
+
+constexpr char kUsage[] =
+    "usage: tokenwatch-agent [-c FILE] (-i IFACE | -r FILE) [-f EXPR]\n"
+    "                        [--collector HOST:PORT] [--events-out FILE]\n"
+    "                        [--agent-id ID] [--metrics-listen ADDR]\n"
+    "  -c, --config FILE       YAML config; flags override it\n"
+    "  -i, --interface IFACE   live capture (any allowed)\n"
+    "  -r, --read FILE         read a pcap/pcapng file (- = stdin)\n"
+    "  -f, --filter EXPR       BPF filter, tcpdump syntax\n"
+    "      --collector ADDR    stream usage events to a collector (gRPC)\n"
+    "      --events-out FILE   write usage events as JSON lines (- = stdout)\n"
+    "      --agent-id ID       defaults to the host name\n"
+    "      --metrics-listen A  Prometheus /metrics (default 127.0.0.1:9472)\n"
+    "      --version, --help\n";
+
+struct Flags {
+  std::string config, interface, read, filter, collector, events_out, agent_id,
+      metrics_listen;
+  bool have_filter = false;
+};
+
+int Usage(const std::string& why) {
+  fprintf(stderr, "tokenwatch-agent: %s\n%s", why.c_str(), kUsage);
+  return 2;
+}
+
+std::string HostName() {
+  char buf[256] = {0};
+  if (gethostname(buf, sizeof buf - 1) != 0) return "unknown";
+  return buf;
+}
+
+// Progress of a long replay, shown only when stderr is a terminal.
+class Progress {
+ public:
+  explicit Progress(bool enabled) : enabled_(enabled), start_(absl::Now()) {}
+  void Maybe(const tokenwatch::capture::PacketSource& src, uint64_t packets) {
+    if (!enabled_) return;
+    absl::Time now = absl::Now();
+    if (now - last_ < absl::Milliseconds(500)) return;
+    last_ = now;
+    double secs = absl::ToDoubleSeconds(now - start_);
+    double pps = secs > 0 ? packets / secs : 0;
+    tokenwatch::capture::SourceProgress p = src.Progress();
+    if (p.bytes_total > 0 && p.bytes_read > 0) {
+      double share = static_cast<double>(p.bytes_read) / p.bytes_total;
+      double left = share > 0 ? secs * (1 - share) / share : 0;
+      fprintf(stderr, "\r  %5.1f%% read  %8.0f packets/s  %5.0fs left   ",
+              share * 100, pps, left);
+    } else {
+      fprintf(stderr, "\r  %llu packets  %8.0f packets/s   ",
+              static_cast<unsigned long long>(packets), pps);
+    }
+    shown_ = true;
+  }
+  void Done() {
+    if (shown_) fprintf(stderr, "\r%60s\r", "");
+  }
+
+ private:
+  bool enabled_;
+  bool shown_ = false;
+  absl::Time start_, last_;
+};
+
+int Run(int argc, char** argv) {
+  static const option kOptions[] = {
+      {"config", required_argument, nullptr, 'c'},
+      {"interface", required_argument, nullptr, 'i'},
+      {"read", required_argument, nullptr, 'r'},
+      {"filter", required_argument, nullptr, 'f'},
+      {"collector", required_argument, nullptr, 1},
+      {"events-out", required_argument, nullptr, 2},
+      {"agent-id", required_argument, nullptr, 3},
+      {"metrics-listen", required_argument, nullptr, 4},
+      {"version", no_argument, nullptr, 5},
+      {"help", no_argument, nullptr, 'h'},
+      {nullptr, 0, nullptr, 0}};
+  Flags flags;
+  opterr = 0;
+  int c;
+  while ((c = getopt_long(argc, argv, ":c:i:r:f:h", kOptions, nullptr)) != -1) {
+    switch (c) {
+      case 'c': flags.config = optarg; break;
+      case 'i': flags.interface = optarg; break;
+      case 'r': flags.read = optarg; break;
+      case 'f': flags.filter = optarg; flags.have_filter = true; break;
+      case 1: flags.collector = optarg; break;
+      case 2: flags.events_out = optarg; break;
+      case 3: flags.agent_id = optarg; break;
+      case 4: flags.metrics_listen = optarg; break;
+      case 5: printf("tokenwatch-agent %s\n", TOKENWATCH_VERSION); return 0;
+      case 'h': printf("%s", kUsage); return 0;
+      case ':': return Usage(absl::StrCat("option ", argv[optind - 1], " needs a value"));
+      default: return Usage(absl::StrCat("unknown option ", argv[optind - 1]));
+    }
+  }
+  if (optind < argc) return Usage(absl::StrCat("unexpected argument ", argv[optind]));
+
+  // Step 1: configuration; flags override the file.
+  tokenwatch::config::Config cfg;
+  if (!flags.config.empty()) {
+    absl::StatusOr<tokenwatch::config::Config> loaded = tokenwatch::config::LoadConfig(flags.config);
+    if (!loaded.ok()) {
+      fprintf(stderr, "tokenwatch-agent: %s\n", std::string(loaded.status().message()).c_str());
+      return 2;
+    }
+    cfg = *std::move(loaded);
+  }
+  std::string interface = !flags.interface.empty() ? flags.interface
+                          : flags.read.empty()     ? cfg.agent.interface
+                                                   : "";
+  std::string filter = flags.have_filter ? flags.filter : cfg.agent.filter;
+  std::string collector = !flags.collector.empty() ? flags.collector : cfg.agent.collector;
+  std::string events_out = !flags.events_out.empty() ? flags.events_out : cfg.agent.events_out;
+  std::string agent_id = !flags.agent_id.empty() ? flags.agent_id
+                         : !cfg.agent.agent_id.empty() ? cfg.agent.agent_id
+                                                       : HostName();
+  if (!flags.read.empty() && !flags.interface.empty()) {
+    return Usage("-i and -r exclude each other");
+  }
+  if (flags.read.empty() && interface.empty()) return Usage("give -i IFACE or -r FILE");
+  if (!collector.empty()) {
+    fprintf(stderr,
+            "tokenwatch-agent: warning: collector streaming is not in this "
+            "build yet; events go to --events-out only\n");
+  }
+  if (events_out.empty()) events_out = "-";
+
+  // Step 2: the fingerprint key.
+  std::unique_ptr<tokenwatch::token::Fingerprinter> fingerprinter;
+  if (!cfg.fingerprint_key_file.empty()) {
+    auto fp = tokenwatch::token::Fingerprinter::FromFile(cfg.fingerprint_key_file);
+    if (!fp.ok()) {
+      fprintf(stderr, "tokenwatch-agent: %s: fingerprint_key_file: %s\n",
+              cfg.path.c_str(), std::string(fp.status().message()).c_str());
+      return 2;
+    }
+    fingerprinter = *std::move(fp);
+  } else {
+    unsigned char key[32];
+    RAND_bytes(key, sizeof key);
+    fprintf(stderr,
+            "tokenwatch-agent: warning: no fingerprint_key_file: using a "
+            "random key, so fingerprints will not match other agents\n");
+    fingerprinter = *tokenwatch::token::Fingerprinter::Create(
+        std::string_view(reinterpret_cast<char*>(key), sizeof key));
+  }
+
+  // Step 3: the event output.
+  FILE* out = stdout;
+  if (events_out != "-") {
+    out = fopen(events_out.c_str(), "w");
+    if (out == nullptr) {
+      fprintf(stderr, "tokenwatch-agent: cannot write %s: %m\n", events_out.c_str());
+      return 1;
+    }
+  }
+  tokenwatch::output::JsonLinesSink sink(out);
+
+  // Step 4: the packet source.
+  absl::StatusOr<std::unique_ptr<tokenwatch::capture::PcapSource>> source =
+      flags.read.empty() ? tokenwatch::capture::PcapSource::OpenLive(interface, filter)
+                         : tokenwatch::capture::PcapSource::OpenFile(flags.read, filter);
+  if (!source.ok()) {
+    fprintf(stderr, "tokenwatch-agent: %s\n", std::string(source.status().message()).c_str());
+    return absl::IsInvalidArgument(source.status()) ? 2 : 1;
+  }
+  tokenwatch::capture::PcapSource& src = **source;
+
+  // Step 5: run until the file ends or a signal arrives.
+  signal(SIGINT, OnSignal);
+  signal(SIGTERM, OnSignal);
+  tokenwatch::Pipeline pipeline(cfg, agent_id, fingerprinter.get(), &sink);
+  Progress progress(!src.IsLive() && flags.read != "-" && isatty(STDERR_FILENO));
+  int rc = 0;
+  tokenwatch::capture::RawPacket packet;
+  uint64_t n = 0;
+  while (!g_stop) {
+    absl::StatusOr<tokenwatch::capture::PacketSource::Result> r = src.Next(&packet);
+    if (!r.ok()) {
+      fprintf(stderr, "\ntokenwatch-agent: %s\n", std::string(r.status().message()).c_str());
+      rc = 1;
+      break;
+    }
+    if (*r == tokenwatch::capture::PacketSource::Result::kEnd) break;
+    if (*r == tokenwatch::capture::PacketSource::Result::kTimeout) {
+      // Live and idle: packet time stands still, the wall clock does not.
+      pipeline.Advance(absl::ToUnixMicros(absl::Now()));
+      sink.Flush();
+      continue;
+    }
+    pipeline.OnPacket(packet);
+    if ((++n & 0xffff) == 0) progress.Maybe(src, n);
+    if (src.IsLive() && (n & 0xff) == 0) sink.Flush();
+  }
+  progress.Done();
+
+  // Teardown, always.
+  pipeline.Finish();
+  sink.Flush();
+  tokenwatch::AgentStats& stats = pipeline.mutable_stats();
+  tokenwatch::capture::CaptureStats cs = src.Stats();
+  stats.Count(tokenwatch::Drop::kCaptureKernel, cs.kernel_dropped);
+  stats.Count(tokenwatch::Drop::kCaptureInterface, cs.iface_dropped);
+  fprintf(stderr, "%s", stats.Summary().c_str());
+  return rc;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return Run(argc, argv); }

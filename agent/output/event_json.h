@@ -1,0 +1,41 @@
+// The usage event as one JSON line (SPEC "Usage event").
+#ifndef TOKENWATCH_AGENT_OUTPUT_EVENT_JSON_H_
+#define TOKENWATCH_AGENT_OUTPUT_EVENT_JSON_H_
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <string_view>
+
+#include "agent/output/event_sink.h"
+#include "tokenwatch/v1/event.pb.h"
+
+namespace tokenwatch::output {
+
+// RFC 3339 UTC with milliseconds: "2026-11-30T10:15:03.120Z".
+std::string FormatTimestamp(int64_t ts_us);
+// Appends `s` as a JSON string; invalid UTF-8 becomes U+FFFD.
+void AppendJsonString(std::string* out, std::string_view s);
+const char* LocationName(v1::TokenLocation loc);
+const char* KindName(v1::TokenKind kind);
+
+// Appends the event's JSON object (no newline).
+void AppendEventJson(const v1::UsageEvent& e, std::string* out);
+
+// Writes JSON lines to a file or stdout ("-").
+class JsonLinesSink : public EventSink {
+ public:
+  // Takes ownership of `file` unless it is stdout.
+  explicit JsonLinesSink(FILE* file) : file_(file) {}
+  ~JsonLinesSink() override;
+  void Emit(const v1::UsageEvent& event) override;
+  void Flush() override;
+
+ private:
+  FILE* file_;
+  std::string line_;
+};
+
+}  // namespace tokenwatch::output
+
+#endif  // TOKENWATCH_AGENT_OUTPUT_EVENT_JSON_H_

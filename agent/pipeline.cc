@@ -1,0 +1,65 @@
+#include "agent/pipeline.h"
+
+#include "absl/time/time.h"
+
+namespace tokenwatch {
+namespace {
+constexpr size_t kMaxOpenFolds = 65536;
+constexpr int64_t kExpireEveryUs = 1000000;  // idle scan at most once a second
+}  // namespace
+
+Pipeline::Pipeline(const config::Config& config, const std::string& agent_id,
+                   const token::Fingerprinter* fingerprinter,
+                   output::EventSink* sink)
+    : extractor_(config.agent.token_headers, &stats_),
+      tokens_(fingerprinter, config.agent.limits.token_cache_entries, &stats_),
+      attributor_(config.services),
+      folder_(absl::ToInt64Microseconds(config.agent.fold_window), kMaxOpenFolds, sink),
+      flows_(config.agent.limits.max_flows,
+             absl::ToInt64Microseconds(config.agent.limits.flow_idle_timeout),
+             &ctx_, &budget_, &stats_) {
+  budget_.flow_cap = config.agent.limits.flow_buffer_bytes;
+  budget_.global_cap = config.agent.limits.total_buffer_bytes;
+  ctx_.agent_id = agent_id;
+  ctx_.max_header_bytes = config.agent.limits.max_header_bytes;
+  ctx_.max_pending_requests = config.agent.limits.max_pending_requests;
+  ctx_.stats = &stats_;
+  ctx_.extractor = &extractor_;
+  ctx_.tokens = &tokens_;
+  ctx_.attributor = &attributor_;
+  ctx_.folder = &folder_;
+}
+
+Pipeline::~Pipeline() { Finish(); }
+
+void Pipeline::OnPacket(const capture::RawPacket& packet) {
+  ++stats_.packets;
+  stats_.bytes += packet.wirelen;
+  decode::TcpSegment seg;
+  decode::DecodeResult r = decode::Decode(packet, &seg);
+  if (r != decode::DecodeResult::kTcp) {
+    ++stats_.decode[static_cast<size_t>(r)];
+    return;
+  }
+  ++stats_.tcp_segments;
+  stats_.payload_bytes += seg.payload_len;
+  ctx_.now_us = packet.ts_us;
+  flows_.OnSegment(seg);
+  if (packet.ts_us - last_expire_us_ >= kExpireEveryUs) Advance(packet.ts_us);
+}
+
+void Pipeline::Advance(int64_t now_us) {
+  last_expire_us_ = now_us;
+  ctx_.now_us = now_us;
+  flows_.Expire(now_us);
+  folder_.Advance(now_us);
+  stats_.events = folder_.emitted();
+}
+
+void Pipeline::Finish() {
+  flows_.CloseAll();
+  folder_.FlushAll();
+  stats_.events = folder_.emitted();
+}
+
+}  // namespace tokenwatch

@@ -1,0 +1,98 @@
+// Counters of the agent's data path. Plain integers owned by one pipeline
+// (one thread): a test builds one, the summary and metrics read it.
+#ifndef TOKENWATCH_AGENT_STATS_H_
+#define TOKENWATCH_AGENT_STATS_H_
+
+#include <array>
+#include <cstdint>
+#include <string>
+
+#include "agent/decode/decoder.h"
+
+namespace tokenwatch {
+
+// Protocol oddities, named as Zeek names its "weirds".
+enum class Anomaly : uint8_t {
+  kTcpRetransmission,
+  kTcpOverlapInconsistent,  // overlapping bytes that differ (first kept)
+  kTcpSeqOutOfWindow,
+  kTcpContentGap,           // bytes never seen: parser resynchronised
+  kTcpMidstreamPickup,      // connection already open when capture began
+  kHttpBadRequestLine,
+  kHttpBadStatusLine,
+  kHttpHeaderTooLarge,
+  kHttpTooManyHeaders,
+  kHttpBadContentLength,
+  kHttpMultipleContentLength,
+  kHttpClAndChunked,
+  kHttpBadChunkSize,
+  kHttpResponseWithoutRequest,
+  kHttpVersion09,
+  kHttpTunnel,              // CONNECT or Upgrade: parsing stopped
+  kCount,
+};
+const char* AnomalyName(Anomaly a);
+
+enum class Drop : uint8_t {
+  kCaptureKernel,        // pcap_stats: dropped by the kernel
+  kCaptureInterface,     // pcap_stats: dropped by the interface
+  kFlowTableFull,        // oldest flow evicted to admit a new one
+  kReassemblyFlowCap,    // out-of-order bytes over the per-flow cap
+  kReassemblyGlobalCap,  // out-of-order bytes over the global cap
+  kPendingRequests,      // pipelined requests awaiting a response
+  kHeaderBytes,          // header block over max_header_bytes
+  kTokenTooLong,         // token over the decode bound: not decoded
+  kCount,
+};
+const char* DropName(Drop d);
+
+enum class Malformed : uint8_t {
+  kEmptyToken,
+  kBadTokenChars,
+  kBadBase64,
+  kHeaderNotJson,
+  kPayloadNotJson,
+  kBadClaimType,
+  kClaimTooLong,
+  kCount,
+};
+const char* MalformedName(Malformed m);
+
+enum class TokenKindStat : uint8_t { kJwt, kOpaque, kJwe, kCount };
+
+struct AgentStats {
+  uint64_t packets = 0;
+  uint64_t bytes = 0;
+  uint64_t tcp_segments = 0;
+  uint64_t payload_bytes = 0;
+  uint64_t flows_created = 0;
+  uint64_t flows_active = 0;
+  uint64_t flows_closed = 0;
+  uint64_t flows_timed_out = 0;
+  uint64_t reassembly_buffered_bytes = 0;  // gauge: out-of-order bytes held
+  uint64_t http_requests = 0;
+  uint64_t http_responses = 0;
+  uint64_t token_uses = 0;
+  uint64_t token_cache_hits = 0;
+  uint64_t token_cache_misses = 0;
+  uint64_t events = 0;
+  std::array<uint64_t, static_cast<size_t>(decode::DecodeResult::kCount)> decode{};
+  std::array<uint64_t, static_cast<size_t>(Anomaly::kCount)> anomalies{};
+  std::array<uint64_t, static_cast<size_t>(Drop::kCount)> drops{};
+  std::array<uint64_t, static_cast<size_t>(Malformed::kCount)> malformed{};
+  std::array<uint64_t, static_cast<size_t>(TokenKindStat::kCount)> tokens{};
+
+  void Count(Anomaly a) { ++anomalies[static_cast<size_t>(a)]; }
+  void Count(Drop d, uint64_t n = 1) { drops[static_cast<size_t>(d)] += n; }
+  void Count(Malformed m) { ++malformed[static_cast<size_t>(m)]; }
+  uint64_t Get(Anomaly a) const { return anomalies[static_cast<size_t>(a)]; }
+  uint64_t Get(Drop d) const { return drops[static_cast<size_t>(d)]; }
+  uint64_t Get(Malformed m) const { return malformed[static_cast<size_t>(m)]; }
+
+  // The end-of-run summary: one "name value" line per figure.
+  std::string Summary() const;
+};
+
+}  // namespace tokenwatch
+
+#endif  // TOKENWATCH_AGENT_STATS_H_

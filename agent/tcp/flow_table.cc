@@ -1,0 +1,124 @@
+#include "agent/tcp/flow_table.h"
+
+#include <cstring>
+
+namespace tokenwatch::tcp {
+
+FlowKey FlowKey::Of(const decode::TcpSegment& seg) {
+  FlowKey k;
+  int c = std::memcmp(seg.src.bytes, seg.dst.bytes, 16);
+  bool src_low = c < 0 || (c == 0 && seg.src_port <= seg.dst_port);
+  if (src_low) {
+    k.lo_ip = seg.src, k.lo_port = seg.src_port;
+    k.hi_ip = seg.dst, k.hi_port = seg.dst_port;
+  } else {
+    k.lo_ip = seg.dst, k.lo_port = seg.dst_port;
+    k.hi_ip = seg.src, k.hi_port = seg.src_port;
+  }
+  return k;
+}
+
+Flow::Flow(const decode::TcpSegment& first, http::SessionContext* ctx,
+           ReassemblyBudget* budget, AgentStats* stats)
+    : key(FlowKey::Of(first)),
+      ip0_(first.src),
+      port0_(first.src_port),
+      session_(ctx, http::Endpoint{first.src.ToString(), first.src_port},
+               http::Endpoint{first.dst.ToString(), first.dst_port}),
+      reasm_{StreamReassembler(&sinks_[0], budget, stats),
+             StreamReassembler(&sinks_[1], budget, stats)} {
+  for (int d = 0; d < 2; ++d) {
+    sinks_[d].flow = this;
+    sinks_[d].dir = d;
+  }
+}
+
+void Flow::Direction::OnData(const uint8_t* data, size_t len) {
+  if (!resync_checked) {
+    resync_checked = true;
+    // Picked up mid-connection: find the next message start first.
+    if (flow->reasm_[dir].picked_up_midstream()) flow->session_.StartResync(dir);
+  }
+  flow->session_.OnData(dir, data, len);
+}
+
+void Flow::Direction::OnGap(uint64_t len) {
+  resync_checked = true;
+  flow->session_.OnGap(dir, len);
+}
+
+bool Flow::OnSegment(const decode::TcpSegment& seg) {
+  int dir = (seg.src_port == port0_ && seg.src == ip0_) ? 0 : 1;
+  uint8_t f = seg.flags;
+  if (f & decode::kTcpSyn) {
+    reasm_[dir].OnSyn(seg.seq);
+    session_.SetClientSide((f & decode::kTcpAck) ? 1 - dir : dir);
+    if (seg.payload_len > 0) {
+      // TCP Fast Open: data on the SYN starts one past the ISN.
+      reasm_[dir].OnSegment(seg.seq + 1, seg.payload, seg.payload_len);
+    }
+  } else if (seg.payload_len > 0) {
+    reasm_[dir].OnSegment(seg.seq, seg.payload, seg.payload_len);
+  }
+  if (f & decode::kTcpAck) reasm_[1 - dir].OnPeerAck(seg.ack);
+  if (f & decode::kTcpRst) return false;
+  if (f & decode::kTcpFin) fin_[dir] = true;
+  return !(fin_[0] && fin_[1]);
+}
+
+void Flow::Close() {
+  if (closed_) return;
+  closed_ = true;
+  reasm_[0].Flush();
+  reasm_[1].Flush();
+  session_.Close();
+}
+
+void FlowTable::Remove(Flow* flow) {
+  flow->Close();
+  lru_.erase(flow->lru);
+  FlowKey key = flow->key;  // the flow (and its key) dies in erase
+  flows_.erase(key);
+  --stats_->flows_active;
+}
+
+void FlowTable::OnSegment(const decode::TcpSegment& seg) {
+  FlowKey key = FlowKey::Of(seg);
+  auto it = flows_.find(key);
+  Flow* flow;
+  if (it == flows_.end()) {
+    // Bare ACKs and stray FIN/RSTs do not open a flow: nothing to parse.
+    if (seg.payload_len == 0 && !(seg.flags & decode::kTcpSyn)) return;
+    if (flows_.size() >= max_flows_ && !lru_.empty()) {
+      stats_->Count(Drop::kFlowTableFull);
+      Remove(lru_.front());
+    }
+    auto owned = std::make_unique<Flow>(seg, ctx_, budget_, stats_);
+    flow = owned.get();
+    flows_.emplace(key, std::move(owned));
+    flow->lru = lru_.insert(lru_.end(), flow);
+    ++stats_->flows_created;
+    ++stats_->flows_active;
+  } else {
+    flow = it->second.get();
+    lru_.splice(lru_.end(), lru_, flow->lru);
+  }
+  flow->last_ts_us = seg.ts_us;
+  if (!flow->OnSegment(seg)) {
+    ++stats_->flows_closed;
+    Remove(flow);
+  }
+}
+
+void FlowTable::Expire(int64_t now_us) {
+  while (!lru_.empty() && lru_.front()->last_ts_us + idle_timeout_us_ < now_us) {
+    ++stats_->flows_timed_out;
+    Remove(lru_.front());
+  }
+}
+
+void FlowTable::CloseAll() {
+  while (!lru_.empty()) Remove(lru_.front());
+}
+
+}  // namespace tokenwatch::tcp

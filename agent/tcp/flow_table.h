@@ -1,0 +1,103 @@
+// TCP connections by their 4-tuple: each holds a reassembler per direction
+// and the HTTP session above them. Bounded in count; idle flows expire on
+// packet time; when full, the least recently active flow is evicted (and
+// counted). Keys are direction-independent, so a later multi-threaded agent
+// can shard flows by FlowKey::Hash across workers.
+#ifndef TOKENWATCH_AGENT_TCP_FLOW_TABLE_H_
+#define TOKENWATCH_AGENT_TCP_FLOW_TABLE_H_
+
+#include <cstdint>
+#include <list>
+#include <memory>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/hash/hash.h"
+#include "agent/decode/decoder.h"
+#include "agent/http/session.h"
+#include "agent/stats.h"
+#include "agent/tcp/reassembler.h"
+
+namespace tokenwatch::tcp {
+
+// Canonical (lower endpoint first) so both directions share one key.
+struct FlowKey {
+  decode::IpAddress lo_ip, hi_ip;
+  uint16_t lo_port = 0, hi_port = 0;
+
+  static FlowKey Of(const decode::TcpSegment& seg);
+  bool operator==(const FlowKey& o) const {
+    return lo_port == o.lo_port && hi_port == o.hi_port && lo_ip == o.lo_ip &&
+           hi_ip == o.hi_ip;
+  }
+  template <typename H>
+  friend H AbslHashValue(H h, const FlowKey& k) {
+    return H::combine(H::combine_contiguous(std::move(h), k.lo_ip.bytes, 16),
+                      absl::string_view(reinterpret_cast<const char*>(k.hi_ip.bytes), 16),
+                      k.lo_port, k.hi_port);
+  }
+};
+
+class Flow {
+ public:
+  Flow(const decode::TcpSegment& first, http::SessionContext* ctx,
+       ReassemblyBudget* budget, AgentStats* stats);
+  // Returns false once the connection is over (FIN both ways, or RST).
+  bool OnSegment(const decode::TcpSegment& seg);
+  // Delivers what is buffered and reports pending requests.
+  void Close();
+
+  FlowKey key;
+  int64_t last_ts_us = 0;
+  std::list<Flow*>::iterator lru;
+
+ private:
+  // Adapts a reassembler's output to one direction of the session.
+  struct Direction : StreamSink {
+    Flow* flow = nullptr;
+    int dir = 0;
+    bool resync_checked = false;
+    void OnData(const uint8_t* data, size_t len) override;
+    void OnGap(uint64_t len) override;
+  };
+
+  decode::IpAddress ip0_;
+  uint16_t port0_;
+  Direction sinks_[2];
+  http::HttpSession session_;
+  StreamReassembler reasm_[2];
+  bool fin_[2] = {false, false};
+  bool closed_ = false;
+};
+
+class FlowTable {
+ public:
+  FlowTable(size_t max_flows, int64_t idle_timeout_us, http::SessionContext* ctx,
+            ReassemblyBudget* budget, AgentStats* stats)
+      : max_flows_(max_flows),
+        idle_timeout_us_(idle_timeout_us),
+        ctx_(ctx),
+        budget_(budget),
+        stats_(stats) {}
+  ~FlowTable() { CloseAll(); }
+
+  void OnSegment(const decode::TcpSegment& seg);
+  // Expires flows idle since before now - timeout.
+  void Expire(int64_t now_us);
+  void CloseAll();
+  size_t size() const { return flows_.size(); }
+
+ private:
+  void Remove(Flow* flow);
+
+  size_t max_flows_;
+  int64_t idle_timeout_us_;
+  http::SessionContext* ctx_;
+  ReassemblyBudget* budget_;
+  AgentStats* stats_;
+  absl::flat_hash_map<FlowKey, std::unique_ptr<Flow>> flows_;
+  std::list<Flow*> lru_;  // least recently active first
+};
+
+}  // namespace tokenwatch::tcp
+
+#endif  // TOKENWATCH_AGENT_TCP_FLOW_TABLE_H_

@@ -1,0 +1,158 @@
+#include "agent/token/extractor.h"
+
+#include "agent/token/jwt.h"
+#include "agent/util/strings.h"
+
+namespace tokenwatch::token {
+namespace {
+
+constexpr std::string_view kQueryParams[] = {"access_token", "id_token",
+                                             "token", "jwt"};
+constexpr std::string_view kWsBearerPrefix = "authorization.bearer.";
+
+using util::Trim;
+
+int HexVal(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
+std::string_view Extractor::PathOf(std::string_view target) {
+  if (!target.empty() && target.front() != '/') {
+    // absolute-form: scheme://authority/path
+    size_t scheme = target.find("://");
+    if (scheme != std::string_view::npos) {
+      size_t slash = target.find('/', scheme + 3);
+      size_t q = target.find('?', scheme + 3);
+      if (slash == std::string_view::npos || (q != std::string_view::npos && q < slash)) {
+        return "/";
+      }
+      target.remove_prefix(slash);
+    }
+  }
+  size_t end = target.find_first_of("?#");
+  return target.substr(0, end);
+}
+
+std::string_view Extractor::QueryOf(std::string_view target) {
+  size_t q = target.find('?');
+  if (q == std::string_view::npos) return {};
+  std::string_view query = target.substr(q + 1);
+  return query.substr(0, query.find('#'));
+}
+
+void Extractor::Add(v1::TokenLocation loc, std::string_view param,
+                    std::string_view value, Extraction* out) const {
+  if (value.empty()) {
+    stats_->Count(Malformed::kEmptyToken);
+    return;
+  }
+  out->tokens.push_back({loc, param, value});
+}
+
+void Extractor::FromAuthorization(std::string_view value,
+                                  Extraction* out) const {
+  value = Trim(value);
+  size_t sp = value.find_first_of(" \t");
+  if (sp == std::string_view::npos) {
+    // No scheme: a bare JWT (suricata-verify bug-7390), or a lone "Bearer".
+    if (LooksLikeJwt(value)) {
+      Add(v1::TOKEN_LOCATION_AUTHORIZATION, "", value, out);
+    } else if (util::EqualsIgnoreCase(value, "bearer")) {
+      stats_->Count(Malformed::kEmptyToken);
+    }
+    return;
+  }
+  std::string_view scheme = value.substr(0, sp);
+  if (!util::EqualsIgnoreCase(scheme, "bearer") &&
+      !util::EqualsIgnoreCase(scheme, "jwt")) {
+    return;  // Basic, Digest, Negotiate, ...: not bearer tokens
+  }
+  std::string_view token = Trim(value.substr(sp + 1));
+  // b64token (RFC 6750 2.1) has no blanks: anything after one is not ours.
+  token = token.substr(0, token.find_first_of(" \t,"));
+  Add(v1::TOKEN_LOCATION_AUTHORIZATION, "", token, out);
+}
+
+void Extractor::FromCookie(std::string_view value, Extraction* out) const {
+  while (!value.empty()) {
+    size_t semi = value.find(';');
+    std::string_view pair = Trim(value.substr(0, semi));
+    value = semi == std::string_view::npos ? std::string_view() : value.substr(semi + 1);
+    size_t eq = pair.find('=');
+    if (eq == std::string_view::npos) continue;
+    std::string_view name = Trim(pair.substr(0, eq));
+    std::string_view v = Trim(pair.substr(eq + 1));
+    if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+    if (LooksLikeJwt(v)) Add(v1::TOKEN_LOCATION_COOKIE, name, v, out);
+  }
+}
+
+void Extractor::FromQuery(std::string_view query, Extraction* out) const {
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    size_t eq = pair.find('=');
+    if (eq == std::string_view::npos) continue;
+    std::string_view name = pair.substr(0, eq);
+    bool wanted = false;
+    for (std::string_view p : kQueryParams) wanted |= name == p;
+    if (!wanted) continue;
+    std::string_view v = pair.substr(eq + 1);
+    if (v.find('%') != std::string_view::npos) {
+      std::string decoded;
+      decoded.reserve(v.size());
+      for (size_t i = 0; i < v.size(); ++i) {
+        if (v[i] == '%' && i + 2 < v.size() && HexVal(v[i + 1]) >= 0 && HexVal(v[i + 2]) >= 0) {
+          decoded.push_back(static_cast<char>(HexVal(v[i + 1]) * 16 + HexVal(v[i + 2])));
+          i += 2;
+        } else {
+          decoded.push_back(v[i]);  // '+' stays: it is a b64token character
+        }
+      }
+      out->owned.push_back(std::move(decoded));
+      v = out->owned.back();
+    }
+    Add(v1::TOKEN_LOCATION_QUERY, name, v, out);
+  }
+}
+
+void Extractor::Extract(const http::MessageHead& req, Extraction* out) const {
+  out->Clear();
+  for (size_t i = 0; i < req.num_headers; ++i) {
+    const http::Header& h = req.headers[i];
+    if (util::EqualsIgnoreCase(h.name, "authorization")) {
+      FromAuthorization(h.value, out);
+    } else if (util::EqualsIgnoreCase(h.name, "cookie")) {
+      FromCookie(h.value, out);
+    } else if (util::EqualsIgnoreCase(h.name, "sec-websocket-protocol")) {
+      std::string_view v = h.value;
+      while (!v.empty()) {
+        size_t comma = v.find(',');
+        std::string_view item = Trim(v.substr(0, comma));
+        v = comma == std::string_view::npos ? std::string_view() : v.substr(comma + 1);
+        if (util::StartsWithIgnoreCase(item, kWsBearerPrefix)) {
+          Add(v1::TOKEN_LOCATION_WEBSOCKET_PROTOCOL, "", item.substr(kWsBearerPrefix.size()), out);
+        }
+      }
+    } else {
+      for (const std::string& name : token_headers_) {
+        if (util::EqualsIgnoreCase(h.name, name)) {
+          std::string_view v = Trim(h.value);
+          // Tolerate a scheme word in custom headers too.
+          if (util::StartsWithIgnoreCase(v, "bearer ")) v = Trim(v.substr(7));
+          Add(v1::TOKEN_LOCATION_HEADER, name, v, out);
+        }
+      }
+    }
+  }
+  std::string_view query = QueryOf(req.target);
+  if (!query.empty()) FromQuery(query, out);
+}
+
+}  // namespace tokenwatch::token

@@ -1,0 +1,41 @@
+#include "agent/token/token_cache.h"
+
+namespace tokenwatch::token {
+
+DecodedToken TokenCache::Lookup(std::string_view raw_std) {
+  // Debian's Abseil has its own string_view: look up through it.
+  absl::string_view raw(raw_std.data(), raw_std.size());
+  DecodedToken found;
+  bool in_young = false;
+  if (auto it = young_.find(raw); it != young_.end()) {
+    found = it->second;
+    in_young = true;
+  } else if (auto old = old_.find(raw); old != old_.end()) {
+    found = old->second;
+    old_.erase(old);
+  }
+  if (!found) {
+    ++stats_->token_cache_misses;
+    auto info = std::make_shared<v1::TokenInfo>();
+    decoder_.Decode(raw_std, info.get());
+    info->set_fp(fingerprinter_->Fingerprint(FingerprintInput(raw_std, info->kind())));
+    found = std::move(info);
+  } else {
+    ++stats_->token_cache_hits;
+  }
+  switch (found->kind()) {
+    case v1::TOKEN_KIND_JWT: ++stats_->tokens[size_t(TokenKindStat::kJwt)]; break;
+    case v1::TOKEN_KIND_JWE: ++stats_->tokens[size_t(TokenKindStat::kJwe)]; break;
+    default: ++stats_->tokens[size_t(TokenKindStat::kOpaque)]; break;
+  }
+  if (!in_young) {
+    if (young_.size() >= capacity_) {
+      old_ = std::move(young_);
+      young_ = Map();
+    }
+    young_.emplace(std::string(raw), found);
+  }
+  return found;
+}
+
+}  // namespace tokenwatch::token

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs exactly what tokenwatch's build, tests, demo and benchmarks need.
+# Idempotent: packages already present are left alone; Debian packages only.
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  build-essential cmake pkg-config
+  libpcap-dev libssl-dev libabsl-dev
+  libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
+  prometheus-cpp-dev libsimdjson-dev libyaml-cpp-dev libsqlite3-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # tests, captures and benchmarks: real peers and reference tools
+  tcpdump tshark httpry nginx-light curl iproute2 nodejs python3 procps time
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+# tshark asks whether non-root users may capture; answer non-interactively.
+echo "wireshark-common wireshark-common/install-setuid boolean false" | $SUDO debconf-set-selections
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
