@@ -13,7 +13,11 @@ constexpr uint16_t kEtherIpv6 = 0x86dd;
 constexpr uint16_t kEtherVlan = 0x8100;
 constexpr uint16_t kEtherQinQ = 0x88a8;
 constexpr uint16_t kEtherQinQOld = 0x9100;
+constexpr uint16_t kEtherPppoeSession = 0x8864;
+constexpr uint16_t kEtherMpls = 0x8847;
+constexpr uint16_t kPppIpv4 = 0x0021, kPppIpv6 = 0x0057;
 constexpr int kMaxVlanTags = 4;
+constexpr int kMaxMplsLabels = 8;
 constexpr int kMaxIpv6ExtHeaders = 8;
 // pcap link types that carry bare IP; DLT_RAW differs across platforms.
 constexpr int kLinktypeRaw = 101, kLinktypeIpv4 = 228, kLinktypeIpv6 = 229;
@@ -94,11 +98,38 @@ DecodeResult DecodeIpv6(const uint8_t* p, uint32_t len, TcpSegment* out) {
   return DecodeResult::kBadIpHeader;
 }
 
+DecodeResult DecodeByVersion(const uint8_t* p, uint32_t len, TcpSegment* out);
+
 DecodeResult DecodeByEthertype(uint16_t type, const uint8_t* p, uint32_t len,
                                TcpSegment* out) {
-  if (type == kEtherIpv4) return DecodeIpv4(p, len, out);
-  if (type == kEtherIpv6) return DecodeIpv6(p, len, out);
-  return DecodeResult::kNotIp;
+  switch (type) {
+    case kEtherIpv4:
+      return DecodeIpv4(p, len, out);
+    case kEtherIpv6:
+      return DecodeIpv6(p, len, out);
+    case kEtherPppoeSession: {
+      // 6-byte PPPoE header, then the 2-byte PPP protocol.
+      if (len < 8) return DecodeResult::kTruncated;
+      uint16_t proto = Be16(p + 6);
+      if (proto == kPppIpv4) return DecodeIpv4(p + 8, len - 8, out);
+      if (proto == kPppIpv6) return DecodeIpv6(p + 8, len - 8, out);
+      return DecodeResult::kNotIp;
+    }
+    case kEtherMpls: {
+      // Pop labels to the bottom of the stack; the payload's version
+      // nibble says what follows.
+      uint32_t off = 0;
+      for (int i = 0; i < kMaxMplsLabels; ++i) {
+        if (off + 4 > len) return DecodeResult::kTruncated;
+        bool bottom = p[off + 2] & 0x01;
+        off += 4;
+        if (bottom) return DecodeByVersion(p + off, len - off, out);
+      }
+      return DecodeResult::kNotIp;
+    }
+    default:
+      return DecodeResult::kNotIp;
+  }
 }
 
 DecodeResult DecodeByVersion(const uint8_t* p, uint32_t len, TcpSegment* out) {

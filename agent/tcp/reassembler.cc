@@ -40,7 +40,10 @@ void StreamReassembler::OnSegment(uint32_t seq, const uint8_t* data,
     next_ = 0;
     stats_->Count(Anomaly::kTcpMidstreamPickup);
   }
-  uint64_t start = Relative(seq);
+  Accept(Relative(seq), data, len);
+}
+
+void StreamReassembler::Accept(uint64_t start, const uint8_t* data, size_t len) {
   uint64_t end = start + len;
   if (end <= next_) {
     stats_->Count(Anomaly::kTcpRetransmission);
@@ -89,14 +92,17 @@ void StreamReassembler::Insert(uint64_t start, const uint8_t* data,
     if (it != blocks_.end() && it->first < end) piece_end = it->first;
     if (piece_end > start) {
       uint64_t n = piece_end - start;
-      if (buffered_ + n > budget_->flow_cap) {
-        stats_->Count(Drop::kReassemblyFlowCap, n);
+      bool over_flow = buffered_ + n > budget_->flow_cap;
+      if (over_flow || budget_->used + n > budget_->global_cap) {
+        Drop why = over_flow ? Drop::kReassemblyFlowCap : Drop::kReassemblyGlobalCap;
+        if (blocks_.empty()) {
+          stats_->Count(why, end - start);  // nothing of ours to give up
+          return;
+        }
+        // Give up the oldest hole: deliver what is held, then retry.
+        stats_->Count(why, blocks_.begin()->first - next_);
         SkipToFirstBlock();
-        return;
-      }
-      if (budget_->used + n > budget_->global_cap) {
-        stats_->Count(Drop::kReassemblyGlobalCap, n);
-        SkipToFirstBlock();
+        Accept(start, data, end - start);
         return;
       }
       blocks_.emplace(start, std::string(reinterpret_cast<const char*>(data), n));

@@ -58,6 +58,7 @@ class StreamReassembler {
   void Deliver(const uint8_t* data, size_t len) {
     if (len > 0) sink_->OnData(data, len);
   }
+  void Accept(uint64_t start, const uint8_t* data, size_t len);
   void Insert(uint64_t start, const uint8_t* data, size_t len);
   void Drain();
   void SkipToFirstBlock();

@@ -1,0 +1,881 @@
+#include "agent/config/config.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <filesystem>
+#include <functional>
+#include <limits>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "yaml-cpp/yaml.h"
+
+namespace tokenwatch::config {
+namespace {
+
+// A config bigger than this is a mistake (or /dev/zero); refuse it rather
+// than read without bound.
+constexpr size_t kMaxConfigBytes = 16 << 20;
+
+// Durations above this are typos, and would overflow `exp + leeway` style
+// arithmetic in int64 seconds downstream.
+constexpr int64_t kMaxDurationSeconds = int64_t{36500} * 86400;  // 36500d
+
+constexpr char kUnitHint[] = "use s, m, h or d";
+
+// JWS algorithm names (RFC 7518 section 3.1, RFC 8037, RFC 8812). "none" is
+// deliberately absent: unsigned tokens are always reported as alg_none.
+constexpr absl::string_view kKnownAlgorithms[] = {
+    "HS256", "HS384", "HS512",  "RS256", "RS384", "RS512", "ES256",
+    "ES384", "ES512", "ES256K", "PS256", "PS384", "PS512", "EdDSA",
+};
+
+constexpr absl::string_view kSeverities[] = {"low", "medium", "high",
+                                             "critical"};
+
+// User text quoted in a message: one line, printable, not too long.
+std::string Quote(absl::string_view text) {
+  constexpr size_t kMaxShown = 60;
+  std::string escaped = absl::CHexEscape(text.substr(0, kMaxShown));
+  if (text.size() > kMaxShown) absl::StrAppend(&escaped, "...");
+  return absl::StrCat("'", escaped, "'");
+}
+
+std::string Describe(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Null:
+      return "nothing";
+    case YAML::NodeType::Scalar:
+      return absl::StrCat("a string (", Quote(node.Scalar()), ")");
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a map";
+    case YAML::NodeType::Undefined:
+      break;
+  }
+  return "nothing";
+}
+
+// 1-based line of `node`, or `fallback` when yaml-cpp has no position.
+int LineOf(const YAML::Node& node, int fallback) {
+  const YAML::Mark mark = node.Mark();
+  return mark.is_null() ? fallback : mark.line + 1;
+}
+
+// RFC 9110 "token" characters, the alphabet of methods and header names.
+bool IsToken(absl::string_view text) {
+  if (text.empty()) return false;
+  for (char c : text) {
+    if (absl::ascii_isalnum(static_cast<unsigned char>(c))) continue;
+    if (std::strchr("!#$%&'*+-.^_`|~", c) == nullptr || c == '\0') {
+      return false;
+    }
+  }
+  return true;
+}
+
+// "ip", "ip:port", "[v6]:port" or "v6" -> canonical text (inet_ntop form),
+// so that "[::0001]:80" and "[::1]:80" name the same socket.
+std::optional<std::string> NormalizeAddress(absl::string_view text) {
+  absl::string_view host = text;
+  absl::string_view port;
+  bool v6 = false;
+  if (!text.empty() && text.front() == '[') {
+    const size_t close = text.find(']');
+    if (close == absl::string_view::npos) return std::nullopt;
+    host = text.substr(1, close - 1);
+    absl::string_view rest = text.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return std::nullopt;
+      port = rest.substr(1);
+      if (port.empty()) return std::nullopt;
+    }
+    v6 = true;
+  } else {
+    const size_t colons = std::count(text.begin(), text.end(), ':');
+    if (colons == 1) {
+      const size_t colon = text.find(':');
+      host = text.substr(0, colon);
+      port = text.substr(colon + 1);
+      if (port.empty()) return std::nullopt;
+    } else if (colons > 1) {
+      v6 = true;
+    }
+  }
+  std::string result;
+  char buf[INET6_ADDRSTRLEN] = {};
+  const std::string host_str(host);
+  if (v6) {
+    in6_addr addr;
+    if (inet_pton(AF_INET6, host_str.c_str(), &addr) != 1) return std::nullopt;
+    if (inet_ntop(AF_INET6, &addr, buf, sizeof(buf)) == nullptr) {
+      return std::nullopt;
+    }
+    result = port.empty() ? std::string(buf) : absl::StrCat("[", buf, "]");
+  } else {
+    in_addr addr;
+    if (inet_pton(AF_INET, host_str.c_str(), &addr) != 1) return std::nullopt;
+    if (inet_ntop(AF_INET, &addr, buf, sizeof(buf)) == nullptr) {
+      return std::nullopt;
+    }
+    result = buf;
+  }
+  if (!port.empty()) {
+    uint32_t port_number = 0;
+    for (char c : port) {
+      if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) {
+        return std::nullopt;
+      }
+    }
+    if (port.size() > 5 || !absl::SimpleAtoi(port, &port_number) ||
+        port_number == 0 || port_number > 65535) {
+      return std::nullopt;
+    }
+    absl::StrAppend(&result, ":", port_number);
+  }
+  return result;
+}
+
+// Digits only: YAML's "0x10", "1e3", "+5" and "5.0" are not accepted where a
+// count is expected.
+bool ParseUnsigned(absl::string_view text, uint64_t& out) {
+  if (text.empty() || text.size() > 20) return false;
+  for (char c : text) {
+    if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) return false;
+  }
+  return absl::SimpleAtoi(text, &out);
+}
+
+// One value in the document, with what a message needs to name it.
+struct Value {
+  YAML::Node node;
+  std::string path;  // "services[0].match.hosts"
+  int line;          // 1-based; for a map entry, the line of its key
+};
+
+struct Field {
+  absl::string_view name;
+  std::function<absl::Status(const Value&)> read;
+};
+
+// Walks the document once, in order, so the first error reported is the
+// first one in the file.
+class Loader {
+ public:
+  Loader(std::string file, std::filesystem::path base_dir)
+      : file_(std::move(file)), base_dir_(std::move(base_dir)) {}
+
+  absl::Status Load(const YAML::Node& root, Config& config) {
+    if (root.IsNull()) return absl::OkStatus();
+    if (!root.IsMap()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          file_, ":", LineOf(root, 1),
+          ": the top level must be a map of settings, got ", Describe(root)));
+    }
+    return ReadMap(
+        Value{root, "", LineOf(root, 1)},
+        {
+            {"fingerprint_key_file",
+             [&](const Value& v) {
+               return ReadPath(v, config.fingerprint_key_file);
+             }},
+            {"services",
+             [&](const Value& v) { return ReadServices(v, config.services); }},
+            {"issuers",
+             [&](const Value& v) { return ReadIssuers(v, config.issuers); }},
+            {"sensitive_endpoints",
+             [&](const Value& v) {
+               return ReadListOfMaps(v, [&](const Value& item) {
+                 return ReadSensitiveEndpoint(
+                     item, config.sensitive_endpoints.emplace_back());
+               });
+             }},
+            {"detections",
+             [&](const Value& v) {
+               return ReadDetections(v, config.detections);
+             }},
+            {"agent",
+             [&](const Value& v) { return ReadAgent(v, config.agent); }},
+            {"collector",
+             [&](const Value& v) {
+               return ReadCollector(v, config.collector);
+             }},
+        });
+  }
+
+ private:
+  absl::Status Fail(const Value& v, absl::string_view what) const {
+    return absl::InvalidArgumentError(
+        absl::StrCat(file_, ":", v.line, ": key '", v.path, "': ", what));
+  }
+
+  absl::Status WrongType(const Value& v, absl::string_view expected) const {
+    return Fail(
+        v, absl::StrCat("expected ", expected, ", got ", Describe(v.node)));
+  }
+
+  static std::string ChildPath(absl::string_view parent,
+                               absl::string_view key) {
+    if (parent.empty()) return std::string(key);
+    return absl::StrCat(parent, ".", key);
+  }
+
+  // A null map (a section whose keys are all commented out) is empty.
+  absl::Status ReadMap(const Value& v, const std::vector<Field>& fields,
+                       const std::vector<absl::string_view>& required = {}) {
+    if (!v.node.IsNull() && !v.node.IsMap()) return WrongType(v, "a map");
+    std::map<std::string, int, std::less<>> seen;  // key -> line
+    if (v.node.IsMap()) {
+      for (auto it = v.node.begin(); it != v.node.end(); ++it) {
+        // yaml-cpp's iterator yields a temporary pair: copy, don't bind.
+        const YAML::Node key = it->first;
+        const YAML::Node value = it->second;
+        const int key_line = LineOf(key, v.line);
+        if (!key.IsScalar()) {
+          return Fail(
+              Value{key, v.path, key_line},
+              absl::StrCat("keys must be plain strings, got ", Describe(key)));
+        }
+        const std::string name = key.Scalar();
+        const Value child{value, ChildPath(v.path, absl::CHexEscape(name)),
+                          key_line};
+        auto [previous, inserted] = seen.emplace(name, key_line);
+        if (!inserted) {
+          return Fail(child, absl::StrCat("duplicate key (first at line ",
+                                          previous->second, ")"));
+        }
+        const Field* field = nullptr;
+        for (const Field& f : fields) {
+          if (f.name == name) field = &f;
+        }
+        if (field == nullptr) {
+          std::vector<absl::string_view> names;
+          for (const Field& f : fields) names.push_back(f.name);
+          return Fail(child, absl::StrCat("unknown key (expected one of: ",
+                                          absl::StrJoin(names, ", "), ")"));
+        }
+        if (absl::Status s = field->read(child); !s.ok()) return s;
+      }
+    }
+    for (absl::string_view name : required) {
+      if (seen.find(name) == seen.end()) {
+        return Fail(Value{v.node, ChildPath(v.path, name), v.line},
+                    "required key is missing");
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // A null list (`services:` with nothing under it) is empty.
+  absl::Status ReadList(const Value& v,
+                        const std::function<absl::Status(const Value&)>& each) {
+    if (v.node.IsNull()) return absl::OkStatus();
+    if (!v.node.IsSequence()) return WrongType(v, "a list");
+    for (size_t i = 0; i < v.node.size(); ++i) {
+      const YAML::Node item = v.node[i];
+      if (absl::Status s = each(Value{item, absl::StrCat(v.path, "[", i, "]"),
+                                      LineOf(item, v.line)});
+          !s.ok()) {
+        return s;
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // Items of a list of maps: unlike a section, an empty item is a mistake.
+  absl::Status ReadListOfMaps(
+      const Value& v, const std::function<absl::Status(const Value&)>& each) {
+    return ReadList(v, [&](const Value& item) {
+      if (!item.node.IsMap()) return WrongType(item, "a map");
+      return each(item);
+    });
+  }
+
+  absl::Status ReadString(const Value& v, std::string& out) {
+    if (!v.node.IsScalar()) return WrongType(v, "a string");
+    out = v.node.Scalar();
+    return absl::OkStatus();
+  }
+
+  absl::Status ReadNonEmptyString(const Value& v, std::string& out) {
+    if (absl::Status s = ReadString(v, out); !s.ok()) return s;
+    if (out.empty()) return Fail(v, "must not be empty");
+    return absl::OkStatus();
+  }
+
+  absl::Status ReadStringList(const Value& v, std::vector<std::string>& out) {
+    out.clear();
+    return ReadList(v, [&](const Value& item) {
+      return ReadNonEmptyString(item, out.emplace_back());
+    });
+  }
+
+  std::string Resolve(const std::string& path) const {
+    if (path.empty()) return path;
+    std::filesystem::path p(path);
+    if (p.is_absolute()) return path;
+    return (base_dir_ / p).lexically_normal().string();
+  }
+
+  // A file named in the config; relative to the folder holding the config.
+  absl::Status ReadPath(const Value& v, std::string& out) {
+    if (absl::Status s = ReadString(v, out); !s.ok()) return s;
+    out = Resolve(out);
+    return absl::OkStatus();
+  }
+
+  // Like ReadPath, but "-" (stdout) stays "-".
+  absl::Status ReadOutput(const Value& v, std::string& out) {
+    if (absl::Status s = ReadString(v, out); !s.ok()) return s;
+    if (out != "-") out = Resolve(out);
+    return absl::OkStatus();
+  }
+
+  absl::Status ReadDuration(const Value& v, absl::Duration& out,
+                            bool allow_zero) {
+    std::string text;
+    if (absl::Status s = ReadString(v, text); !s.ok()) {
+      return WrongType(v, "a duration like 30s, 5m, 1h30m or 2d");
+    }
+    absl::StatusOr<absl::Duration> parsed = ParseDuration(text);
+    if (!parsed.ok()) return Fail(v, parsed.status().message());
+    if (!allow_zero && *parsed == absl::ZeroDuration()) {
+      return Fail(v, "must be longer than 0s");
+    }
+    out = *parsed;
+    return absl::OkStatus();
+  }
+
+  absl::Status ReadCount(const Value& v, uint64_t min, uint64_t max,
+                         uint64_t& out) {
+    const std::string expected =
+        max == std::numeric_limits<uint64_t>::max()
+            ? absl::StrCat("an integer of at least ", min)
+            : absl::StrCat("an integer from ", min, " to ", max);
+    if (!v.node.IsScalar()) return WrongType(v, expected);
+    uint64_t n = 0;
+    if (!ParseUnsigned(v.node.Scalar(), n) || n < min || n > max) {
+      return WrongType(v, expected);
+    }
+    out = n;
+    return absl::OkStatus();
+  }
+
+  absl::Status ReadServices(const Value& v, std::vector<Service>& out) {
+    std::map<std::string, int, std::less<>> names;  // name -> line
+    return ReadListOfMaps(v, [&](const Value& item) {
+      Service& service = out.emplace_back();
+      return ReadMap(
+          item,
+          {
+              {"name",
+               [&](const Value& name) -> absl::Status {
+                 if (absl::Status s = ReadNonEmptyString(name, service.name);
+                     !s.ok()) {
+                   return s;
+                 }
+                 auto [it, inserted] = names.emplace(service.name, name.line);
+                 if (!inserted) {
+                   return Fail(
+                       name, absl::StrCat("duplicate service name ",
+                                          Quote(service.name),
+                                          " (first at line ", it->second, ")"));
+                 }
+                 return absl::OkStatus();
+               }},
+              {"match",
+               [&](const Value& match) {
+                 return ReadServiceMatch(match, service.match);
+               }},
+              {"audiences",
+               [&](const Value& audiences) {
+                 return ReadStringList(audiences, service.audiences);
+               }},
+          },
+          /*required=*/{"name"});
+    });
+  }
+
+  absl::Status ReadServiceMatch(const Value& v, ServiceMatch& out) {
+    return ReadMap(
+        v,
+        {
+            {"hosts",
+             [&](const Value& hosts) {
+               return ReadList(hosts, [&](const Value& item) {
+                 std::string& host = out.hosts.emplace_back();
+                 if (absl::Status s = ReadNonEmptyString(item, host); !s.ok()) {
+                   return s;
+                 }
+                 absl::AsciiStrToLower(&host);
+                 return absl::OkStatus();
+               });
+             }},
+            {"addresses",
+             [&](const Value& addresses) {
+               return ReadList(addresses, [&](const Value& item) {
+                 std::string text;
+                 if (absl::Status s = ReadNonEmptyString(item, text); !s.ok()) {
+                   return s;
+                 }
+                 std::optional<std::string> address = NormalizeAddress(text);
+                 if (!address.has_value()) {
+                   return Fail(item, absl::StrCat("bad address ", Quote(text),
+                                                  " (expected ip, ip:port or "
+                                                  "[ipv6]:port)"));
+                 }
+                 out.addresses.push_back(*std::move(address));
+                 return absl::OkStatus();
+               });
+             }},
+        });
+  }
+
+  absl::Status ReadIssuers(const Value& v, std::vector<Issuer>& out) {
+    std::map<std::string, int, std::less<>> seen;  // iss -> line
+    return ReadListOfMaps(v, [&](const Value& item) {
+      Issuer& issuer = out.emplace_back();
+      return ReadMap(
+          item,
+          {
+              {"iss",
+               [&](const Value& iss) -> absl::Status {
+                 if (absl::Status s = ReadNonEmptyString(iss, issuer.iss);
+                     !s.ok()) {
+                   return s;
+                 }
+                 auto [it, inserted] = seen.emplace(issuer.iss, iss.line);
+                 if (!inserted) {
+                   return Fail(
+                       iss, absl::StrCat("duplicate issuer ", Quote(issuer.iss),
+                                         " (first at line ", it->second, ")"));
+                 }
+                 return absl::OkStatus();
+               }},
+              {"algorithms",
+               [&](const Value& algorithms) {
+                 return ReadList(algorithms, [&](const Value& alg_value) {
+                   std::string& alg = issuer.algorithms.emplace_back();
+                   if (absl::Status s = ReadNonEmptyString(alg_value, alg);
+                       !s.ok()) {
+                     return s;
+                   }
+                   for (absl::string_view known : kKnownAlgorithms) {
+                     if (alg == known) return absl::OkStatus();
+                   }
+                   return Fail(alg_value,
+                               absl::StrCat(
+                                   "unknown algorithm ", Quote(alg),
+                                   " (expected one of: ",
+                                   absl::StrJoin(kKnownAlgorithms, ", "), ")"));
+                 });
+               }},
+              {"jwks_file",
+               [&](const Value& f) { return ReadPath(f, issuer.jwks_file); }},
+              {"pem_file",
+               [&](const Value& f) { return ReadPath(f, issuer.pem_file); }},
+              {"secret_file",
+               [&](const Value& f) { return ReadPath(f, issuer.secret_file); }},
+              {"max_lifetime",
+               [&](const Value& d) {
+                 return ReadDuration(d, issuer.max_lifetime.emplace(),
+                                     /*allow_zero=*/false);
+               }},
+          },
+          /*required=*/{"iss"});
+    });
+  }
+
+  absl::Status ReadSensitiveEndpoint(const Value& v, SensitiveEndpoint& out) {
+    return ReadMap(
+        v,
+        {
+            {"service",
+             [&](const Value& s) { return ReadString(s, out.service); }},
+            {"method",
+             [&](const Value& m) -> absl::Status {
+               if (absl::Status s = ReadNonEmptyString(m, out.method);
+                   !s.ok()) {
+                 return s;
+               }
+               if (!IsToken(out.method)) {
+                 return Fail(
+                     m, absl::StrCat("bad HTTP method ", Quote(out.method)));
+               }
+               absl::AsciiStrToUpper(&out.method);
+               return absl::OkStatus();
+             }},
+            {"path", [&](const Value& p) { return ReadEndpointPath(p, out); }},
+            {"required_scopes",
+             [&](const Value& s) {
+               return ReadStringList(s, out.required_scopes);
+             }},
+            {"severity",
+             [&](const Value& s) -> absl::Status {
+               if (absl::Status st = ReadString(s, out.severity); !st.ok()) {
+                 return st;
+               }
+               absl::AsciiStrToLower(&out.severity);
+               for (absl::string_view known : kSeverities) {
+                 if (out.severity == known) return absl::OkStatus();
+               }
+               return Fail(s, absl::StrCat("bad severity ", Quote(out.severity),
+                                           " (expected low, medium, high or "
+                                           "critical)"));
+             }},
+        },
+        /*required=*/{"path"});
+  }
+
+  absl::Status ReadEndpointPath(const Value& v, SensitiveEndpoint& out) {
+    if (absl::Status s = ReadString(v, out.path); !s.ok()) return s;
+    if (out.path.empty() || out.path.front() != '/') {
+      return Fail(
+          v, absl::StrCat("path ", Quote(out.path), " must start with '/'"));
+    }
+    // Requests are matched on the path alone, so a query never matches.
+    if (out.path.find_first_of("?#") != std::string::npos) {
+      return Fail(v, absl::StrCat("path ", Quote(out.path),
+                                  " must not contain '?' or '#' (paths are "
+                                  "matched without the query string)"));
+    }
+    // A glob stands for whole segments; "/v1/*.json" would silently never
+    // match what its author meant.
+    absl::string_view rest = absl::string_view(out.path).substr(1);
+    while (true) {
+      const size_t slash = rest.find('/');
+      const absl::string_view segment = rest.substr(0, slash);
+      if (segment.find('*') != absl::string_view::npos && segment != "*" &&
+          segment != "**") {
+        return Fail(v, absl::StrCat("path ", Quote(out.path),
+                                    ": '*' and '**' must be a whole segment"));
+      }
+      if (slash == absl::string_view::npos) break;
+      rest = rest.substr(slash + 1);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status ReadDetections(const Value& v, Detections& out) {
+    return ReadMap(v, {
+                          {"clock_leeway",
+                           [&](const Value& d) {
+                             return ReadDuration(d, out.clock_leeway,
+                                                 /*allow_zero=*/true);
+                           }},
+                          {"default_max_lifetime",
+                           [&](const Value& d) {
+                             return ReadDuration(d, out.default_max_lifetime,
+                                                 /*allow_zero=*/false);
+                           }},
+                          {"weak_secrets_file",
+                           [&](const Value& f) {
+                             return ReadPath(f, out.weak_secrets_file);
+                           }},
+                          {"revoked_jtis_file",
+                           [&](const Value& f) {
+                             return ReadPath(f, out.revoked_jtis_file);
+                           }},
+                          {"multi_source",
+                           [&](const Value& m) {
+                             return ReadMultiSource(m, out.multi_source);
+                           }},
+                      });
+  }
+
+  absl::Status ReadMultiSource(const Value& v, MultiSource& out) {
+    return ReadMap(
+        v, {
+               {"window",
+                [&](const Value& d) {
+                  return ReadDuration(d, out.window, /*allow_zero=*/false);
+                }},
+               // One source is every token: "multi" starts at two.
+               {"min_sources",
+                [&](const Value& n) -> absl::Status {
+                  uint64_t count = 0;
+                  if (absl::Status s = ReadCount(
+                          n, 2, std::numeric_limits<int>::max(), count);
+                      !s.ok()) {
+                    return s;
+                  }
+                  out.min_sources = static_cast<int>(count);
+                  return absl::OkStatus();
+                }},
+           });
+  }
+
+  absl::Status ReadAgent(const Value& v, Agent& out) {
+    return ReadMap(
+        v,
+        {
+            {"interface",
+             [&](const Value& s) { return ReadString(s, out.interface); }},
+            {"filter",
+             [&](const Value& s) { return ReadString(s, out.filter); }},
+            {"collector",
+             [&](const Value& s) { return ReadString(s, out.collector); }},
+            {"agent_id",
+             [&](const Value& s) { return ReadString(s, out.agent_id); }},
+            {"events_out",
+             [&](const Value& s) { return ReadOutput(s, out.events_out); }},
+            {"metrics_listen",
+             [&](const Value& s) { return ReadString(s, out.metrics_listen); }},
+            {"token_headers",
+             [&](const Value& list) {
+               out.token_headers.clear();
+               return ReadList(list, [&](const Value& item) -> absl::Status {
+                 std::string& header = out.token_headers.emplace_back();
+                 if (absl::Status s = ReadNonEmptyString(item, header);
+                     !s.ok()) {
+                   return s;
+                 }
+                 if (!IsToken(header)) {
+                   return Fail(item,
+                               absl::StrCat("bad header name ", Quote(header)));
+                 }
+                 absl::AsciiStrToLower(&header);
+                 return absl::OkStatus();
+               });
+             }},
+            {"fold_window",
+             [&](const Value& d) {
+               return ReadDuration(d, out.fold_window, /*allow_zero=*/true);
+             }},
+            {"limits",
+             [&](const Value& l) { return ReadLimits(l, out.limits); }},
+        });
+  }
+
+  absl::Status ReadLimits(const Value& v, AgentLimits& out) {
+    constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
+    auto count = [this](uint64_t& field) {
+      return [this, field_ptr = &field](const Value& n) {
+        return ReadCount(n, 1, kMax, *field_ptr);
+      };
+    };
+    return ReadMap(
+        v, {
+               {"max_flows", count(out.max_flows)},
+               {"flow_buffer_bytes", count(out.flow_buffer_bytes)},
+               {"total_buffer_bytes", count(out.total_buffer_bytes)},
+               {"max_header_bytes", count(out.max_header_bytes)},
+               {"max_pending_requests", count(out.max_pending_requests)},
+               {"token_cache_entries", count(out.token_cache_entries)},
+               {"flow_idle_timeout",
+                [&](const Value& d) {
+                  return ReadDuration(d, out.flow_idle_timeout,
+                                      /*allow_zero=*/false);
+                }},
+           });
+  }
+
+  absl::Status ReadCollector(const Value& v, Collector& out) {
+    return ReadMap(
+        v, {
+               {"listen",
+                [&](const Value& s) { return ReadString(s, out.listen); }},
+               {"http_listen",
+                [&](const Value& s) { return ReadString(s, out.http_listen); }},
+               {"store", [&](const Value& s) { return ReadStore(s, out); }},
+               {"alerts_out",
+                [&](const Value& s) { return ReadOutput(s, out.alerts_out); }},
+           });
+  }
+
+  absl::Status ReadStore(const Value& v, Collector& out) {
+    std::string uri;
+    if (absl::Status s = ReadString(v, uri); !s.ok()) return s;
+    constexpr absl::string_view kSqlite = "sqlite:";
+    if (uri == "memory:") {
+      out.store = uri;
+      return absl::OkStatus();
+    }
+    if (absl::StartsWith(uri, kSqlite) && uri.size() > kSqlite.size()) {
+      out.store = absl::StrCat(kSqlite, Resolve(uri.substr(kSqlite.size())));
+      return absl::OkStatus();
+    }
+    return Fail(v, absl::StrCat("bad store ", Quote(uri),
+                                " (expected sqlite:PATH or memory:)"));
+  }
+
+  std::string file_;
+  std::filesystem::path base_dir_;
+};
+
+std::filesystem::path BaseDir(const std::string& config_path) {
+  std::error_code error;
+  std::filesystem::path absolute =
+      config_path.empty() ? std::filesystem::current_path(error)
+                          : std::filesystem::absolute(config_path, error);
+  if (error) absolute = config_path;
+  if (config_path.empty()) return absolute.lexically_normal();
+  return absolute.parent_path().lexically_normal();
+}
+
+absl::StatusOr<Config> ParseOrThrow(absl::string_view yaml,
+                                    const std::string& path,
+                                    const std::string& file) {
+  std::vector<YAML::Node> documents;
+  try {
+    documents = YAML::LoadAll(std::string(yaml));
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(file, ":", e.mark.is_null() ? 1 : e.mark.line + 1,
+                     ": YAML syntax error: ", e.msg));
+  }
+  // A trailing "---" makes an empty second document; anything more is a
+  // config the reader would think is used and is not.
+  for (size_t i = 1; i < documents.size(); ++i) {
+    if (!documents[i].IsNull()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          file, ":", LineOf(documents[i], 1),
+          ": a config file holds one YAML document, found another"));
+    }
+  }
+  Config config;
+  config.path = path;
+  if (!documents.empty()) {
+    Loader loader(file, BaseDir(path));
+    if (absl::Status s = loader.Load(documents[0], config); !s.ok()) return s;
+  }
+  return config;
+}
+
+}  // namespace
+
+absl::StatusOr<absl::Duration> ParseDuration(std::string_view std_text) {
+  const absl::string_view text(std_text.data(), std_text.size());
+  auto bad = [text](absl::string_view why) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad duration ", Quote(text), ": ", why));
+  };
+  if (text.empty()) return bad("empty");
+  if (text.front() == '-') return bad("negative durations are not allowed");
+  int64_t total_seconds = 0;
+  int previous_rank = 4;  // above "d", so any unit may come first
+  size_t i = 0;
+  while (i < text.size()) {
+    const size_t digits_start = i;
+    while (i < text.size() &&
+           absl::ascii_isdigit(static_cast<unsigned char>(text[i]))) {
+      ++i;
+    }
+    const absl::string_view digits =
+        text.substr(digits_start, i - digits_start);
+    if (digits.empty()) {
+      return bad(absl::StrCat("expected a number at ",
+                              Quote(text.substr(digits_start))));
+    }
+    if (i < text.size() && text[i] == '.') {
+      return bad("fractions are not supported; write sums like 1h30m");
+    }
+    const size_t unit_start = i;
+    while (i < text.size() &&
+           absl::ascii_isalpha(static_cast<unsigned char>(text[i]))) {
+      ++i;
+    }
+    const absl::string_view unit = text.substr(unit_start, i - unit_start);
+    if (unit.empty()) {
+      if (i == text.size()) {
+        return bad(
+            absl::StrCat("missing unit after ", digits, " (", kUnitHint, ")"));
+      }
+      return bad(absl::StrCat("unexpected ", Quote(text.substr(i, 1))));
+    }
+    int rank;
+    int64_t unit_seconds;
+    if (unit == "d") {
+      rank = 3, unit_seconds = 86400;
+    } else if (unit == "h") {
+      rank = 2, unit_seconds = 3600;
+    } else if (unit == "m") {
+      rank = 1, unit_seconds = 60;
+    } else if (unit == "s") {
+      rank = 0, unit_seconds = 1;
+    } else {
+      return bad(
+          absl::StrCat("unknown unit ", Quote(unit), " (", kUnitHint, ")"));
+    }
+    if (rank >= previous_rank) {
+      return bad("units must go from largest to smallest, each at most once");
+    }
+    previous_rank = rank;
+    int64_t amount = 0;
+    if (!absl::SimpleAtoi(digits, &amount) ||
+        amount > (kMaxDurationSeconds - total_seconds) / unit_seconds) {
+      return bad("too long (at most 36500d)");
+    }
+    total_seconds += amount * unit_seconds;
+  }
+  return absl::Seconds(total_seconds);
+}
+
+absl::StatusOr<Config> ParseConfig(std::string_view yaml,
+                                   const std::string& path) {
+  const std::string file = path.empty() ? "<config>" : path;
+  // yaml-cpp throws; nothing may escape to the caller.
+  try {
+    return ParseOrThrow(absl::string_view(yaml.data(), yaml.size()), path,
+                        file);
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        file, ":", e.mark.is_null() ? 1 : e.mark.line + 1, ": ", e.msg));
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(file, ": cannot load config: ", e.what()));
+  } catch (...) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(file, ": cannot load config"));
+  }
+}
+
+absl::StatusOr<Config> LoadConfig(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": cannot open config: ", std::strerror(errno)));
+  }
+  std::string text;
+  char buf[65536];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) {
+    if (text.size() + n > kMaxConfigBytes) {
+      std::fclose(f);
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ": config is larger than ", kMaxConfigBytes >> 20, " MiB"));
+    }
+    text.append(buf, n);
+  }
+  const bool failed = std::ferror(f) != 0;
+  const int read_errno = errno;
+  std::fclose(f);
+  if (failed) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": cannot read config: ", std::strerror(read_errno)));
+  }
+  return ParseConfig(text, path);
+}
+
+}  // namespace tokenwatch::config

@@ -1,0 +1,104 @@
+#include "agent/token/extractor.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/agent/testing/jwt_builder.h"
+
+namespace tokenwatch::token {
+namespace {
+
+class ExtractorTest : public ::testing::Test {
+ protected:
+  const Extraction& Run(std::string target, std::vector<http::Header> headers) {
+    storage_target_ = std::move(target);
+    head_.is_request = true;
+    head_.method = "GET";
+    head_.target = storage_target_;
+    head_.num_headers = headers.size();
+    for (size_t i = 0; i < headers.size(); ++i) head_.headers[i] = headers[i];
+    extractor_.Extract(head_, &out_);
+    return out_;
+  }
+  AgentStats stats_;
+  Extractor extractor_{{"x-api-token"}, &stats_};
+  http::MessageHead head_;
+  Extraction out_;
+  std::string storage_target_;
+  // {"sub":"alice"}
+  std::string jwt_ = testing::MakeJwt(R"({"sub":"alice"})");
+};
+
+TEST_F(ExtractorTest, AuthorizationSchemes) {
+  std::string bearer = "Bearer " + jwt_, upper = "BEARER opaque-1", jwt_scheme = "JWT " + jwt_;
+  const Extraction& e = Run("/", {{"Authorization", bearer}, {"authorization", upper},
+                                  {"Authorization", jwt_scheme}, {"Authorization", jwt_}});
+  ASSERT_EQ(e.tokens.size(), 4u);
+  EXPECT_EQ(e.tokens[0].value, jwt_);
+  EXPECT_EQ(e.tokens[1].value, "opaque-1");
+  EXPECT_EQ(e.tokens[2].value, jwt_);
+  EXPECT_EQ(e.tokens[3].value, jwt_);  // bare JWT without a scheme (bug-7390)
+  for (const auto& t : e.tokens) EXPECT_EQ(t.location, v1::TOKEN_LOCATION_AUTHORIZATION);
+}
+
+TEST_F(ExtractorTest, NonBearerSchemesAreIgnored) {
+  const Extraction& e = Run("/", {{"Authorization", "Basic dXNlcjpwYXNz"},
+                                  {"Authorization", "Turbo customAuthDataHere"},
+                                  {"Authorization", "opaque-without-scheme"}});
+  EXPECT_TRUE(e.tokens.empty());
+}
+
+TEST_F(ExtractorTest, OpaqueBearerWithDots) {
+  const Extraction& e = Run("/", {{"Authorization", "Bearer mF_9.B5f-4.1JqM"}});
+  ASSERT_EQ(e.tokens.size(), 1u);
+  EXPECT_EQ(e.tokens[0].value, "mF_9.B5f-4.1JqM");
+}
+
+TEST_F(ExtractorTest, EmptyBearerIsCounted) {
+  EXPECT_TRUE(Run("/", {{"Authorization", "Bearer"}}).tokens.empty());
+  EXPECT_TRUE(Run("/", {{"Authorization", "Bearer   "}}).tokens.empty());
+  EXPECT_EQ(stats_.Get(Malformed::kEmptyToken), 2u);
+}
+
+TEST_F(ExtractorTest, CookiesHoldingJwts) {
+  std::string cookie = "theme=dark; session=" + jwt_ + "; quoted=\"" + jwt_ + "\"; other=eyJx";
+  const Extraction& e = Run("/", {{"Cookie", cookie}});
+  ASSERT_EQ(e.tokens.size(), 2u);
+  EXPECT_EQ(e.tokens[0].location, v1::TOKEN_LOCATION_COOKIE);
+  EXPECT_EQ(e.tokens[0].param, "session");
+  EXPECT_EQ(e.tokens[1].param, "quoted");
+  EXPECT_EQ(e.tokens[1].value, jwt_);
+}
+
+TEST_F(ExtractorTest, QueryParameters) {
+  const Extraction& e = Run("/cb?code=1&access_token=" + jwt_ + "&id_token=a%2Eb&token=t&jwt=j&tokenx=no#frag", {});
+  ASSERT_EQ(e.tokens.size(), 4u);
+  EXPECT_EQ(e.tokens[0].param, "access_token");
+  EXPECT_EQ(e.tokens[0].value, jwt_);
+  EXPECT_EQ(e.tokens[1].value, "a.b");  // percent-decoded
+  EXPECT_EQ(e.tokens[2].param, "token");
+  EXPECT_EQ(e.tokens[3].param, "jwt");
+  EXPECT_EQ(e.tokens[3].location, v1::TOKEN_LOCATION_QUERY);
+}
+
+TEST_F(ExtractorTest, ConfiguredHeadersAndWebSocketProtocol) {
+  std::string ws = "v1, authorization.bearer." + jwt_;
+  const Extraction& e = Run("/", {{"X-Api-Token", jwt_}, {"Sec-WebSocket-Protocol", ws},
+                                  {"X-Other", jwt_}});
+  ASSERT_EQ(e.tokens.size(), 2u);
+  EXPECT_EQ(e.tokens[0].location, v1::TOKEN_LOCATION_HEADER);
+  EXPECT_EQ(e.tokens[0].param, "x-api-token");
+  EXPECT_EQ(e.tokens[1].location, v1::TOKEN_LOCATION_WEBSOCKET_PROTOCOL);
+  EXPECT_EQ(e.tokens[1].value, jwt_);
+}
+
+TEST(PathOfTest, Forms) {
+  EXPECT_EQ(Extractor::PathOf("/v1/orders/42?x=1"), "/v1/orders/42");
+  EXPECT_EQ(Extractor::PathOf("/a#frag"), "/a");
+  EXPECT_EQ(Extractor::PathOf("http://h:8080/p/q?z"), "/p/q");
+  EXPECT_EQ(Extractor::PathOf("http://h:8080?z"), "/");
+  EXPECT_EQ(Extractor::PathOf("db.internal:5432"), "db.internal:5432");
+  EXPECT_EQ(Extractor::QueryOf("/a?b=c#d"), "b=c");
+}
+
+}  // namespace
+}  // namespace tokenwatch::token
