@@ -193,6 +193,10 @@ int Run(int argc, char** argv) {
     return absl::IsInvalidArgument(source.status()) ? 2 : 1;
   }
   tokenwatch::capture::PcapSource& src = **source;
+  if (src.IsLive()) {
+    fprintf(stderr, "tokenwatch-agent: capturing on %s%s%s\n", interface.c_str(),
+            filter.empty() ? "" : " with filter ", filter.c_str());
+  }
 
   // Step 5: run until the file ends or a signal arrives.
   signal(SIGINT, OnSignal);

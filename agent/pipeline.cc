@@ -17,7 +17,8 @@ Pipeline::Pipeline(const config::Config& config, const std::string& agent_id,
       folder_(absl::ToInt64Microseconds(config.agent.fold_window), kMaxOpenFolds, sink),
       flows_(config.agent.limits.max_flows,
              absl::ToInt64Microseconds(config.agent.limits.flow_idle_timeout),
-             &ctx_, &budget_, &stats_) {
+             &ctx_, &budget_, &stats_),
+      defrag_(decode::Defragmenter::Limits{}, &stats_) {
   budget_.flow_cap = config.agent.limits.flow_buffer_bytes;
   budget_.global_cap = config.agent.limits.total_buffer_bytes;
   ctx_.agent_id = agent_id;
@@ -36,8 +37,12 @@ void Pipeline::OnPacket(const capture::RawPacket& packet) {
   ++stats_.packets;
   stats_.bytes += packet.wirelen;
   decode::TcpSegment seg;
-  decode::DecodeResult r = decode::Decode(packet, &seg);
-  if (r != decode::DecodeResult::kTcp) {
+  decode::IpFragment frag;
+  decode::DecodeResult r = decode::Decode(packet, &seg, &frag);
+  if (r == decode::DecodeResult::kIpFragment) {
+    ++stats_.ip_fragments;
+    if (!defrag_.Add(frag, packet.ts_us, &seg)) return;
+  } else if (r != decode::DecodeResult::kTcp) {
     ++stats_.decode[static_cast<size_t>(r)];
     return;
   }
@@ -52,6 +57,7 @@ void Pipeline::Advance(int64_t now_us) {
   last_expire_us_ = now_us;
   ctx_.now_us = now_us;
   flows_.Expire(now_us);
+  defrag_.Expire(now_us);
   folder_.Advance(now_us);
   stats_.events = folder_.emitted();
 }

@@ -9,6 +9,7 @@
 
 #include "agent/capture/packet.h"
 #include "agent/config/config.h"
+#include "agent/decode/defragmenter.h"
 #include "agent/http/session.h"
 #include "agent/output/event_folder.h"
 #include "agent/output/event_sink.h"
@@ -47,6 +48,7 @@ class Pipeline {
   output::EventFolder folder_;
   http::SessionContext ctx_;
   tcp::FlowTable flows_;
+  decode::Defragmenter defrag_;
   int64_t last_expire_us_ = 0;
 };
 

@@ -23,6 +23,8 @@ const char* AnomalyName(Anomaly a) {
     case Anomaly::kHttpResponseWithoutRequest: return "http_response_without_request";
     case Anomaly::kHttpVersion09: return "http_version_0_9";
     case Anomaly::kHttpTunnel: return "http_tunnel";
+    case Anomaly::kHttp2Preface: return "http2_preface";
+    case Anomaly::kIpFragmentOverlap: return "ip_fragment_overlap";
     case Anomaly::kCount: break;
   }
   return "unknown";
@@ -38,6 +40,8 @@ const char* DropName(Drop d) {
     case Drop::kPendingRequests: return "pending_requests";
     case Drop::kHeaderBytes: return "header_bytes";
     case Drop::kTokenTooLong: return "token_too_long";
+    case Drop::kFragmentTimeout: return "ip_fragment_timeout";
+    case Drop::kFragmentLimit: return "ip_fragment_limit";
     case Drop::kCount: break;
   }
   return "unknown";
@@ -88,6 +92,7 @@ std::string AgentStats::Summary() const {
   line("packets", packets);
   line("bytes", bytes);
   line("tcp_segments", tcp_segments);
+  line("ip_fragments", ip_fragments);
   line("flows", flows_created);
   line("flows_timed_out", flows_timed_out);
   line("http_requests", http_requests);

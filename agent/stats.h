@@ -29,6 +29,8 @@ enum class Anomaly : uint8_t {
   kHttpResponseWithoutRequest,
   kHttpVersion09,
   kHttpTunnel,              // CONNECT or Upgrade: parsing stopped
+  kHttp2Preface,            // prior-knowledge HTTP/2: not parsed
+  kIpFragmentOverlap,       // overlapping or inconsistent IP fragments
   kCount,
 };
 const char* AnomalyName(Anomaly a);
@@ -42,6 +44,8 @@ enum class Drop : uint8_t {
   kPendingRequests,      // pipelined requests awaiting a response
   kHeaderBytes,          // header block over max_header_bytes
   kTokenTooLong,         // token over the decode bound: not decoded
+  kFragmentTimeout,      // IP datagram never completed
+  kFragmentLimit,        // IP fragments over the reassembly bounds
   kCount,
 };
 const char* DropName(Drop d);
@@ -64,6 +68,7 @@ struct AgentStats {
   uint64_t packets = 0;
   uint64_t bytes = 0;
   uint64_t tcp_segments = 0;
+  uint64_t ip_fragments = 0;
   uint64_t payload_bytes = 0;
   uint64_t flows_created = 0;
   uint64_t flows_active = 0;

@@ -1,5 +1,6 @@
 #include "agent/capture/pcap_source.h"
 
+#include <poll.h>
 #include <sys/stat.h>
 
 #include <cstdio>
@@ -46,6 +47,13 @@ absl::StatusOr<std::unique_ptr<PcapSource>> PcapSource::OpenLive(
     pcap_close(p);
     return rc == PCAP_ERROR_PERM_DENIED ? absl::PermissionDeniedError(msg)
                                         : absl::UnavailableError(msg);
+  }
+  // Non-blocking, and we poll ourselves: in immediate mode libpcap's read
+  // timeout does not fire, and an idle interface must not stall shutdown or
+  // the flushing of folded events.
+  if (pcap_setnonblock(p, 1, err) != 0) {
+    pcap_close(p);
+    return absl::InternalError(absl::StrCat("cannot make capture non-blocking: ", err));
   }
   std::unique_ptr<PcapSource> src(new PcapSource(p, /*live=*/true, 0));
   if (absl::Status s = src->ApplyFilter(filter); !s.ok()) return s;
@@ -95,6 +103,11 @@ absl::StatusOr<PacketSource::Result> PcapSource::Next(RawPacket* packet) {
   pcap_pkthdr* hdr = nullptr;
   const u_char* data = nullptr;
   int rc = pcap_next_ex(handle_, &hdr, &data);
+  if (rc == 0 && live_) {
+    pollfd pfd{pcap_get_selectable_fd(handle_), POLLIN, 0};
+    if (poll(&pfd, 1, kReadTimeoutMs) <= 0) return Result::kTimeout;  // or EINTR
+    rc = pcap_next_ex(handle_, &hdr, &data);
+  }
   if (rc == 1) {
     packet->ts_us = static_cast<int64_t>(hdr->ts.tv_sec) * 1000000 +
                     static_cast<int64_t>(hdr->ts.tv_usec);

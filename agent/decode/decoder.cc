@@ -28,6 +28,8 @@ uint32_t Be32(const uint8_t* p) {
   return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
 }
 
+}  // namespace
+
 DecodeResult DecodeTcp(const uint8_t* p, uint32_t len, TcpSegment* out) {
   if (len < 20) return DecodeResult::kTruncated;
   uint32_t off = (p[12] >> 4) * 4u;
@@ -43,29 +45,46 @@ DecodeResult DecodeTcp(const uint8_t* p, uint32_t len, TcpSegment* out) {
   return DecodeResult::kTcp;
 }
 
-DecodeResult DecodeIpv4(const uint8_t* p, uint32_t len, TcpSegment* out) {
+namespace {
+
+DecodeResult DecodeIpv4(const uint8_t* p, uint32_t len, TcpSegment* out, IpFragment* frag) {
   if (len < 20) return DecodeResult::kTruncated;
   if ((p[0] >> 4) != 4) return DecodeResult::kBadIpHeader;
   uint32_t ihl = (p[0] & 0x0f) * 4u;
   uint32_t total = Be16(p + 2);
+  // TSO super-segments captured on the sender carry total length 0: the
+  // frame is the packet.
+  if (total == 0) total = len;
   if (ihl < 20 || total < ihl) return DecodeResult::kBadIpHeader;
   // Ethernet pads short frames: trust the IP length, not the frame length.
   // A total beyond caplen is a snaplen cut: decode what is there.
   if (total < len) len = total;
   if (ihl > len) return DecodeResult::kTruncated;
-  uint16_t frag = Be16(p + 6);
-  if ((frag & 0x3fff) != 0) return DecodeResult::kIpFragment;
-  if (p[9] != 6) return DecodeResult::kNotTcp;
+  uint16_t frag_field = Be16(p + 6);
   std::memset(out->src.bytes, 0, 10);
   out->src.bytes[10] = out->src.bytes[11] = 0xff;
   std::memcpy(out->src.bytes + 12, p + 12, 4);
   std::memset(out->dst.bytes, 0, 10);
   out->dst.bytes[10] = out->dst.bytes[11] = 0xff;
   std::memcpy(out->dst.bytes + 12, p + 16, 4);
+  if ((frag_field & 0x3fff) != 0) {
+    if (frag != nullptr) {
+      frag->src = out->src;
+      frag->dst = out->dst;
+      frag->id = Be16(p + 4);
+      frag->offset = (frag_field & 0x1fffu) * 8u;
+      frag->more = (frag_field & 0x2000) != 0;
+      frag->protocol = p[9];
+      frag->data = p + ihl;
+      frag->len = len - ihl;
+    }
+    return DecodeResult::kIpFragment;
+  }
+  if (p[9] != 6) return DecodeResult::kNotTcp;
   return DecodeTcp(p + ihl, len - ihl, out);
 }
 
-DecodeResult DecodeIpv6(const uint8_t* p, uint32_t len, TcpSegment* out) {
+DecodeResult DecodeIpv6(const uint8_t* p, uint32_t len, TcpSegment* out, IpFragment* frag) {
   if (len < 40) return DecodeResult::kTruncated;
   if ((p[0] >> 4) != 6) return DecodeResult::kBadIpHeader;
   uint32_t payload = Be16(p + 4);
@@ -89,8 +108,21 @@ DecodeResult DecodeIpv6(const uint8_t* p, uint32_t len, TcpSegment* out) {
         if (off > len) return DecodeResult::kTruncated;
         break;
       }
-      case 44:
+      case 44: {
+        if (off + 8 > len) return DecodeResult::kTruncated;
+        if (frag != nullptr) {
+          uint16_t fo = Be16(p + off + 2);
+          frag->src = out->src;
+          frag->dst = out->dst;
+          frag->id = Be32(p + off + 4);
+          frag->offset = fo & 0xfff8u;
+          frag->more = (fo & 1) != 0;
+          frag->protocol = p[off];
+          frag->data = p + off + 8;
+          frag->len = len - off - 8;
+        }
         return DecodeResult::kIpFragment;
+      }
       default:
         return DecodeResult::kNotTcp;
     }
@@ -98,21 +130,21 @@ DecodeResult DecodeIpv6(const uint8_t* p, uint32_t len, TcpSegment* out) {
   return DecodeResult::kBadIpHeader;
 }
 
-DecodeResult DecodeByVersion(const uint8_t* p, uint32_t len, TcpSegment* out);
+DecodeResult DecodeByVersion(const uint8_t* p, uint32_t len, TcpSegment* out, IpFragment* frag);
 
 DecodeResult DecodeByEthertype(uint16_t type, const uint8_t* p, uint32_t len,
-                               TcpSegment* out) {
+                               TcpSegment* out, IpFragment* frag) {
   switch (type) {
     case kEtherIpv4:
-      return DecodeIpv4(p, len, out);
+      return DecodeIpv4(p, len, out, frag);
     case kEtherIpv6:
-      return DecodeIpv6(p, len, out);
+      return DecodeIpv6(p, len, out, frag);
     case kEtherPppoeSession: {
       // 6-byte PPPoE header, then the 2-byte PPP protocol.
       if (len < 8) return DecodeResult::kTruncated;
       uint16_t proto = Be16(p + 6);
-      if (proto == kPppIpv4) return DecodeIpv4(p + 8, len - 8, out);
-      if (proto == kPppIpv6) return DecodeIpv6(p + 8, len - 8, out);
+      if (proto == kPppIpv4) return DecodeIpv4(p + 8, len - 8, out, frag);
+      if (proto == kPppIpv6) return DecodeIpv6(p + 8, len - 8, out, frag);
       return DecodeResult::kNotIp;
     }
     case kEtherMpls: {
@@ -123,7 +155,7 @@ DecodeResult DecodeByEthertype(uint16_t type, const uint8_t* p, uint32_t len,
         if (off + 4 > len) return DecodeResult::kTruncated;
         bool bottom = p[off + 2] & 0x01;
         off += 4;
-        if (bottom) return DecodeByVersion(p + off, len - off, out);
+        if (bottom) return DecodeByVersion(p + off, len - off, out, frag);
       }
       return DecodeResult::kNotIp;
     }
@@ -132,11 +164,11 @@ DecodeResult DecodeByEthertype(uint16_t type, const uint8_t* p, uint32_t len,
   }
 }
 
-DecodeResult DecodeByVersion(const uint8_t* p, uint32_t len, TcpSegment* out) {
+DecodeResult DecodeByVersion(const uint8_t* p, uint32_t len, TcpSegment* out, IpFragment* frag) {
   if (len < 1) return DecodeResult::kTruncated;
   switch (p[0] >> 4) {
-    case 4: return DecodeIpv4(p, len, out);
-    case 6: return DecodeIpv6(p, len, out);
+    case 4: return DecodeIpv4(p, len, out, frag);
+    case 6: return DecodeIpv6(p, len, out, frag);
     default: return DecodeResult::kNotIp;
   }
 }
@@ -177,7 +209,8 @@ bool IpAddress::operator==(const IpAddress& o) const {
   return std::memcmp(bytes, o.bytes, 16) == 0;
 }
 
-DecodeResult Decode(const capture::RawPacket& packet, TcpSegment* out) {
+DecodeResult Decode(const capture::RawPacket& packet, TcpSegment* out,
+                    IpFragment* frag) {
   const uint8_t* p = packet.data;
   uint32_t len = packet.caplen;
   out->ts_us = packet.ts_us;
@@ -193,15 +226,15 @@ DecodeResult Decode(const capture::RawPacket& packet, TcpSegment* out) {
         type = Be16(p + off + 2);
         off += 4;
       }
-      return DecodeByEthertype(type, p + off, len - off, out);
+      return DecodeByEthertype(type, p + off, len - off, out, frag);
     }
     case DLT_LINUX_SLL: {
       if (len < 16) return DecodeResult::kTruncated;
-      return DecodeByEthertype(Be16(p + 14), p + 16, len - 16, out);
+      return DecodeByEthertype(Be16(p + 14), p + 16, len - 16, out, frag);
     }
     case DLT_LINUX_SLL2: {
       if (len < 20) return DecodeResult::kTruncated;
-      return DecodeByEthertype(Be16(p), p + 20, len - 20, out);
+      return DecodeByEthertype(Be16(p), p + 20, len - 20, out, frag);
     }
     case DLT_NULL:
     case DLT_LOOP: {
@@ -209,16 +242,16 @@ DecodeResult Decode(const capture::RawPacket& packet, TcpSegment* out) {
       // DLT_NULL and in network order for DLT_LOOP: the IP version nibble
       // decides, which copes with both.
       if (len < 4) return DecodeResult::kTruncated;
-      return DecodeByVersion(p + 4, len - 4, out);
+      return DecodeByVersion(p + 4, len - 4, out, frag);
     }
     case DLT_RAW:
     case kDltRawBsd:
     case kLinktypeRaw:
-      return DecodeByVersion(p, len, out);
+      return DecodeByVersion(p, len, out, frag);
     case kLinktypeIpv4:
-      return DecodeIpv4(p, len, out);
+      return DecodeIpv4(p, len, out, frag);
     case kLinktypeIpv6:
-      return DecodeIpv6(p, len, out);
+      return DecodeIpv6(p, len, out, frag);
     default:
       return DecodeResult::kUnsupportedLinktype;
   }

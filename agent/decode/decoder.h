@@ -45,7 +45,23 @@ struct TcpSegment {
 constexpr uint8_t kTcpFin = 0x01, kTcpSyn = 0x02, kTcpRst = 0x04,
                   kTcpPsh = 0x08, kTcpAck = 0x10;
 
-DecodeResult Decode(const capture::RawPacket& packet, TcpSegment* out);
+// One IP fragment, as Decode reports it with kIpFragment.
+struct IpFragment {
+  IpAddress src, dst;
+  uint32_t id = 0;
+  uint32_t offset = 0;  // bytes
+  bool more = false;
+  uint8_t protocol = 0;
+  const uint8_t* data = nullptr;
+  uint32_t len = 0;
+};
+
+// `frag` (optional) receives the fragment when the result is kIpFragment.
+DecodeResult Decode(const capture::RawPacket& packet, TcpSegment* out,
+                    IpFragment* frag = nullptr);
+// The TCP header and payload of a reassembled datagram; `out` already holds
+// the addresses.
+DecodeResult DecodeTcp(const uint8_t* p, uint32_t len, TcpSegment* out);
 
 }  // namespace tokenwatch::decode
 

@@ -72,7 +72,10 @@ bool ParseContentLength(std::string_view v, uint64_t* out) {
   while (true) {
     size_t comma = v.find(',');
     std::string_view part = Trim(v.substr(0, comma));
-    if (part.empty() || part.size() > 18) return false;  // < 10^18
+    if (part.empty()) return false;
+    // Leading zeros are digits like any other (Zeek's cl leading-zeros case).
+    while (part.size() > 1 && part.front() == '0') part.remove_prefix(1);
+    if (part.size() > 18) return false;  // < 10^18
     uint64_t n = 0;
     for (char c : part) {
       if (!util::IsDigit(c)) return false;
@@ -276,6 +279,15 @@ bool HttpParser::ParseHead(std::string_view block, bool allow_http09) {
       }
     }
     h.is_request = true;
+    if (h.method == "PRI" && h.target == "*" && h.version_major == 2) {
+      // The HTTP/2 connection preface (RFC 9113 3.4): not an HTTP/1
+      // request; frames follow, which this parser does not read.
+      stats_->Count(Anomaly::kHttp2Preface);
+      Reset();
+      state_ = State::kTunnel;
+      handler_->OnOpaqueProtocol(*this);
+      return true;
+    }
   }
   last_http09_ = h.is_request && h.version_major == 0;
 

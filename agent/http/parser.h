@@ -31,6 +31,8 @@ class Handler {
  public:
   virtual ~Handler() = default;
   virtual BodyRule OnMessageHead(HttpParser& parser, const MessageHead& head) = 0;
+  // The connection stopped speaking HTTP/1 on its own (an HTTP/2 preface).
+  virtual void OnOpaqueProtocol(HttpParser& parser) {}
 };
 
 class HttpParser {

@@ -54,6 +54,9 @@ class HttpSession : public Handler {
   void Close();
 
   BodyRule OnMessageHead(HttpParser& parser, const MessageHead& head) override;
+  void OnOpaqueProtocol(HttpParser& parser) override {
+    parsers_[&parser == &parsers_[0] ? 1 : 0].EnterTunnel();
+  }
 
  private:
   struct Pending {
