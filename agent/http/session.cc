@@ -49,27 +49,21 @@ BodyRule HttpSession::OnRequest(int dir, const MessageHead& head) {
   if (!ctx_->extraction.tokens.empty()) {
     const Endpoint& client = ends_[dir];
     const Endpoint& server = ends_[1 - dir];
-    std::string service =
-        ctx_->attributor->Attribute(head.Find("host"), server.ip, server.port);
-    std::string server_addr = service::Attributor::JoinHostPort(server.ip, server.port);
-    std::string_view path = token::Extractor::PathOf(head.target);
+    auto req = std::make_shared<output::RequestInfo>();
+    req->agent = ctx_->agent_id;
+    req->service = ctx_->attributor->Attribute(head.Find("host"), server.ip, server.port);
+    req->method.assign(head.method);
+    req->path.assign(token::Extractor::PathOf(head.target));
+    req->client = client.ip;
+    req->server = service::Attributor::JoinHostPort(server.ip, server.port);
     for (const token::FoundToken& found : ctx_->extraction.tokens) {
       ++ctx_->stats->token_uses;
-      token::DecodedToken info = ctx_->tokens->Lookup(found.value);
-      v1::UsageEvent& e = p.uses.emplace_back();
-      e.set_ts_us(ctx_->now_us);
-      e.set_last_ts_us(ctx_->now_us);
-      e.set_count(1);
-      e.set_agent(ctx_->agent_id);
-      e.set_service(service);
-      e.set_method(std::string(head.method));
-      e.set_path(std::string(path));
-      e.set_client(client.ip);
-      e.set_server(server_addr);
-      e.set_location(found.location);
-      e.set_param(std::string(found.param));
-      *e.mutable_token() = *info;
-      if (found.location == v1::TOKEN_LOCATION_QUERY) e.add_findings("token_in_url");
+      output::UsageRecord& u = p.uses.emplace_back();
+      u.ts_us = u.last_ts_us = ctx_->now_us;
+      u.location = found.location;
+      u.param.assign(found.param);
+      u.request = req;
+      u.token = ctx_->tokens->Lookup(found.value);
     }
   }
 
@@ -110,9 +104,9 @@ BodyRule HttpSession::OnResponse(int dir, const MessageHead& head) {
 }
 
 void HttpSession::Complete(Pending& p, uint32_t status) {
-  for (v1::UsageEvent& e : p.uses) {
-    e.set_status(status);
-    ctx_->folder->Add(std::move(e));
+  for (output::UsageRecord& u : p.uses) {
+    u.status = status;
+    ctx_->folder->Add(std::move(u));
   }
   p.uses.clear();
 }

@@ -62,7 +62,7 @@ class HttpSession : public Handler {
   struct Pending {
     bool is_head = false;
     bool is_connect = false;
-    std::vector<v1::UsageEvent> uses;
+    std::vector<output::UsageRecord> uses;
   };
   BodyRule OnRequest(int dir, const MessageHead& head);
   BodyRule OnResponse(int dir, const MessageHead& head);

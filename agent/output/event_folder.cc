@@ -1,43 +1,47 @@
 #include "agent/output/event_folder.h"
 
-#include "absl/strings/str_cat.h"
+#include <cstdio>
 
 namespace tokenwatch::output {
 
-std::string EventFolder::KeyOf(const v1::UsageEvent& e) {
-  char status[8];
-  snprintf(status, sizeof status, "%u", e.status());
-  return absl::StrCat(e.token().fp(), "\x1f", e.service(), "\x1f", e.method(),
-                      "\x1f", e.path(), "\x1f", e.client(), "\x1f", e.server(),
-                      "\x1f", status, "\x1f", static_cast<int>(e.location()),
-                      "\x1f", e.param());
+void EventFolder::BuildKey(const UsageRecord& e) {
+  const RequestInfo& r = *e.request;
+  key_buf_.clear();
+  for (const std::string* s : {&e.token->fp(), &r.service, &r.method, &r.path,
+                               &r.client, &r.server, &e.param}) {
+    key_buf_.append(*s);
+    key_buf_.push_back('\x1f');
+  }
+  char tail[16];
+  int n = snprintf(tail, sizeof tail, "%u|%d", e.status, static_cast<int>(e.location));
+  key_buf_.append(tail, n);
 }
 
-bool EventFolder::CanFold(const v1::UsageEvent& open, int64_t ts_us) const {
-  if (ts_us < open.ts_us() || ts_us - open.ts_us() > window_us_) return false;
+bool EventFolder::CanFold(const UsageRecord& open, int64_t ts_us) const {
+  if (ts_us < open.ts_us || ts_us - open.ts_us > window_us_) return false;
   // Never fold across a validity boundary: one side may be a violation.
-  const v1::TokenInfo& t = open.token();
+  const v1::TokenInfo& t = *open.token;
   auto crosses = [&](int64_t boundary_s) {
     int64_t b = boundary_s * 1000000;
-    return (open.ts_us() < b) != (ts_us < b);
+    return (open.ts_us < b) != (ts_us < b);
   };
   if (t.has_exp() && crosses(t.exp())) return false;
   if (t.has_nbf() && crosses(t.nbf())) return false;
   return true;
 }
 
-void EventFolder::Add(v1::UsageEvent&& use) {
+void EventFolder::Add(UsageRecord&& use) {
   if (window_us_ <= 0) {
     Emit(use);
     return;
   }
-  std::string key = KeyOf(use);
-  auto it = open_.find(key);
+  BuildKey(use);
+  auto it = open_.find(absl::string_view(key_buf_));
   if (it != open_.end()) {
-    v1::UsageEvent& e = it->second.event;
-    if (CanFold(e, use.ts_us())) {
-      e.set_count(e.count() + 1);
-      if (use.ts_us() > e.last_ts_us()) e.set_last_ts_us(use.ts_us());
+    UsageRecord& e = it->second.event;
+    if (CanFold(e, use.ts_us)) {
+      ++e.count;
+      if (use.ts_us > e.last_ts_us) e.last_ts_us = use.ts_us;
       return;
     }
     Emit(e);
@@ -57,8 +61,8 @@ void EventFolder::Add(v1::UsageEvent&& use) {
     }
   }
   uint64_t gen = next_generation_++;
-  order_.emplace_back(key, gen);
-  open_.emplace(std::move(key), Open{std::move(use), gen});
+  order_.emplace_back(key_buf_, gen);
+  open_.emplace(key_buf_, Open{std::move(use), gen});
 }
 
 void EventFolder::Advance(int64_t now_us) {
@@ -69,7 +73,7 @@ void EventFolder::Advance(int64_t now_us) {
       order_.pop_front();  // already emitted
       continue;
     }
-    if (it->second.event.ts_us() + window_us_ >= now_us) break;
+    if (it->second.event.ts_us + window_us_ >= now_us) break;
     Emit(it->second.event);
     open_.erase(it);
     order_.pop_front();

@@ -23,7 +23,7 @@ class EventFolder {
       : window_us_(window_us), max_open_(max_open), sink_(sink) {}
 
   // Takes one use (count 1, ts_us = last_ts_us = observation time).
-  void Add(v1::UsageEvent&& use);
+  void Add(UsageRecord&& use);
   // Emits folds whose window closed before `now_us`.
   void Advance(int64_t now_us);
   // Emits everything.
@@ -33,12 +33,13 @@ class EventFolder {
 
  private:
   struct Open {
-    v1::UsageEvent event;
+    UsageRecord event;
     uint64_t generation;
   };
-  static std::string KeyOf(const v1::UsageEvent& e);
-  bool CanFold(const v1::UsageEvent& open, int64_t ts_us) const;
-  void Emit(const v1::UsageEvent& e) {
+  // Writes the fold key into key_buf_ (reused: no allocation per use).
+  void BuildKey(const UsageRecord& e);
+  bool CanFold(const UsageRecord& open, int64_t ts_us) const;
+  void Emit(const UsageRecord& e) {
     sink_->Emit(e);
     ++emitted_;
   }
@@ -50,6 +51,7 @@ class EventFolder {
   std::deque<std::pair<std::string, uint64_t>> order_;  // key, generation
   uint64_t next_generation_ = 0;
   uint64_t emitted_ = 0;
+  std::string key_buf_;
 };
 
 }  // namespace tokenwatch::output

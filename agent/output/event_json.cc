@@ -5,9 +5,32 @@
 
 namespace tokenwatch::output {
 
+namespace {
+
+// Events arrive in near time order: format the date and time once per
+// second and only append the milliseconds.
+void AppendTimestamp(std::string* out, int64_t ts_us) {
+  thread_local int64_t cached_sec = INT64_MIN;
+  thread_local char cached[32];
+  int64_t sec = ts_us >= 0 ? ts_us / 1000000 : (ts_us - 999999) / 1000000;
+  int64_t ms = (ts_us - sec * 1000000) / 1000;
+  if (sec != cached_sec) {
+    std::string t = absl::FormatTime("%Y-%m-%dT%H:%M:%S", absl::FromUnixSeconds(sec),
+                                     absl::UTCTimeZone());
+    snprintf(cached, sizeof cached, "%s", t.c_str());
+    cached_sec = sec;
+  }
+  char buf[48];
+  int n = snprintf(buf, sizeof buf, "\"%s.%03dZ\"", cached, static_cast<int>(ms));
+  out->append(buf, n);
+}
+
+}  // namespace
+
 std::string FormatTimestamp(int64_t ts_us) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::FromUnixMicros(ts_us),
-                          absl::UTCTimeZone());
+  std::string out;
+  AppendTimestamp(&out, ts_us);
+  return out.substr(1, out.size() - 2);
 }
 
 void AppendJsonString(std::string* out, std::string_view s) {
@@ -15,6 +38,18 @@ void AppendJsonString(std::string* out, std::string_view s) {
   out->push_back('"');
   size_t i = 0;
   while (i < s.size()) {
+    // Plain printable ASCII needs no escaping: append it in one run.
+    size_t run = i;
+    while (run < s.size()) {
+      unsigned char r = static_cast<unsigned char>(s[run]);
+      if (r < 0x20 || r >= 0x80 || r == '"' || r == '\\') break;
+      ++run;
+    }
+    if (run > i) {
+      out->append(s.data() + i, run - i);
+      i = run;
+      continue;
+    }
     unsigned char c = static_cast<unsigned char>(s[i]);
     if (c == '"' || c == '\\') {
       out->push_back('\\');
@@ -123,28 +158,31 @@ void AppendToken(const v1::TokenInfo& t, std::string* out) {
 
 }  // namespace
 
-void AppendEventJson(const v1::UsageEvent& e, std::string* out) {
+void AppendEventJson(const UsageRecord& e, std::string* out) {
+  const RequestInfo& r = *e.request;
   out->append("{\"ts\":");
-  AppendJsonString(out, FormatTimestamp(e.ts_us()));
-  Str(out, "last_ts", FormatTimestamp(e.last_ts_us()));
-  absl::StrAppend(out, ",\"count\":", e.count());
-  Str(out, "agent", e.agent());
-  Str(out, "service", e.service());
-  Str(out, "method", e.method());
-  Str(out, "path", e.path());
-  Str(out, "client", e.client());
-  Str(out, "server", e.server());
-  if (e.status() == 0) {
+  AppendTimestamp(out, e.ts_us);
+  out->append(",\"last_ts\":");
+  AppendTimestamp(out, e.last_ts_us);
+  absl::StrAppend(out, ",\"count\":", e.count);
+  Str(out, "agent", r.agent);
+  Str(out, "service", r.service);
+  Str(out, "method", r.method);
+  Str(out, "path", r.path);
+  Str(out, "client", r.client);
+  Str(out, "server", r.server);
+  if (e.status == 0) {
     out->append(",\"status\":null");
   } else {
-    absl::StrAppend(out, ",\"status\":", e.status());
+    absl::StrAppend(out, ",\"status\":", e.status);
   }
-  Str(out, "location", LocationName(e.location()));
-  if (!e.param().empty()) Str(out, "param", e.param());
+  Str(out, "location", LocationName(e.location));
+  if (!e.param.empty()) Str(out, "param", e.param);
   Key(out, "token");
-  AppendToken(e.token(), out);
-  StrList(out, "findings", e.findings());
-  out->push_back('}');
+  AppendToken(*e.token, out);
+  out->append(",\"findings\":[");
+  if (e.location == v1::TOKEN_LOCATION_QUERY) out->append("\"token_in_url\"");
+  out->append("]}");
 }
 
 JsonLinesSink::~JsonLinesSink() {
@@ -152,9 +190,9 @@ JsonLinesSink::~JsonLinesSink() {
   if (file_ != stdout) fclose(file_);
 }
 
-void JsonLinesSink::Emit(const v1::UsageEvent& event) {
+void JsonLinesSink::Emit(const UsageRecord& record) {
   line_.clear();
-  AppendEventJson(event, &line_);
+  AppendEventJson(record, &line_);
   line_.push_back('\n');
   fwrite(line_.data(), 1, line_.size(), file_);
 }

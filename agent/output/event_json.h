@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "agent/output/event_sink.h"
+#include "agent/output/usage_record.h"
 #include "tokenwatch/v1/event.pb.h"
 
 namespace tokenwatch::output {
@@ -20,7 +21,7 @@ const char* LocationName(v1::TokenLocation loc);
 const char* KindName(v1::TokenKind kind);
 
 // Appends the event's JSON object (no newline).
-void AppendEventJson(const v1::UsageEvent& e, std::string* out);
+void AppendEventJson(const UsageRecord& e, std::string* out);
 
 // Writes JSON lines to a file or stdout ("-").
 class JsonLinesSink : public EventSink {
@@ -28,7 +29,7 @@ class JsonLinesSink : public EventSink {
   // Takes ownership of `file` unless it is stdout.
   explicit JsonLinesSink(FILE* file) : file_(file) {}
   ~JsonLinesSink() override;
-  void Emit(const v1::UsageEvent& event) override;
+  void Emit(const UsageRecord& record) override;
   void Flush() override;
 
  private:

@@ -5,6 +5,7 @@
 
 #include <vector>
 
+#include "agent/output/usage_record.h"
 #include "tokenwatch/v1/event.pb.h"
 
 namespace tokenwatch::output {
@@ -12,14 +13,14 @@ namespace tokenwatch::output {
 class EventSink {
  public:
   virtual ~EventSink() = default;
-  virtual void Emit(const v1::UsageEvent& event) = 0;
+  virtual void Emit(const UsageRecord& record) = 0;
   virtual void Flush() {}
 };
 
-// Keeps events in memory: for tests.
+// Keeps events in memory, in wire form: for tests.
 class VectorSink : public EventSink {
  public:
-  void Emit(const v1::UsageEvent& event) override { events.push_back(event); }
+  void Emit(const UsageRecord& record) override { events.push_back(ToProto(record)); }
   std::vector<v1::UsageEvent> events;
 };
 

@@ -1,5 +1,7 @@
 #include "agent/token/extractor.h"
 
+#include <array>
+
 #include "agent/token/jwt.h"
 #include "agent/util/strings.h"
 
@@ -9,6 +11,38 @@ namespace {
 constexpr std::string_view kQueryParams[] = {"access_token", "id_token",
                                              "token", "jwt"};
 constexpr std::string_view kWsBearerPrefix = "authorization.bearer.";
+// Longer values are not decoded or fingerprinted (a 1 MB "token" is an
+// attack on the monitor, not a credential); they are counted.
+constexpr size_t kMaxTokenBytes = 16 * 1024;
+
+// RFC 6750 2.1 b64token: ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/",
+// then "=" padding.
+constexpr std::array<bool, 256> MakeB64TokenTable() {
+  std::array<bool, 256> t{};
+  for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
+  for (int c = '0'; c <= '9'; ++c) t[c] = true;
+  for (char c : std::string_view("-._~+/")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}
+constexpr std::array<bool, 256> kB64Token = MakeB64TokenTable();
+
+bool IsB64Token(std::string_view v) {
+  size_t i = 0;
+  while (i < v.size() && kB64Token[static_cast<unsigned char>(v[i])]) ++i;
+  while (i < v.size() && v[i] == '=') ++i;
+  return i == v.size();
+}
+
+// Index of the first blank (or `extra`), npos if none. string_view's
+// find_first_of calls memchr once per byte of the haystack.
+size_t FindBlank(std::string_view v, char extra = ' ') {
+  for (size_t i = 0; i < v.size(); ++i) {
+    char c = v[i];
+    if (c == ' ' || c == '\t' || c == extra) return i;
+  }
+  return std::string_view::npos;
+}
 
 using util::Trim;
 
@@ -34,8 +68,10 @@ std::string_view Extractor::PathOf(std::string_view target) {
       target.remove_prefix(slash);
     }
   }
-  size_t end = target.find_first_of("?#");
-  return target.substr(0, end);
+  for (size_t i = 0; i < target.size(); ++i) {
+    if (target[i] == '?' || target[i] == '#') return target.substr(0, i);
+  }
+  return target;
 }
 
 std::string_view Extractor::QueryOf(std::string_view target) {
@@ -51,13 +87,19 @@ void Extractor::Add(v1::TokenLocation loc, std::string_view param,
     stats_->Count(Malformed::kEmptyToken);
     return;
   }
+  if (value.size() > kMaxTokenBytes) {
+    stats_->Count(Drop::kTokenTooLong);
+    return;
+  }
+  // Still reported: a service may accept what the RFC does not.
+  if (!IsB64Token(value)) stats_->Count(Malformed::kBadTokenChars);
   out->tokens.push_back({loc, param, value});
 }
 
 void Extractor::FromAuthorization(std::string_view value,
                                   Extraction* out) const {
   value = Trim(value);
-  size_t sp = value.find_first_of(" \t");
+  size_t sp = FindBlank(value);
   if (sp == std::string_view::npos) {
     // No scheme: a bare JWT (suricata-verify bug-7390), or a lone "Bearer".
     if (LooksLikeJwt(value)) {
@@ -74,7 +116,7 @@ void Extractor::FromAuthorization(std::string_view value,
   }
   std::string_view token = Trim(value.substr(sp + 1));
   // b64token (RFC 6750 2.1) has no blanks: anything after one is not ours.
-  token = token.substr(0, token.find_first_of(" \t,"));
+  token = token.substr(0, FindBlank(token, ','));
   Add(v1::TOKEN_LOCATION_AUTHORIZATION, "", token, out);
 }
 

@@ -8,45 +8,48 @@ namespace {
 
 constexpr int64_t kT0 = 1764497700000000;  // 2025-11-30T10:15:00Z
 
-v1::UsageEvent Use(int64_t ts_us, uint32_t status = 200) {
-  v1::UsageEvent e;
-  e.set_ts_us(ts_us);
-  e.set_last_ts_us(ts_us);
-  e.set_count(1);
-  e.set_agent("host-a");
-  e.set_service("orders");
-  e.set_method("GET");
-  e.set_path("/v1/orders/42");
-  e.set_client("10.0.3.7");
-  e.set_server("10.0.0.5:8080");
-  e.set_status(status);
-  e.set_location(v1::TOKEN_LOCATION_AUTHORIZATION);
-  e.mutable_token()->set_kind(v1::TOKEN_KIND_JWT);
-  e.mutable_token()->set_fp("9f2c");
-  e.mutable_token()->set_exp(kT0 / 1000000 + 10);
+UsageRecord Use(int64_t ts_us, uint32_t status = 200, std::string path = "/v1/orders/42",
+               std::vector<std::string> aud = {}, std::string alg = "") {
+  auto req = std::make_shared<RequestInfo>();
+  req->agent = "host-a";
+  req->service = "orders";
+  req->method = "GET";
+  req->path = std::move(path);
+  req->client = "10.0.3.7";
+  req->server = "10.0.0.5:8080";
+  auto token = std::make_shared<v1::TokenInfo>();
+  token->set_kind(v1::TOKEN_KIND_JWT);
+  token->set_fp("9f2c");
+  token->set_exp(kT0 / 1000000 + 10);
+  for (auto& a : aud) token->add_aud(a);
+  token->set_alg(alg);
+  UsageRecord e;
+  e.ts_us = e.last_ts_us = ts_us;
+  e.status = status;
+  e.location = v1::TOKEN_LOCATION_AUTHORIZATION;
+  e.request = std::move(req);
+  e.token = std::move(token);
   return e;
 }
 
 TEST(EventJsonTest, MatchesTheSpecShape) {
-  v1::UsageEvent e = Use(kT0 + 120000);
-  e.set_last_ts_us(kT0 + 870000);
-  e.set_count(3);
-  e.mutable_token()->add_aud("orders-api");
-  e.mutable_token()->set_alg("RS256");
-  e.add_findings("token_in_url");
+  UsageRecord e = Use(kT0 + 120000, 200, "/v1/orders/42", {"orders-api"}, "RS256");
+  e.last_ts_us = kT0 + 870000;
+  e.count = 3;
+  e.location = v1::TOKEN_LOCATION_QUERY;
+  e.param = "access_token";
   std::string out;
   AppendEventJson(e, &out);
   EXPECT_EQ(out,
             R"({"ts":"2025-11-30T10:15:00.120Z","last_ts":"2025-11-30T10:15:00.870Z","count":3,)"
             R"("agent":"host-a","service":"orders","method":"GET","path":"/v1/orders/42",)"
-            R"("client":"10.0.3.7","server":"10.0.0.5:8080","status":200,"location":"authorization",)"
+            R"("client":"10.0.3.7","server":"10.0.0.5:8080","status":200,"location":"query","param":"access_token",)"
             R"("token":{"kind":"jwt","fp":"9f2c","aud":["orders-api"],"exp":1764497710,"alg":"RS256"},)"
             R"("findings":["token_in_url"]})");
 }
 
 TEST(EventJsonTest, NoResponseIsNullAndStringsAreEscaped) {
-  v1::UsageEvent e = Use(kT0, /*status=*/0);
-  e.set_path("/a\"b\\c\x01\xff\xc3\xa9");
+  UsageRecord e = Use(kT0, /*status=*/0, "/a\"b\\c\x01\xff\xc3\xa9");
   std::string out;
   AppendEventJson(e, &out);
   EXPECT_NE(out.find(R"("status":null)"), std::string::npos);
@@ -81,6 +84,17 @@ TEST(EventFolderTest, NeverFoldsAcrossExpiry) {
   EXPECT_EQ(sink.events[0].count(), 1u);
 }
 
+TEST(EventJsonTest, ProtoCarriesTheSameContent) {
+  UsageRecord e = Use(kT0, 200, "/x", {"a"}, "HS256");
+  e.location = v1::TOKEN_LOCATION_QUERY;
+  v1::UsageEvent p = ToProto(e);
+  EXPECT_EQ(p.path(), "/x");
+  EXPECT_EQ(p.token().aud(0), "a");
+  EXPECT_EQ(p.agent(), "host-a");
+  ASSERT_EQ(p.findings_size(), 1);
+  EXPECT_EQ(p.findings(0), "token_in_url");
+}
+
 TEST(EventFolderTest, ZeroWindowEmitsEveryUse) {
   VectorSink sink;
   EventFolder f(0, 100, &sink);
@@ -92,11 +106,7 @@ TEST(EventFolderTest, ZeroWindowEmitsEveryUse) {
 TEST(EventFolderTest, BoundedOpenFoldsAreEmittedNotLost) {
   VectorSink sink;
   EventFolder f(1000000, 2, &sink);
-  for (int i = 0; i < 5; ++i) {
-    v1::UsageEvent e = Use(kT0);
-    e.set_path("/p" + std::to_string(i));
-    f.Add(std::move(e));
-  }
+  for (int i = 0; i < 5; ++i) f.Add(Use(kT0, 200, "/p" + std::to_string(i)));
   EXPECT_LE(f.open(), 2u);
   f.FlushAll();
   EXPECT_EQ(sink.events.size(), 5u);

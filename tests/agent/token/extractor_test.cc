@@ -91,6 +91,14 @@ TEST_F(ExtractorTest, ConfiguredHeadersAndWebSocketProtocol) {
   EXPECT_EQ(e.tokens[1].value, jwt_);
 }
 
+TEST_F(ExtractorTest, OversizedAndOddTokensAreCounted) {
+  std::string huge = "Bearer " + std::string(20000, 'a');
+  EXPECT_TRUE(Run("/", {{"Authorization", huge}}).tokens.empty());
+  EXPECT_EQ(stats_.Get(Drop::kTokenTooLong), 1u);
+  EXPECT_EQ(Run("/", {{"Authorization", "Bearer a\"b"}}).tokens.size(), 1u);
+  EXPECT_EQ(stats_.Get(Malformed::kBadTokenChars), 1u);
+}
+
 TEST(PathOfTest, Forms) {
   EXPECT_EQ(Extractor::PathOf("/v1/orders/42?x=1"), "/v1/orders/42");
   EXPECT_EQ(Extractor::PathOf("/a#frag"), "/a");
