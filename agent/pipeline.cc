@@ -50,6 +50,7 @@ void Pipeline::OnPacket(const capture::RawPacket& packet) {
   stats_.payload_bytes += seg.payload_len;
   ctx_.now_us = packet.ts_us;
   flows_.OnSegment(seg);
+  folder_.Advance(packet.ts_us);
   if (packet.ts_us - last_expire_us_ >= kExpireEveryUs) Advance(packet.ts_us);
 }
 
@@ -59,7 +60,6 @@ void Pipeline::Advance(int64_t now_us) {
   flows_.Expire(now_us);
   defrag_.Expire(now_us);
   folder_.Advance(now_us);
-  stats_.events = folder_.emitted();
 }
 
 void Pipeline::Finish() {

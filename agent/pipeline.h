@@ -36,8 +36,14 @@ class Pipeline {
   // End of input: close every flow and emit every event.
   void Finish();
 
-  const AgentStats& stats() const { return stats_; }
-  AgentStats& mutable_stats() { return stats_; }
+  const AgentStats& stats() {
+    stats_.events = folder_.emitted();
+    return stats_;
+  }
+  AgentStats& mutable_stats() {
+    stats_.events = folder_.emitted();
+    return stats_;
+  }
 
  private:
   AgentStats stats_;

@@ -3,7 +3,9 @@
 #include <poll.h>
 #include <sys/stat.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -14,6 +16,7 @@ namespace {
 constexpr int kSnapLen = 262144;
 constexpr int kReadTimeoutMs = 100;
 constexpr int kLiveBufferBytes = 32 << 20;
+constexpr size_t kFileBufferBytes = 1 << 20;
 }  // namespace
 
 PcapSource::PcapSource(pcap_t* handle, bool live, uint64_t file_size)
@@ -70,8 +73,14 @@ absl::StatusOr<std::unique_ptr<PcapSource>> PcapSource::OpenFile(
   } else {
     struct stat st;
     if (stat(path.c_str(), &st) == 0) size = static_cast<uint64_t>(st.st_size);
-    p = pcap_open_offline_with_tstamp_precision(
-        path.c_str(), PCAP_TSTAMP_PRECISION_MICRO, err);
+    FILE* f = fopen(path.c_str(), "rb");
+    if (f == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("cannot read ", path, ": ", strerror(errno)));
+    }
+    // Large reads: a replay is bound by how fast the file streams in.
+    setvbuf(f, nullptr, _IOFBF, kFileBufferBytes);
+    p = pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_MICRO, err);
+    if (p == nullptr) fclose(f);
   }
   if (p == nullptr) {
     return absl::InvalidArgumentError(

@@ -7,7 +7,7 @@ namespace tokenwatch::output {
 void EventFolder::BuildKey(const UsageRecord& e) {
   const RequestInfo& r = *e.request;
   key_buf_.clear();
-  for (const std::string* s : {&e.token->fp(), &r.service, &r.method, &r.path,
+  for (const std::string* s : {&e.token->info.fp(), &r.service, &r.method, &r.path,
                                &r.client, &r.server, &e.param}) {
     key_buf_.append(*s);
     key_buf_.push_back('\x1f');
@@ -20,7 +20,7 @@ void EventFolder::BuildKey(const UsageRecord& e) {
 bool EventFolder::CanFold(const UsageRecord& open, int64_t ts_us) const {
   if (ts_us < open.ts_us || ts_us - open.ts_us > window_us_) return false;
   // Never fold across a validity boundary: one side may be a violation.
-  const v1::TokenInfo& t = *open.token;
+  const v1::TokenInfo& t = open.token->info;
   auto crosses = [&](int64_t boundary_s) {
     int64_t b = boundary_s * 1000000;
     return (open.ts_us < b) != (ts_us < b);
@@ -36,60 +36,28 @@ void EventFolder::Add(UsageRecord&& use) {
     return;
   }
   BuildKey(use);
-  auto it = open_.find(absl::string_view(key_buf_));
-  if (it != open_.end()) {
-    UsageRecord& e = it->second.event;
+  auto it = index_.find(absl::string_view(key_buf_));
+  if (it != index_.end()) {
+    UsageRecord& e = open_[it->second];
     if (CanFold(e, use.ts_us)) {
       ++e.count;
       if (use.ts_us > e.last_ts_us) e.last_ts_us = use.ts_us;
       return;
     }
     Emit(e);
-    open_.erase(it);
+    e = std::move(use);
+    return;
   }
-  if (open_.size() >= max_open_) {
-    // Bounded: close the oldest fold early (it is emitted, not lost).
-    while (!order_.empty()) {
-      auto [k, gen] = order_.front();
-      order_.pop_front();
-      auto o = open_.find(k);
-      if (o != open_.end() && o->second.generation == gen) {
-        Emit(o->second.event);
-        open_.erase(o);
-        break;
-      }
-    }
-  }
-  uint64_t gen = next_generation_++;
-  order_.emplace_back(key_buf_, gen);
-  open_.emplace(key_buf_, Open{std::move(use), gen});
-}
-
-void EventFolder::Advance(int64_t now_us) {
-  while (!order_.empty()) {
-    auto& [key, gen] = order_.front();
-    auto it = open_.find(key);
-    if (it == open_.end() || it->second.generation != gen) {
-      order_.pop_front();  // already emitted
-      continue;
-    }
-    if (it->second.event.ts_us + window_us_ >= now_us) break;
-    Emit(it->second.event);
-    open_.erase(it);
-    order_.pop_front();
-  }
+  if (open_.size() >= max_open_) FlushAll();
+  if (open_.empty()) window_end_us_ = use.ts_us + window_us_;
+  index_.emplace(key_buf_, open_.size());
+  open_.push_back(std::move(use));
 }
 
 void EventFolder::FlushAll() {
-  for (auto& [key, gen] : order_) {
-    auto it = open_.find(key);
-    if (it != open_.end() && it->second.generation == gen) {
-      Emit(it->second.event);
-      open_.erase(it);
-    }
-  }
-  order_.clear();
+  for (const UsageRecord& e : open_) Emit(e);
   open_.clear();
+  index_.clear();
 }
 
 }  // namespace tokenwatch::output

@@ -178,11 +178,24 @@ void AppendEventJson(const UsageRecord& e, std::string* out) {
   }
   Str(out, "location", LocationName(e.location));
   if (!e.param.empty()) Str(out, "param", e.param);
-  Key(out, "token");
-  AppendToken(*e.token, out);
+  out->append(",\"token\":");
+  out->append(e.token->json);
   out->append(",\"findings\":[");
   if (e.location == v1::TOKEN_LOCATION_QUERY) out->append("\"token_in_url\"");
   out->append("]}");
+}
+
+std::string TokenJson(const v1::TokenInfo& token) {
+  std::string out;
+  AppendToken(token, &out);
+  return out;
+}
+
+TokenRef MakeTokenRecord(v1::TokenInfo info) {
+  auto r = std::make_shared<TokenRecord>();
+  r->json = TokenJson(info);
+  r->info = std::move(info);
+  return r;
 }
 
 JsonLinesSink::~JsonLinesSink() {

@@ -20,6 +20,10 @@ void AppendJsonString(std::string* out, std::string_view s);
 const char* LocationName(v1::TokenLocation loc);
 const char* KindName(v1::TokenKind kind);
 
+// The "token" object of an event, and a TokenRecord carrying it.
+std::string TokenJson(const v1::TokenInfo& token);
+TokenRef MakeTokenRecord(v1::TokenInfo info);
+
 // Appends the event's JSON object (no newline).
 void AppendEventJson(const UsageRecord& e, std::string* out);
 

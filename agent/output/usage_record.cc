@@ -16,7 +16,7 @@ v1::UsageEvent ToProto(const UsageRecord& r) {
   e.set_status(r.status);
   e.set_location(r.location);
   e.set_param(r.param);
-  *e.mutable_token() = *r.token;
+  *e.mutable_token() = r.token->info;
   if (r.location == v1::TOKEN_LOCATION_QUERY) e.add_findings("token_in_url");
   return e;
 }

@@ -22,6 +22,14 @@ struct RequestInfo {
   std::string server;  // ip:port
 };
 
+// A decoded token with its JSON rendering done once: every event of the
+// token reuses it.
+struct TokenRecord {
+  v1::TokenInfo info;
+  std::string json;  // the event's "token" object
+};
+using TokenRef = std::shared_ptr<const TokenRecord>;
+
 struct UsageRecord {
   int64_t ts_us = 0;
   int64_t last_ts_us = 0;
@@ -30,7 +38,7 @@ struct UsageRecord {
   v1::TokenLocation location = v1::TOKEN_LOCATION_UNSPECIFIED;
   std::string param;
   std::shared_ptr<const RequestInfo> request;
-  std::shared_ptr<const v1::TokenInfo> token;
+  TokenRef token;
 };
 
 // The wire form (also what --events-out writes, field for field).

@@ -3,6 +3,9 @@
 #include <cstring>
 
 namespace tokenwatch::tcp {
+namespace {
+constexpr int64_t kLruGranularityUs = 1'000'000;
+}  // namespace
 
 FlowKey FlowKey::Of(const decode::TcpSegment& seg) {
   FlowKey k;
@@ -97,11 +100,17 @@ void FlowTable::OnSegment(const decode::TcpSegment& seg) {
     flow = owned.get();
     flows_.emplace(key, std::move(owned));
     flow->lru = lru_.insert(lru_.end(), flow);
+    flow->queued_ts_us = seg.ts_us;
     ++stats_->flows_created;
     ++stats_->flows_active;
   } else {
     flow = it->second.get();
-    lru_.splice(lru_.end(), lru_, flow->lru);
+    // LRU order to within kLruGranularityUs: a busy flow moves to the back
+    // once per interval, not on every packet.
+    if (seg.ts_us - flow->queued_ts_us >= kLruGranularityUs) {
+      lru_.splice(lru_.end(), lru_, flow->lru);
+      flow->queued_ts_us = seg.ts_us;
+    }
   }
   flow->last_ts_us = seg.ts_us;
   if (!flow->OnSegment(seg)) {

@@ -48,6 +48,7 @@ class Flow {
 
   FlowKey key;
   int64_t last_ts_us = 0;
+  int64_t queued_ts_us = 0;  // when it last moved to the back of the LRU
   std::list<Flow*>::iterator lru;
 
  private:

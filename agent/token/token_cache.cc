@@ -1,5 +1,7 @@
 #include "agent/token/token_cache.h"
 
+#include "agent/output/event_json.h"
+
 namespace tokenwatch::token {
 
 DecodedToken TokenCache::Lookup(std::string_view raw_std) {
@@ -16,14 +18,14 @@ DecodedToken TokenCache::Lookup(std::string_view raw_std) {
   }
   if (!found) {
     ++stats_->token_cache_misses;
-    auto info = std::make_shared<v1::TokenInfo>();
-    decoder_.Decode(raw_std, info.get());
-    info->set_fp(fingerprinter_->Fingerprint(FingerprintInput(raw_std, info->kind())));
-    found = std::move(info);
+    v1::TokenInfo info;
+    decoder_.Decode(raw_std, &info);
+    info.set_fp(fingerprinter_->Fingerprint(FingerprintInput(raw_std, info.kind())));
+    found = output::MakeTokenRecord(std::move(info));
   } else {
     ++stats_->token_cache_hits;
   }
-  switch (found->kind()) {
+  switch (found->info.kind()) {
     case v1::TOKEN_KIND_JWT: ++stats_->tokens[size_t(TokenKindStat::kJwt)]; break;
     case v1::TOKEN_KIND_JWE: ++stats_->tokens[size_t(TokenKindStat::kJwe)]; break;
     default: ++stats_->tokens[size_t(TokenKindStat::kOpaque)]; break;

@@ -13,11 +13,12 @@
 #include "agent/stats.h"
 #include "agent/token/fingerprint.h"
 #include "agent/token/jwt.h"
+#include "agent/output/usage_record.h"
 #include "tokenwatch/v1/event.pb.h"
 
 namespace tokenwatch::token {
 
-using DecodedToken = std::shared_ptr<const v1::TokenInfo>;
+using DecodedToken = output::TokenRef;
 
 class TokenCache {
  public:

@@ -17,18 +17,18 @@ UsageRecord Use(int64_t ts_us, uint32_t status = 200, std::string path = "/v1/or
   req->path = std::move(path);
   req->client = "10.0.3.7";
   req->server = "10.0.0.5:8080";
-  auto token = std::make_shared<v1::TokenInfo>();
-  token->set_kind(v1::TOKEN_KIND_JWT);
-  token->set_fp("9f2c");
-  token->set_exp(kT0 / 1000000 + 10);
-  for (auto& a : aud) token->add_aud(a);
-  token->set_alg(alg);
+  v1::TokenInfo token;
+  token.set_kind(v1::TOKEN_KIND_JWT);
+  token.set_fp("9f2c");
+  token.set_exp(kT0 / 1000000 + 10);
+  for (auto& a : aud) token.add_aud(a);
+  token.set_alg(alg);
   UsageRecord e;
   e.ts_us = e.last_ts_us = ts_us;
   e.status = status;
   e.location = v1::TOKEN_LOCATION_AUTHORIZATION;
   e.request = std::move(req);
-  e.token = std::move(token);
+  e.token = MakeTokenRecord(std::move(token));
   return e;
 }
 

@@ -34,10 +34,10 @@ TEST(TokenCacheTest, DecodesOnceAndIgnoresTheSignatureForIdentity) {
   EXPECT_EQ(a.get(), b.get());
   EXPECT_EQ(stats.token_cache_misses, 1u);
   EXPECT_EQ(stats.token_cache_hits, 1u);
-  EXPECT_EQ(a->fp(), (*fp)->Fingerprint(t.substr(0, t.rfind('.'))));
+  EXPECT_EQ(a->info.fp(), (*fp)->Fingerprint(t.substr(0, t.rfind('.'))));
   // A malleated signature is the same identity (SPEC).
   DecodedToken c = cache.Lookup(t.substr(0, t.rfind('.')) + ".AAAA");
-  EXPECT_EQ(c->fp(), a->fp());
+  EXPECT_EQ(c->info.fp(), a->info.fp());
 }
 
 TEST(TokenCacheTest, StaysBounded) {
