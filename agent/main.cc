@@ -3,7 +3,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -16,6 +18,7 @@
 #include "absl/time/clock.h"
 #include "agent/capture/pcap_source.h"
 #include "agent/config/config.h"
+#include "agent/output/collector_sink.h"
 #include "agent/output/event_json.h"
 #include "agent/pipeline.h"
 #include "agent/token/fingerprint.h"
@@ -146,12 +149,7 @@ int Run(int argc, char** argv) {
     return Usage("-i and -r exclude each other");
   }
   if (flags.read.empty() && interface.empty()) return Usage("give -i IFACE or -r FILE");
-  if (!collector.empty()) {
-    fprintf(stderr,
-            "tokenwatch-agent: warning: collector streaming is not in this "
-            "build yet; events go to --events-out only\n");
-  }
-  if (events_out.empty()) events_out = "-";
+  if (events_out.empty() && collector.empty()) events_out = "-";
 
   // Step 2: the fingerprint key.
   std::unique_ptr<tokenwatch::token::Fingerprinter> fingerprinter;
@@ -173,16 +171,32 @@ int Run(int argc, char** argv) {
         std::string_view(reinterpret_cast<char*>(key), sizeof key));
   }
 
-  // Step 3: the event output.
-  FILE* out = stdout;
-  if (events_out != "-") {
-    out = fopen(events_out.c_str(), "w");
-    if (out == nullptr) {
-      fprintf(stderr, "tokenwatch-agent: cannot write %s: %m\n", events_out.c_str());
-      return 1;
+  // Step 3: the event outputs: the collector stream, a JSON-lines file, or
+  // both.
+  std::unique_ptr<tokenwatch::output::JsonLinesSink> json_sink;
+  if (!events_out.empty()) {
+    FILE* out = stdout;
+    if (events_out != "-") {
+      out = fopen(events_out.c_str(), "w");
+      if (out == nullptr) {
+        fprintf(stderr, "tokenwatch-agent: cannot write %s: %m\n", events_out.c_str());
+        return 1;
+      }
     }
+    json_sink = std::make_unique<tokenwatch::output::JsonLinesSink>(out);
   }
-  tokenwatch::output::JsonLinesSink sink(out);
+  std::unique_ptr<tokenwatch::output::CollectorSink> collector_sink;
+  if (!collector.empty()) {
+    tokenwatch::output::CollectorSinkOptions o;
+    o.target = collector;
+    o.agent_id = agent_id;
+    o.batch_max_events = cfg.agent.batch_max_events;
+    o.flush_interval = std::chrono::milliseconds(
+        std::max<int64_t>(1, absl::ToInt64Milliseconds(cfg.agent.flush_interval)));
+    o.queue_max_events = cfg.agent.queue_max_events;
+    collector_sink = std::make_unique<tokenwatch::output::CollectorSink>(o);
+  }
+  tokenwatch::output::TeeSink sink({json_sink.get(), collector_sink.get()});
 
   // Step 4: the packet source.
   absl::StatusOr<std::unique_ptr<tokenwatch::capture::PcapSource>> source =
@@ -217,18 +231,41 @@ int Run(int argc, char** argv) {
     if (*r == tokenwatch::capture::PacketSource::Result::kTimeout) {
       // Live and idle: packet time stands still, the wall clock does not.
       pipeline.Advance(absl::ToUnixMicros(absl::Now()));
-      sink.Flush();
+      if (json_sink != nullptr) json_sink->Flush();
       continue;
     }
     pipeline.OnPacket(packet);
     if ((++n & 0xffff) == 0) progress.Maybe(src, n);
-    if (src.IsLive() && (n & 0xff) == 0) sink.Flush();
+    if (src.IsLive() && json_sink != nullptr && (n & 0xff) == 0) json_sink->Flush();
   }
   progress.Done();
 
   // Teardown, always.
   pipeline.Finish();
   sink.Flush();
+  if (collector_sink != nullptr) {
+    // Exit only once the collector has stored every event, or say what was not.
+    bool drained = collector_sink->Drain(std::chrono::milliseconds(
+        absl::ToInt64Milliseconds(cfg.agent.drain_timeout)));
+    tokenwatch::output::DeliveryStats d = collector_sink->Stats();
+    fprintf(stderr,
+            "tokenwatch-agent: delivery: %llu events queued, %llu acknowledged, %llu dropped "
+            "(queue full), %llu reconnects\n",
+            (unsigned long long)d.queued, (unsigned long long)d.acked,
+            (unsigned long long)d.dropped, (unsigned long long)d.reconnects);
+    if (!drained) {
+      fprintf(stderr,
+              "tokenwatch-agent: error: %llu events in %llu batches were not acknowledged by "
+              "the collector at %s within %s\n",
+              (unsigned long long)d.unacked_events, (unsigned long long)d.unacked_batches,
+              collector.c_str(), absl::FormatDuration(cfg.agent.drain_timeout).c_str());
+      rc = 1;
+    } else if (d.dropped > 0) {
+      fprintf(stderr, "tokenwatch-agent: error: %llu events were dropped (queue full)\n",
+              (unsigned long long)d.dropped);
+      rc = 1;
+    }
+  }
   tokenwatch::AgentStats& stats = pipeline.mutable_stats();
   tokenwatch::capture::CaptureStats cs = src.Stats();
   stats.Count(tokenwatch::Drop::kCaptureKernel, cs.kernel_dropped);

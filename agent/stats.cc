@@ -40,6 +40,7 @@ const char* DropName(Drop d) {
     case Drop::kPendingRequests: return "pending_requests";
     case Drop::kHeaderBytes: return "header_bytes";
     case Drop::kTokenTooLong: return "token_too_long";
+    case Drop::kTokensPerRequest: return "tokens_per_request";
     case Drop::kFragmentTimeout: return "ip_fragment_timeout";
     case Drop::kFragmentLimit: return "ip_fragment_limit";
     case Drop::kCount: break;

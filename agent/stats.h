@@ -44,6 +44,7 @@ enum class Drop : uint8_t {
   kPendingRequests,      // pipelined requests awaiting a response
   kHeaderBytes,          // header block over max_header_bytes
   kTokenTooLong,         // token over the decode bound: not decoded
+  kTokensPerRequest,     // tokens beyond 16 in one request
   kFragmentTimeout,      // IP datagram never completed
   kFragmentLimit,        // IP fragments over the reassembly bounds
   kCount,

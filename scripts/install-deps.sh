@@ -9,7 +9,7 @@ PACKAGES=(
   libpcap-dev libssl-dev libabsl-dev
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   prometheus-cpp-dev libsimdjson-dev libyaml-cpp-dev libsqlite3-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libcurl4-openssl-dev libcivetweb-dev
   # tests, captures and benchmarks: real peers and reference tools
   tcpdump tshark httpry nginx-light curl iproute2 nodejs python3 procps time
 )

@@ -665,6 +665,20 @@ class Loader {
              }},
             {"limits",
              [&](const Value& l) { return ReadLimits(l, out.limits); }},
+            {"batch_max_events",
+             [&](const Value& n) { return ReadCount(n, 1, 1u << 20, out.batch_max_events); }},
+            {"flush_interval",
+             [&](const Value& d) {
+               return ReadDuration(d, out.flush_interval, /*allow_zero=*/false);
+             }},
+            {"queue_max_events",
+             [&](const Value& n) {
+               return ReadCount(n, 1, std::numeric_limits<uint64_t>::max(), out.queue_max_events);
+             }},
+            {"drain_timeout",
+             [&](const Value& d) {
+               return ReadDuration(d, out.drain_timeout, /*allow_zero=*/true);
+             }},
         });
   }
 
@@ -701,6 +715,10 @@ class Loader {
                {"store", [&](const Value& s) { return ReadStore(s, out); }},
                {"alerts_out",
                 [&](const Value& s) { return ReadOutput(s, out.alerts_out); }},
+               {"token_retention",
+                [&](const Value& d) {
+                  return ReadDuration(d, out.token_retention, /*allow_zero=*/true);
+                }},
            });
   }
 

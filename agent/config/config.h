@@ -76,6 +76,11 @@ struct Agent {
   std::vector<std::string> token_headers;  // lower-cased header names
   absl::Duration fold_window = absl::Seconds(1);  // 0s disables folding
   AgentLimits limits;
+  // Delivery to the collector.
+  uint64_t batch_max_events = 1024;                   // events per batch
+  absl::Duration flush_interval = absl::Milliseconds(20);  // oldest event waits
+  uint64_t queue_max_events = 1u << 20;  // unacknowledged; overflow is counted
+  absl::Duration drain_timeout = absl::Seconds(30);  // -r: wait for acks
 };
 
 struct Collector {
@@ -83,6 +88,8 @@ struct Collector {
   std::string http_listen = "127.0.0.1:9471";
   std::string store = "sqlite:tokenwatch.db";
   std::string alerts_out;
+  // Tokens are forgotten this long after exp (after last use without exp).
+  absl::Duration token_retention = absl::Hours(24);
 };
 
 struct Config {

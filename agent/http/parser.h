@@ -33,6 +33,8 @@ class Handler {
   virtual BodyRule OnMessageHead(HttpParser& parser, const MessageHead& head) = 0;
   // The connection stopped speaking HTTP/1 on its own (an HTTP/2 preface).
   virtual void OnOpaqueProtocol(HttpParser& parser) {}
+  // Framing was lost (a gap or malformed bytes): messages were skipped.
+  virtual void OnLostSync(HttpParser& parser) {}
 };
 
 class HttpParser {
@@ -86,14 +88,20 @@ class HttpParser {
   void SetBodyState(const MessageHead& head, BodyRule rule);
   void Reset() {
     state_ = State::kHead;
+    ClearBuffers();
+    at_line_start_ = true;
+  }
+  // Clears, and gives back the memory of a large head (up to
+  // max_header_bytes per direction would otherwise stay with the flow).
+  void ClearBuffers() {
+    if (head_buf_.capacity() > 4096) std::string().swap(head_buf_);
     head_buf_.clear();
     line_buf_.clear();
-    at_line_start_ = true;
   }
   void LoseSync(Anomaly why) {
     stats_->Count(why);
-    head_buf_.clear();
-    line_buf_.clear();
+    handler_->OnLostSync(*this);
+    ClearBuffers();
     state_ = State::kResync;
     // The next byte may begin a message (a lost segment ended the last one).
     at_line_start_ = true;

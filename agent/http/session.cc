@@ -36,12 +36,16 @@ BodyRule HttpSession::OnMessageHead(HttpParser& parser, const MessageHead& head)
 
 BodyRule HttpSession::OnRequest(int dir, const MessageHead& head) {
   ++ctx_->stats->http_requests;
-  if (pending_.size() >= ctx_->max_pending_requests) {
+  // Over the bound, a request is not tracked: its token uses are reported
+  // now without a status, and one response slot is reserved behind the last
+  // tracked request so later responses still pair with the right requests.
+  bool untracked = pending_.size() >= ctx_->max_pending_requests;
+  Pending overflow;
+  Pending& p = untracked ? overflow : pending_.emplace_back();
+  if (untracked) {
     ctx_->stats->Count(Drop::kPendingRequests);
-    Complete(pending_.front(), 0);
-    pending_.erase(pending_.begin());
+    ++pending_.back().untracked_after;
   }
-  Pending& p = pending_.emplace_back();
   p.is_head = head.method == "HEAD";
   p.is_connect = head.method == "CONNECT";
 
@@ -67,6 +71,10 @@ BodyRule HttpSession::OnRequest(int dir, const MessageHead& head) {
     }
   }
 
+  if (untracked) {
+    Complete(p, 0);
+    return BodyRule::kFromHeaders;
+  }
   if (head.version_major == 0) {
     // HTTP/0.9: the answer is a bare body up to the close.
     Complete(p, 0);
@@ -74,7 +82,9 @@ BodyRule HttpSession::OnRequest(int dir, const MessageHead& head) {
     parsers_[1 - dir].EnterTunnel();
     return BodyRule::kNone;
   }
-  return p.is_connect ? BodyRule::kTunnel : BodyRule::kFromHeaders;
+  // A CONNECT tunnels only once the proxy says 2xx; until then the client
+  // may go on (or the proxy refuses) in HTTP.
+  return BodyRule::kFromHeaders;
 }
 
 BodyRule HttpSession::OnResponse(int dir, const MessageHead& head) {
@@ -88,18 +98,21 @@ BodyRule HttpSession::OnResponse(int dir, const MessageHead& head) {
     if (status == 101) return BodyRule::kTunnel;
     return status == 204 || status == 304 ? BodyRule::kNone : BodyRule::kFromHeaders;
   }
-  Pending p = std::move(pending_.front());
-  pending_.erase(pending_.begin());
-  Complete(p, static_cast<uint32_t>(status));
-  if (status == 101) {
+  Pending& front = pending_.front();
+  if (!front.tracked) {
+    // The response of a request we could not track: consume the slot.
+    if (--front.untracked_after == 0) pending_.erase(pending_.begin());
+    return status == 204 || status == 304 ? BodyRule::kNone : BodyRule::kFromHeaders;
+  }
+  Complete(front, static_cast<uint32_t>(status));
+  bool is_head = front.is_head, is_connect = front.is_connect;
+  front.tracked = false;
+  if (front.untracked_after == 0) pending_.erase(pending_.begin());
+  if (status == 101 || (is_connect && status >= 200 && status < 300)) {
     parsers_[1 - dir].EnterTunnel();
     return BodyRule::kTunnel;
   }
-  if (p.is_connect) {
-    if (status >= 200 && status < 300) return BodyRule::kTunnel;
-    parsers_[1 - dir].LeaveTunnel();  // refused: the client goes on in HTTP
-  }
-  if (p.is_head || status == 204 || status == 304) return BodyRule::kNone;
+  if (is_head || status == 204 || status == 304) return BodyRule::kNone;
   return BodyRule::kFromHeaders;
 }
 
@@ -109,6 +122,14 @@ void HttpSession::Complete(Pending& p, uint32_t status) {
     ctx_->folder->Add(std::move(u));
   }
   p.uses.clear();
+}
+
+void HttpSession::OnLostSync(HttpParser& parser) {
+  if (client_ < 0 || &parser != &parsers_[1 - client_]) return;
+  // Responses were lost: which request the next one answers is unknown.
+  // Report what is pending without a status rather than shift every later
+  // status onto the wrong request.
+  Close();
 }
 
 void HttpSession::Close() {

@@ -54,12 +54,15 @@ class HttpSession : public Handler {
   void Close();
 
   BodyRule OnMessageHead(HttpParser& parser, const MessageHead& head) override;
+  void OnLostSync(HttpParser& parser) override;
   void OnOpaqueProtocol(HttpParser& parser) override {
     parsers_[&parser == &parsers_[0] ? 1 : 0].EnterTunnel();
   }
 
  private:
   struct Pending {
+    bool tracked = true;            // false once answered (or never tracked)
+    uint32_t untracked_after = 0;   // untracked requests queued behind it
     bool is_head = false;
     bool is_connect = false;
     std::vector<output::UsageRecord> uses;

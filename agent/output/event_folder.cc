@@ -1,8 +1,20 @@
 #include "agent/output/event_folder.h"
 
+#include <cstdint>
 #include <cstdio>
 
 namespace tokenwatch::output {
+namespace {
+
+int64_t FloorSeconds(int64_t us) { return us >= 0 ? us / 1000000 : (us - 999999) / 1000000; }
+
+int64_t SaturatingAdd(int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_add_overflow(a, b, &r)) return b > 0 ? INT64_MAX : INT64_MIN;
+  return r;
+}
+
+}  // namespace
 
 void EventFolder::BuildKey(const UsageRecord& e) {
   const RequestInfo& r = *e.request;
@@ -19,14 +31,19 @@ void EventFolder::BuildKey(const UsageRecord& e) {
 
 bool EventFolder::CanFold(const UsageRecord& open, int64_t ts_us) const {
   if (ts_us < open.ts_us || ts_us - open.ts_us > window_us_) return false;
-  // Never fold across a validity boundary: one side may be a violation.
+  // Never fold across a validity boundary (leeway included): one side may
+  // be a violation. Compared in seconds, so hostile claims cannot overflow.
   const v1::TokenInfo& t = open.token->info;
+  int64_t a = FloorSeconds(open.ts_us), b = FloorSeconds(ts_us);
   auto crosses = [&](int64_t boundary_s) {
-    int64_t b = boundary_s * 1000000;
-    return (open.ts_us < b) != (ts_us < b);
+    // "Before the boundary" is ts < boundary, i.e. floor(ts) < boundary.
+    return (a < boundary_s) != (b < boundary_s);
   };
+  if (t.has_exp() && crosses(SaturatingAdd(t.exp(), leeway_s_))) return false;
   if (t.has_exp() && crosses(t.exp())) return false;
+  if (t.has_nbf() && crosses(SaturatingAdd(t.nbf(), -leeway_s_))) return false;
   if (t.has_nbf() && crosses(t.nbf())) return false;
+  if (t.has_iat() && crosses(SaturatingAdd(t.iat(), -leeway_s_))) return false;
   return true;
 }
 
@@ -49,7 +66,7 @@ void EventFolder::Add(UsageRecord&& use) {
     return;
   }
   if (open_.size() >= max_open_) FlushAll();
-  if (open_.empty()) window_end_us_ = use.ts_us + window_us_;
+  if (open_.empty()) window_end_us_ = SaturatingAdd(use.ts_us, window_us_);
   index_.emplace(key_buf_, open_.size());
   open_.push_back(std::move(use));
 }

@@ -21,8 +21,10 @@ class EventFolder {
  public:
   // `window_us` 0 emits every use as its own event. At most `max_open`
   // folds are held; more close the window early (emitted, not lost).
-  EventFolder(int64_t window_us, size_t max_open, EventSink* sink)
-      : window_us_(window_us), max_open_(max_open), sink_(sink) {}
+  // `leeway_s`: the detections' clock leeway; folds stop at exp, nbf and
+  // iat shifted by it too.
+  EventFolder(int64_t window_us, size_t max_open, EventSink* sink, int64_t leeway_s = 0)
+      : window_us_(window_us), max_open_(max_open), sink_(sink), leeway_s_(leeway_s) {}
 
   // Takes one use (count 1, ts_us = last_ts_us = observation time).
   void Add(UsageRecord&& use);
@@ -47,6 +49,7 @@ class EventFolder {
   int64_t window_us_;
   size_t max_open_;
   EventSink* sink_;
+  int64_t leeway_s_;
   std::vector<UsageRecord> open_;                    // in opening order
   absl::flat_hash_map<std::string, size_t> index_;  // fold key → open_ slot
   int64_t window_end_us_ = 0;

@@ -17,6 +17,25 @@ class EventSink {
   virtual void Flush() {}
 };
 
+// Sends every event to each of several sinks (null entries are skipped).
+class TeeSink : public EventSink {
+ public:
+  explicit TeeSink(std::vector<EventSink*> sinks) {
+    for (EventSink* s : sinks) {
+      if (s != nullptr) sinks_.push_back(s);
+    }
+  }
+  void Emit(const UsageRecord& r) override {
+    for (EventSink* s : sinks_) s->Emit(r);
+  }
+  void Flush() override {
+    for (EventSink* s : sinks_) s->Flush();
+  }
+
+ private:
+  std::vector<EventSink*> sinks_;
+};
+
 // Keeps events in memory, in wire form: for tests.
 class VectorSink : public EventSink {
  public:

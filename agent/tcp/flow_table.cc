@@ -50,9 +50,12 @@ void Flow::Direction::OnGap(uint64_t len) {
   flow->session_.OnGap(dir, len);
 }
 
-bool Flow::OnSegment(const decode::TcpSegment& seg) {
+Flow::Verdict Flow::OnSegment(const decode::TcpSegment& seg) {
   int dir = (seg.src_port == port0_ && seg.src == ip0_) ? 0 : 1;
   uint8_t f = seg.flags;
+  if ((f & decode::kTcpSyn) && !(f & decode::kTcpAck) && reasm_[dir].IsNewConnection(seg.seq)) {
+    return Verdict::kNewConnection;  // port reuse: the old connection is over
+  }
   if (f & decode::kTcpSyn) {
     reasm_[dir].OnSyn(seg.seq);
     session_.SetClientSide((f & decode::kTcpAck) ? 1 - dir : dir);
@@ -64,9 +67,9 @@ bool Flow::OnSegment(const decode::TcpSegment& seg) {
     reasm_[dir].OnSegment(seg.seq, seg.payload, seg.payload_len);
   }
   if (f & decode::kTcpAck) reasm_[1 - dir].OnPeerAck(seg.ack);
-  if (f & decode::kTcpRst) return false;
+  if (f & decode::kTcpRst) return Verdict::kClosed;
   if (f & decode::kTcpFin) fin_[dir] = true;
-  return !(fin_[0] && fin_[1]);
+  return fin_[0] && fin_[1] ? Verdict::kClosed : Verdict::kOpen;
 }
 
 void Flow::Close() {
@@ -113,9 +116,18 @@ void FlowTable::OnSegment(const decode::TcpSegment& seg) {
     }
   }
   flow->last_ts_us = seg.ts_us;
-  if (!flow->OnSegment(seg)) {
-    ++stats_->flows_closed;
-    Remove(flow);
+  switch (flow->OnSegment(seg)) {
+    case Flow::Verdict::kOpen:
+      return;
+    case Flow::Verdict::kClosed:
+      ++stats_->flows_closed;
+      Remove(flow);
+      return;
+    case Flow::Verdict::kNewConnection:
+      ++stats_->flows_closed;
+      Remove(flow);
+      OnSegment(seg);  // opens the new flow (once: its reassemblers are fresh)
+      return;
   }
 }
 

@@ -41,8 +41,11 @@ class Flow {
  public:
   Flow(const decode::TcpSegment& first, http::SessionContext* ctx,
        ReassemblyBudget* budget, AgentStats* stats);
-  // Returns false once the connection is over (FIN both ways, or RST).
-  bool OnSegment(const decode::TcpSegment& seg);
+  enum class Verdict { kOpen, kClosed, kNewConnection };
+  // kClosed once the connection is over (FIN both ways, or RST);
+  // kNewConnection for a SYN that starts another connection on this 4-tuple
+  // (the segment is not consumed).
+  Verdict OnSegment(const decode::TcpSegment& seg);
   // Delivers what is buffered and reports pending requests.
   void Close();
 

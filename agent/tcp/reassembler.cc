@@ -9,6 +9,7 @@ constexpr uint64_t k2To32 = uint64_t{1} << 32;
 constexpr uint64_t k2To31 = uint64_t{1} << 31;
 // Data further ahead than this is not part of this stream's window.
 constexpr uint64_t kMaxAhead = uint64_t{1} << 30;
+
 }  // namespace
 
 void StreamReassembler::OnSyn(uint32_t isn) {
@@ -49,23 +50,43 @@ void StreamReassembler::Accept(uint64_t start, const uint8_t* data, size_t len) 
     stats_->Count(Anomaly::kTcpRetransmission);
     return;
   }
-  if (start <= next_) {
-    // Fast path: in order (possibly overlapping the tail of what we had).
-    uint64_t skip = next_ - start;
-    next_ = end;
-    Deliver(data + skip, len - skip);
-    if (!blocks_.empty()) Drain();
-    return;
+  if (start < next_) {  // overlaps the tail of what was delivered
+    data += next_ - start;
+    start = next_;
   }
   if (start - next_ > kMaxAhead) {
     stats_->Count(Anomaly::kTcpSeqOutOfWindow);
     return;
   }
-  Insert(start, data, len);
+  if (start == next_) {
+    // In order. Bytes up to the first held block go straight from the
+    // packet; held (earlier) copies of later bytes win, as on overlap.
+    uint64_t direct_end = end;
+    if (!blocks_.empty() && blocks_.begin()->first < end) direct_end = blocks_.begin()->first;
+    size_t n = static_cast<size_t>(direct_end - start);
+    next_ = direct_end;
+    Deliver(data, n);
+    if (direct_end == end) {
+      if (!blocks_.empty()) Drain();
+      return;
+    }
+    data += n;
+    start = direct_end;
+  }
+  // Out of order (or the part of an in-order segment past a held block).
+  // A cap hit gives up the oldest hole and tries again: a loop, never
+  // recursion, since a hostile flow can hold a quarter of a million blocks.
+  while (!Insert(start, data, static_cast<size_t>(end - start))) {
+    if (end <= next_) return;
+    if (start < next_) {
+      data += next_ - start;
+      start = next_;
+    }
+  }
+  if (!blocks_.empty() && blocks_.begin()->first <= next_) Drain();
 }
 
-void StreamReassembler::Insert(uint64_t start, const uint8_t* data,
-                               size_t len) {
+bool StreamReassembler::Insert(uint64_t start, const uint8_t* data, size_t len) {
   uint64_t end = start + len;
   // First copy wins: cut the new segment around blocks already held.
   auto it = blocks_.upper_bound(start);
@@ -74,13 +95,12 @@ void StreamReassembler::Insert(uint64_t start, const uint8_t* data,
     uint64_t prev_end = prev->first + prev->second.size();
     if (prev_end > start) {
       uint64_t common = std::min(prev_end, end) - start;
-      if (std::memcmp(prev->second.data() + (start - prev->first), data,
-                      common) != 0) {
+      if (std::memcmp(prev->second.data() + (start - prev->first), data, common) != 0) {
         stats_->Count(Anomaly::kTcpOverlapInconsistent);
       }
       if (prev_end >= end) {
         stats_->Count(Anomaly::kTcpRetransmission);
-        return;
+        return true;
       }
       data += common;
       start = prev_end;
@@ -92,23 +112,21 @@ void StreamReassembler::Insert(uint64_t start, const uint8_t* data,
     if (it != blocks_.end() && it->first < end) piece_end = it->first;
     if (piece_end > start) {
       uint64_t n = piece_end - start;
-      bool over_flow = buffered_ + n > budget_->flow_cap;
-      if (over_flow || budget_->used + n > budget_->global_cap) {
+      uint64_t cost = n + kBlockOverhead;
+      bool over_flow = buffered_ + cost > budget_->flow_cap;
+      if (over_flow || budget_->used + cost > budget_->global_cap) {
         Drop why = over_flow ? Drop::kReassemblyFlowCap : Drop::kReassemblyGlobalCap;
         if (blocks_.empty()) {
           stats_->Count(why, end - start);  // nothing of ours to give up
-          return;
+          return true;
         }
-        // Give up the oldest hole: deliver what is held, then retry.
+        // Give up the oldest hole: deliver what is held; the caller retries.
         stats_->Count(why, blocks_.begin()->first - next_);
         SkipToFirstBlock();
-        Accept(start, data, end - start);
-        return;
+        return false;
       }
       blocks_.emplace(start, std::string(reinterpret_cast<const char*>(data), n));
-      buffered_ += n;
-      budget_->used += n;
-      stats_->reassembly_buffered_bytes += n;
+      Charge(static_cast<int64_t>(cost));
     }
     if (it == blocks_.end() || it->first >= end) break;
     // Skip over the existing block, checking the overlap for consistency.
@@ -121,6 +139,7 @@ void StreamReassembler::Insert(uint64_t start, const uint8_t* data,
     data += ov_end - start;
     start = ov_end;
   }
+  return true;
 }
 
 void StreamReassembler::Drain() {
@@ -134,9 +153,7 @@ void StreamReassembler::Drain() {
       Deliver(reinterpret_cast<const uint8_t*>(it->second.data()) + skip,
               it->second.size() - skip);
     }
-    buffered_ -= it->second.size();
-    budget_->used -= it->second.size();
-    stats_->reassembly_buffered_bytes -= it->second.size();
+    Charge(-static_cast<int64_t>(it->second.size() + kBlockOverhead));
     blocks_.erase(it);
   }
 }
@@ -166,10 +183,14 @@ void StreamReassembler::Flush() {
 }
 
 void StreamReassembler::Release() {
-  budget_->used -= buffered_;
-  stats_->reassembly_buffered_bytes -= buffered_;
-  buffered_ = 0;
+  Charge(-static_cast<int64_t>(buffered_));
   blocks_.clear();
+}
+
+void StreamReassembler::Charge(int64_t bytes) {
+  buffered_ += bytes;
+  budget_->used += bytes;
+  stats_->reassembly_buffered_bytes += bytes;
 }
 
 }  // namespace tokenwatch::tcp

@@ -30,6 +30,10 @@ struct ReassemblyBudget {
 
 class StreamReassembler {
  public:
+  // What a held block costs beyond its bytes (map node, string header):
+  // charged against the caps so tiny segments cannot exceed them in memory.
+  static constexpr uint64_t kBlockOverhead = 96;
+
   StreamReassembler(StreamSink* sink, ReassemblyBudget* budget,
                     AgentStats* stats)
       : sink_(sink), budget_(budget), stats_(stats) {}
@@ -51,7 +55,10 @@ class StreamReassembler {
   bool started() const { return started_; }
   bool picked_up_midstream() const { return midstream_; }
   uint64_t delivered() const { return next_; }
+  // Bytes held, block overhead included.
   uint64_t buffered() const { return buffered_; }
+  // A SYN for a new connection on the same 4-tuple (a different ISN).
+  bool IsNewConnection(uint32_t isn) const { return started_ && base_ != isn + 1; }
 
  private:
   uint64_t Relative(uint32_t seq) const;
@@ -59,7 +66,9 @@ class StreamReassembler {
     if (len > 0) sink_->OnData(data, len);
   }
   void Accept(uint64_t start, const uint8_t* data, size_t len);
-  void Insert(uint64_t start, const uint8_t* data, size_t len);
+  // False when a cap forced a hole to be given up: retry the segment.
+  bool Insert(uint64_t start, const uint8_t* data, size_t len);
+  void Charge(int64_t bytes);  // buffered_, the budget and the gauge
   void Drain();
   void SkipToFirstBlock();
   void Release();

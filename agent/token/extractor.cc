@@ -15,6 +15,8 @@ constexpr std::string_view kWsBearerPrefix = "authorization.bearer.";
 // Longer values are not decoded or fingerprinted (a 1 MB "token" is an
 // attack on the monitor, not a credential); they are counted.
 constexpr size_t kMaxTokenBytes = 16 * 1024;
+// A request carrying more is hostile: each token costs a decode and an event.
+constexpr size_t kMaxTokensPerRequest = 16;
 
 // RFC 6750 2.1 b64token: ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/",
 // then "=" padding.
@@ -38,8 +40,10 @@ bool IsB64Token(std::string_view v) {
 // Index of the first blank (or `extra`), npos if none. One memchr per
 // character searched for (string_view::find_first_of does one per byte of
 // the haystack instead).
+// CR and LF count as blanks: an obs-folded value keeps its line break.
 size_t FindBlank(std::string_view v, char extra = ' ') {
   size_t best = std::min(v.find(' '), v.find('\t'));
+  best = std::min(best, std::min(v.find('\r'), v.find('\n')));
   return std::min(best, v.find(extra));
 }
 
@@ -88,6 +92,10 @@ void Extractor::Add(v1::TokenLocation loc, std::string_view param,
   }
   if (value.size() > kMaxTokenBytes) {
     stats_->Count(Drop::kTokenTooLong);
+    return;
+  }
+  if (out->tokens.size() >= kMaxTokensPerRequest) {
+    stats_->Count(Drop::kTokensPerRequest);
     return;
   }
   // Still reported: a service may accept what the RFC does not.

@@ -44,7 +44,11 @@ void JwtDecoder::Decode(std::string_view token, v1::TokenInfo* info) {
   info->set_kind(v1::TOKEN_KIND_OPAQUE);
   size_t dots = 0;
   for (char c : token) dots += c == '.';
-  if ((dots != 2 && dots != 4) || token.substr(0, 3) != "eyJ") return;
+  if (dots != 2 && dots != 4) return;
+  // A JWT is what has a JSON-object header, whatever its first bytes (a
+  // header with a leading blank is still JSON). Only values that look like
+  // JWTs count as malformed when that fails; dotted opaque tokens do not.
+  bool looks_jwt = token.substr(0, 3) == "eyJ";
   std::vector<std::string_view> parts;
   for (size_t start = 0;;) {
     size_t dot = token.find('.', start);
@@ -52,22 +56,18 @@ void JwtDecoder::Decode(std::string_view token, v1::TokenInfo* info) {
     if (dot == std::string_view::npos) break;
     start = dot + 1;
   }
-  if (parts[0].empty() || parts[1].empty() && dots == 2) {
-    stats_->Count(Malformed::kBadBase64);
-    return;
-  }
-  if (!Base64UrlDecode(parts[0], &scratch_)) {
-    stats_->Count(Malformed::kBadBase64);
+  if (parts[0].empty() || (parts[1].empty() && dots == 2) ||
+      !Base64UrlDecode(parts[0], &scratch_)) {
+    if (looks_jwt) stats_->Count(Malformed::kBadBase64);
     return;
   }
   std::string header_json = scratch_;
+  if (!DecodeHeader(header_json, info, looks_jwt)) return;
   if (dots == 4) {
     // JWE: the protected header is readable, the claims are not.
-    if (!DecodeHeader(header_json, info)) return;
     info->set_kind(v1::TOKEN_KIND_JWE);
     return;
   }
-  if (!DecodeHeader(header_json, info)) return;
   info->set_kind(v1::TOKEN_KIND_JWT);
   if (!Base64UrlDecode(parts[1], &scratch_)) {
     stats_->Count(Malformed::kBadBase64);
@@ -135,13 +135,13 @@ void GetStringOrList(element e, AddFn add, AgentStats* stats) {
 
 }  // namespace
 
-bool JwtDecoder::DecodeHeader(std::string_view json, v1::TokenInfo* info) {
+bool JwtDecoder::DecodeHeader(std::string_view json, v1::TokenInfo* info, bool count_failure) {
   element doc;
   simdjson::dom::object obj;
   if (parser_.parse(json.data(), json.size(), /*realloc_if_needed=*/true)
               .get(doc) != simdjson::SUCCESS ||
       doc.get_object().get(obj) != simdjson::SUCCESS) {
-    stats_->Count(Malformed::kHeaderNotJson);
+    if (count_failure) stats_->Count(Malformed::kHeaderNotJson);
     return false;
   }
   for (auto field : obj) {

@@ -30,7 +30,7 @@ class JwtDecoder {
   void Decode(std::string_view token, v1::TokenInfo* info);
 
  private:
-  bool DecodeHeader(std::string_view json, v1::TokenInfo* info);
+  bool DecodeHeader(std::string_view json, v1::TokenInfo* info, bool count_failure);
   void DecodeClaims(std::string_view json, v1::TokenInfo* info);
 
   AgentStats* stats_;

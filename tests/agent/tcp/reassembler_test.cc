@@ -43,8 +43,9 @@ TEST_F(ReassemblerTest, OutOfOrderWaitsForTheHole) {
   Seg(104, "BBBB");
   Seg(108, "CCCC");
   EXPECT_EQ(sink_.data, "");
-  EXPECT_EQ(r_.buffered(), 8u);
-  EXPECT_EQ(budget_.used, 8u);
+  constexpr uint64_t kHeld = 8 + 2 * StreamReassembler::kBlockOverhead;
+  EXPECT_EQ(r_.buffered(), kHeld);
+  EXPECT_EQ(budget_.used, kHeld);
   Seg(100, "AAAA");
   EXPECT_EQ(sink_.data, "AAAABBBBCCCC");
   EXPECT_EQ(r_.buffered(), 0u);
@@ -106,7 +107,7 @@ TEST_F(ReassemblerTest, MidstreamPickupStartsAtTheFirstSegment) {
 }
 
 TEST_F(ReassemblerTest, PerFlowCapForcesAGapAndCountsTheDrop) {
-  budget_.flow_cap = 8;
+  budget_.flow_cap = 2 * (4 + StreamReassembler::kBlockOverhead);  // two 4-byte blocks
   r_.OnSyn(0);
   Seg(11, "BBBB");
   Seg(15, "CCCC");
@@ -119,7 +120,7 @@ TEST_F(ReassemblerTest, PerFlowCapForcesAGapAndCountsTheDrop) {
 }
 
 TEST_F(ReassemblerTest, GlobalCapIsSharedAcrossStreams) {
-  budget_.global_cap = 6;
+  budget_.global_cap = 4 + StreamReassembler::kBlockOverhead + 2;  // one block
   Recorder other_sink;
   StreamReassembler other(&other_sink, &budget_, &stats_);
   r_.OnSyn(0);
@@ -127,7 +128,7 @@ TEST_F(ReassemblerTest, GlobalCapIsSharedAcrossStreams) {
   Seg(5, "AAAA");
   other.OnSegment(5, reinterpret_cast<const uint8_t*>("BBBB"), 4);
   EXPECT_EQ(stats_.Get(Drop::kReassemblyGlobalCap), 4u);
-  EXPECT_LE(budget_.used, 6u);
+  EXPECT_LE(budget_.used, budget_.global_cap);
 }
 
 TEST_F(ReassemblerTest, PeerAckBeyondAHoleReleasesHeldData) {
@@ -138,6 +139,26 @@ TEST_F(ReassemblerTest, PeerAckBeyondAHoleReleasesHeldData) {
   r_.OnPeerAck(9);  // the receiver has everything: we missed bytes 1..4
   EXPECT_EQ(sink_.data, "<gap>EEEE");
   EXPECT_EQ(sink_.gaps, 4u);
+}
+
+TEST_F(ReassemblerTest, InOrderDataDoesNotOverrideHeldCopies) {
+  r_.OnSyn(0);
+  Seg(6, "AAAAA");       // held first
+  Seg(1, "0123456789");  // in order, covering the held block
+  EXPECT_EQ(sink_.data, "01234AAAAA");
+  EXPECT_EQ(stats_.Get(Anomaly::kTcpOverlapInconsistent), 1u);
+}
+
+TEST_F(ReassemblerTest, ManyTinyBlocksAndACapHitNeverRecurse) {
+  // A hostile flow: 100k one-byte blocks with holes between them, then one
+  // large segment over the cap. Must not overflow the stack.
+  budget_.flow_cap = 100000 * (1 + StreamReassembler::kBlockOverhead);
+  r_.OnSyn(0);
+  for (uint32_t i = 0; i < 100000; ++i) Seg(3 + 2 * i, "x");
+  std::string big(60000, 'y');
+  Seg(400001, big);
+  EXPECT_GT(stats_.Get(Drop::kReassemblyFlowCap), 0u);
+  EXPECT_LE(r_.buffered(), budget_.flow_cap);
 }
 
 TEST_F(ReassemblerTest, FlushDeliversAcrossHoles) {
@@ -162,7 +183,7 @@ TEST_F(ReassemblerTest, DestructionReturnsTheBudget) {
     StreamReassembler r(&s, &budget_, &stats_);
     r.OnSyn(0);
     r.OnSegment(10, reinterpret_cast<const uint8_t*>("abc"), 3);
-    EXPECT_EQ(budget_.used, 3u);
+    EXPECT_EQ(budget_.used, 3u + StreamReassembler::kBlockOverhead);
   }
   EXPECT_EQ(budget_.used, 0u);
 }

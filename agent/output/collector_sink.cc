@@ -1,0 +1,215 @@
+#include "agent/output/collector_sink.h"
+
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <random>
+
+namespace tokenwatch::output {
+
+class CollectorSink::Stream
+    : public grpc::ClientBidiReactor<v1::AgentMessage, v1::CollectorMessage> {
+ public:
+  Stream(CollectorSink* sink, const std::string& agent_id, uint64_t boot_id) : sink_(sink) {
+    hello_.mutable_hello()->set_agent_id(agent_id);
+    hello_.mutable_hello()->set_boot_id(boot_id);
+    sink_->stub_->async()->Stream(&context_, this);
+    StartRead(&ack_);
+    writing_ = true;
+    StartWrite(&hello_);
+    StartCall();
+  }
+  // A batch became available while this stream was idle.
+  void Kick() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (writing_ || done_) return;
+    WriteNextLocked();
+  }
+  void Cancel() { context_.TryCancel(); }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    writing_ = false;
+    if (!ok) return;  // the stream is broken; OnDone follows
+    WriteNextLocked();
+  }
+  void OnReadDone(bool ok) override {
+    if (!ok) return;
+    if (ack_.has_ack()) sink_->OnAck(ack_.ack().stored_through());
+    StartRead(&ack_);
+  }
+  void OnDone(const grpc::Status& status) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_ = true;
+    }
+    sink_->OnStreamDone(this, status);
+  }
+
+ private:
+  void WriteNextLocked() {
+    current_ = sink_->NextToSend(this);
+    if (current_ == nullptr) return;
+    writing_ = true;
+    StartWrite(current_.get());
+  }
+
+  CollectorSink* sink_;
+  grpc::ClientContext context_;
+  v1::AgentMessage hello_;
+  v1::CollectorMessage ack_;
+  std::mutex mu_;
+  bool writing_ = false;
+  bool done_ = false;
+  std::shared_ptr<const v1::AgentMessage> current_;  // alive while written
+};
+
+CollectorSink::CollectorSink(CollectorSinkOptions options) : opt_(std::move(options)) {
+  RAND_bytes(reinterpret_cast<unsigned char*>(&boot_id_), sizeof boot_id_);
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, static_cast<int>(opt_.backoff_max.count()));
+  channel_ = grpc::CreateCustomChannel(opt_.target, grpc::InsecureChannelCredentials(), args);
+  stub_ = v1::Ingest::NewStub(channel_);
+  thread_ = std::thread([this] { Run(); });
+}
+
+CollectorSink::~CollectorSink() {
+  Stream* s = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+    s = stream_done_ ? nullptr : stream_;
+  }
+  if (s != nullptr) s->Cancel();
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  // Wait for the stream's OnDone before its memory goes.
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [this] { return stream_done_; });
+  delete stream_;
+  stream_ = nullptr;
+}
+
+void CollectorSink::Emit(const UsageRecord& record) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (queued_events_ >= opt_.queue_max_events) {
+    ++stats_.dropped;  // collector away longer than the queue holds
+    return;
+  }
+  if (open_.events_size() == 0) open_since_ = std::chrono::steady_clock::now();
+  *open_.add_events() = ToProto(record);
+  ++queued_events_;
+  ++stats_.queued;
+  if (static_cast<size_t>(open_.events_size()) >= opt_.batch_max_events) SealLocked();
+}
+
+void CollectorSink::SealLocked() {
+  if (open_.events_size() == 0) return;
+  auto msg = std::make_shared<v1::AgentMessage>();
+  open_.set_seq(next_seq_++);
+  size_t n = open_.events_size();
+  msg->mutable_batch()->Swap(&open_);
+  open_.Clear();
+  queue_.push_back({msg->batch().seq(), n, std::move(msg)});
+  if (stream_ != nullptr && !stream_done_) {
+    Stream* s = stream_;
+    // Kick outside our lock: the stream calls back into NextToSend.
+    mu_.unlock();
+    s->Kick();
+    mu_.lock();
+  }
+}
+
+void CollectorSink::Flush() {
+  std::lock_guard<std::mutex> lock(mu_);
+  SealLocked();
+}
+
+std::shared_ptr<const v1::AgentMessage> CollectorSink::NextToSend(Stream* s) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (s != stream_ || send_pos_ >= queue_.size()) return nullptr;
+  const Batch& b = queue_[send_pos_++];
+  stats_.sent += b.events;
+  return b.message;
+}
+
+void CollectorSink::OnAck(uint64_t stored_through) {
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.connected = true;
+  while (!queue_.empty() && queue_.front().seq <= stored_through) {
+    stats_.acked += queue_.front().events;
+    queued_events_ -= queue_.front().events;
+    queue_.pop_front();
+    if (send_pos_ > 0) --send_pos_;
+  }
+  cv_.notify_all();
+}
+
+void CollectorSink::OnStreamDone(Stream* s, const grpc::Status&) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (s == stream_) {
+    stream_done_ = true;
+    stats_.connected = false;
+  }
+  cv_.notify_all();
+}
+
+bool CollectorSink::Drain(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  SealLocked();
+  return cv_.wait_for(lock, timeout, [this] { return queue_.empty() && open_.events_size() == 0; });
+}
+
+DeliveryStats CollectorSink::Stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  DeliveryStats out = stats_;
+  out.unacked_events = queued_events_;
+  out.unacked_batches = queue_.size();
+  return out;
+}
+
+void CollectorSink::Run() {
+  std::mt19937_64 rng(boot_id_);
+  auto backoff = opt_.backoff_initial;
+  std::unique_lock<std::mutex> lock(mu_);
+  bool first = true;
+  while (!stop_) {
+    if (stream_done_) {
+      // (Re)connect: everything unacknowledged is sent again; the
+      // collector drops what it already stored.
+      if (!first) {
+        ++stats_.reconnects;
+        // Full jitter: a fleet of agents does not reconnect in step.
+        auto wait = std::chrono::milliseconds(
+            std::uniform_int_distribution<int64_t>(backoff.count() / 2, backoff.count())(rng));
+        cv_.wait_for(lock, wait, [this] { return stop_; });
+        if (stop_) break;
+        backoff = std::min(backoff * 2, opt_.backoff_max);
+      }
+      first = false;
+      delete stream_;
+      stream_ = nullptr;
+      send_pos_ = 0;
+      stream_done_ = false;
+      lock.unlock();
+      auto* s = new Stream(this, opt_.agent_id, boot_id_);
+      lock.lock();
+      stream_ = s;
+      lock.unlock();
+      s->Kick();
+      lock.lock();
+    }
+    if (stats_.connected) backoff = opt_.backoff_initial;
+    // Time-based flush: the oldest event waits at most flush_interval.
+    cv_.wait_for(lock, opt_.flush_interval / 2);
+    if (open_.events_size() > 0 &&
+        std::chrono::steady_clock::now() - open_since_ >= opt_.flush_interval) {
+      SealLocked();
+    }
+  }
+}
+
+}  // namespace tokenwatch::output

@@ -1,0 +1,41 @@
+// audience_mismatch: the service declares the audiences it accepts and the
+// token names none of them.
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "collector/detect/detector.h"
+
+namespace tokenwatch::collector {
+namespace {
+
+class AudienceMismatch : public Detector {
+ public:
+  explicit AudienceMismatch(const config::Config& c) : config_(c) {}
+  const char* type() const override { return "audience_mismatch"; }
+  void Check(const TokenHistory&, const v1::UsageEvent& use,
+             std::vector<Finding>* out) const override {
+    if (use.token().kind() != v1::TOKEN_KIND_JWT) return;  // opaque: no aud
+    for (const config::Service& s : config_.services) {
+      if (s.name != use.service() || s.audiences.empty()) continue;
+      if (AudienceCovers(config_, s.name, use.token())) return;
+      bool accepted = use.status() != 0 && use.status() < 400;
+      std::vector<std::string> aud(use.token().aud().begin(), use.token().aud().end());
+      out->push_back({type(), accepted ? "high" : "medium",
+                      absl::StrCat("token aud [", absl::StrJoin(aud, ", "),
+                                   "] names none of ", s.name, "'s audiences [",
+                                   absl::StrJoin(s.audiences, ", "), "]; ",
+                                   AcceptedWord(use.status()))});
+      return;
+    }
+  }
+
+ private:
+  const config::Config& config_;
+};
+
+}  // namespace
+
+std::unique_ptr<Detector> MakeAudienceMismatchDetector(const config::Config& c) {
+  return std::make_unique<AudienceMismatch>(c);
+}
+
+}  // namespace tokenwatch::collector

@@ -1,0 +1,51 @@
+#include "absl/strings/str_cat.h"
+#include "collector/detect/detector.h"
+
+namespace tokenwatch::collector {
+
+std::string HumanDuration(int64_t s) {
+  if (s < 0) s = -s;
+  std::string out;
+  int64_t d = s / 86400, h = s / 3600 % 24, m = s / 60 % 60, sec = s % 60;
+  if (d > 0) absl::StrAppend(&out, d, "d");
+  if (h > 0) absl::StrAppend(&out, h, "h");
+  if (m > 0) absl::StrAppend(&out, m, "m");
+  if (sec > 0 || out.empty()) absl::StrAppend(&out, sec, "s");
+  return out;
+}
+
+bool AudienceCovers(const config::Config& config, const std::string& service,
+                    const v1::TokenInfo& token) {
+  for (const config::Service& s : config.services) {
+    if (s.name != service) continue;
+    if (s.audiences.empty()) break;
+    for (const std::string& want : s.audiences) {
+      for (const std::string& have : token.aud()) {
+        if (want == have) return true;
+      }
+    }
+    return false;
+  }
+  for (const std::string& have : token.aud()) {
+    if (have == service) return true;
+  }
+  return false;
+}
+
+const char* AcceptedWord(uint32_t status) {
+  if (status == 0) return "no response was seen";
+  return status < 400 ? "the service accepted it" : "the service rejected it";
+}
+
+std::vector<std::unique_ptr<Detector>> MakeDetectors(const config::Config& config) {
+  std::vector<std::unique_ptr<Detector>> out;
+  out.push_back(MakeCrossServiceDetector(config));
+  out.push_back(MakeAudienceMismatchDetector(config));
+  out.push_back(MakeExpiredUseDetector(config));
+  out.push_back(MakeNotYetValidDetector(config));
+  out.push_back(MakeSensitiveEndpointDetector(config));
+  out.push_back(MakeMultiSourceDetector(config));
+  return out;
+}
+
+}  // namespace tokenwatch::collector

@@ -1,0 +1,43 @@
+// cross_service: one token identity used at a second service, when the
+// token's aud does not cover both (a token minted for orders replayed
+// against payments).
+#include "absl/strings/str_cat.h"
+#include "collector/detect/detector.h"
+
+namespace tokenwatch::collector {
+namespace {
+
+class CrossService : public Detector {
+ public:
+  explicit CrossService(const config::Config& c) : config_(c) {}
+  const char* type() const override { return "cross_service"; }
+  void Check(const TokenHistory& h, const v1::UsageEvent& use,
+             std::vector<Finding>* out) const override {
+    if (h.services.empty()) return;
+    const std::string& here = use.service();
+    for (const std::string& s : h.services) {
+      if (s == here) return;  // not a new service
+    }
+    bool here_covered = AudienceCovers(config_, here, use.token());
+    for (const std::string& before : h.services) {
+      if (here_covered && AudienceCovers(config_, before, use.token())) continue;
+      bool accepted = use.status() != 0 && use.status() < 400;
+      out->push_back({type(), accepted || use.status() == 0 ? "high" : "medium",
+                      absl::StrCat("token first used at ", before, " is now used at ",
+                                   here, " and its aud does not cover both; ",
+                                   AcceptedWord(use.status()))});
+      return;
+    }
+  }
+
+ private:
+  const config::Config& config_;
+};
+
+}  // namespace
+
+std::unique_ptr<Detector> MakeCrossServiceDetector(const config::Config& c) {
+  return std::make_unique<CrossService>(c);
+}
+
+}  // namespace tokenwatch::collector

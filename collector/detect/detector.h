@@ -1,0 +1,65 @@
+// A detection is a small unit: given what is known about a token before
+// this use, and the use itself, it says whether the use is suspicious. All
+// time is observation time (the packet timestamps in the event).
+#ifndef TOKENWATCH_COLLECTOR_DETECT_DETECTOR_H_
+#define TOKENWATCH_COLLECTOR_DETECT_DETECTOR_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "agent/config/config.h"
+#include "tokenwatch/v1/event.pb.h"
+
+namespace tokenwatch::collector {
+
+// What the collector knew about the token before this use.
+struct TokenHistory {
+  const v1::TokenInfo* token = nullptr;        // latest claims (this use's)
+  std::vector<std::string> services;           // services used before
+  // Distinct client addresses seen within the multi-source window ending at
+  // this use, this use's client included.
+  size_t recent_sources = 1;
+};
+
+struct Finding {
+  std::string type;
+  std::string severity;
+  std::string detail;
+};
+
+class Detector {
+ public:
+  virtual ~Detector() = default;
+  virtual const char* type() const = 0;
+  virtual void Check(const TokenHistory& history, const v1::UsageEvent& use,
+                     std::vector<Finding>* out) const = 0;
+};
+
+// The detectors of this build, configured from `config`, which must outlive
+// them.
+std::vector<std::unique_ptr<Detector>> MakeDetectors(const config::Config& config);
+
+// Individual detectors (exposed for their tests).
+std::unique_ptr<Detector> MakeCrossServiceDetector(const config::Config& config);
+std::unique_ptr<Detector> MakeAudienceMismatchDetector(const config::Config& config);
+std::unique_ptr<Detector> MakeExpiredUseDetector(const config::Config& config);
+std::unique_ptr<Detector> MakeNotYetValidDetector(const config::Config& config);
+std::unique_ptr<Detector> MakeSensitiveEndpointDetector(const config::Config& config);
+std::unique_ptr<Detector> MakeMultiSourceDetector(const config::Config& config);
+
+// Helpers shared by detectors.
+// "10m3s" style, as in SPEC's example detail.
+std::string HumanDuration(int64_t seconds);
+// true when the service's configured audiences intersect the token's aud.
+// A service without configured audiences is covered only by an aud entry
+// equal to its name.
+bool AudienceCovers(const config::Config& config, const std::string& service,
+                    const v1::TokenInfo& token);
+// accepted = status < 400; "no response" when status is 0.
+const char* AcceptedWord(uint32_t status);
+
+}  // namespace tokenwatch::collector
+
+#endif  // TOKENWATCH_COLLECTOR_DETECT_DETECTOR_H_

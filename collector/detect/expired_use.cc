@@ -1,0 +1,39 @@
+// expired_use: used after exp + leeway. Critical when the service accepted
+// it (it does not check expiry), low when it rejected it.
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "collector/detect/detector.h"
+
+namespace tokenwatch::collector {
+namespace {
+
+class ExpiredUse : public Detector {
+ public:
+  explicit ExpiredUse(const config::Config& c)
+      : leeway_s_(absl::ToInt64Seconds(c.detections.clock_leeway)) {}
+  const char* type() const override { return "expired_use"; }
+  void Check(const TokenHistory&, const v1::UsageEvent& use,
+             std::vector<Finding>* out) const override {
+    if (!use.token().has_exp()) return;
+    // Seconds are compared at microsecond precision: exactly exp + leeway
+    // is still valid.
+    int64_t late_us = use.ts_us() - (use.token().exp() + leeway_s_) * 1000000;
+    if (late_us <= 0) return;
+    int64_t late_s = use.ts_us() / 1000000 - use.token().exp();
+    const char* severity = use.status() == 0 ? "medium" : use.status() < 400 ? "critical" : "low";
+    out->push_back({type(), severity,
+                    absl::StrCat("token expired ", HumanDuration(late_s), " before use and ",
+                                 AcceptedWord(use.status()))});
+  }
+
+ private:
+  int64_t leeway_s_;
+};
+
+}  // namespace
+
+std::unique_ptr<Detector> MakeExpiredUseDetector(const config::Config& c) {
+  return std::make_unique<ExpiredUse>(c);
+}
+
+}  // namespace tokenwatch::collector

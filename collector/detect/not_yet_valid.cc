@@ -1,0 +1,42 @@
+// not_yet_valid: used before nbf, or carrying an iat in the future, beyond
+// the leeway (a forged or mis-minted token, or a badly wrong clock).
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "collector/detect/detector.h"
+
+namespace tokenwatch::collector {
+namespace {
+
+class NotYetValid : public Detector {
+ public:
+  explicit NotYetValid(const config::Config& c)
+      : leeway_us_(absl::ToInt64Microseconds(c.detections.clock_leeway)) {}
+  const char* type() const override { return "not_yet_valid"; }
+  void Check(const TokenHistory&, const v1::UsageEvent& use,
+             std::vector<Finding>* out) const override {
+    const v1::TokenInfo& t = use.token();
+    const char* severity = use.status() == 0 ? "medium" : use.status() < 400 ? "high" : "low";
+    if (t.has_nbf() && use.ts_us() + leeway_us_ < t.nbf() * 1000000) {
+      out->push_back({type(), severity,
+                      absl::StrCat("token used ", HumanDuration(t.nbf() - use.ts_us() / 1000000),
+                                   " before its nbf and ", AcceptedWord(use.status()))});
+      return;
+    }
+    if (t.has_iat() && use.ts_us() + leeway_us_ < t.iat() * 1000000) {
+      out->push_back({type(), severity,
+                      absl::StrCat("token issued ", HumanDuration(t.iat() - use.ts_us() / 1000000),
+                                   " in the future (iat) and ", AcceptedWord(use.status()))});
+    }
+  }
+
+ private:
+  int64_t leeway_us_;
+};
+
+}  // namespace
+
+std::unique_ptr<Detector> MakeNotYetValidDetector(const config::Config& c) {
+  return std::make_unique<NotYetValid>(c);
+}
+
+}  // namespace tokenwatch::collector

@@ -1,0 +1,227 @@
+#include "collector/engine.h"
+
+#include <openssl/rand.h>
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+
+namespace tokenwatch::collector {
+namespace {
+
+std::string ProgressKey(const std::string& agent, uint64_t boot) {
+  return absl::StrCat(agent, "|", boot);
+}
+
+std::string AlertKey(const std::string& type, const std::string& identity,
+                     const std::string& service) {
+  return absl::StrCat(type, "\x1f", identity, "\x1f", service);
+}
+
+constexpr int64_t kRetireEveryUs = 60'000'000;  // sweep once a minute of traffic
+
+}  // namespace
+
+Engine::Engine(const config::Config& config, Store* store,
+               std::function<void(const Alert&)> on_alert)
+    : config_(config),
+      store_(store),
+      on_alert_(std::move(on_alert)),
+      detectors_(MakeDetectors(config)),
+      tokens_(std::max<size_t>(8, config.detections.multi_source.min_sources)),
+      multi_source_window_us_(absl::ToInt64Microseconds(config.detections.multi_source.window)),
+      retention_us_(absl::ToInt64Microseconds(config.collector.token_retention)) {}
+
+absl::Status Engine::Restore() {
+  absl::StatusOr<Snapshot> snap = store_->Load();
+  if (!snap.ok()) return snap.status();
+  for (const TokenRow& row : snap->tokens) {
+    tokens_.Restore(row);
+    now_us_ = std::max(now_us_, row.last_seen_us);
+  }
+  for (const Alert& a : snap->alerts) {
+    alerts_[AlertKey(a.type, a.identity, a.service)] = {a.id, a.count, a.last_ts_us, false};
+  }
+  for (const AgentProgress& p : snap->progress) {
+    applied_[ProgressKey(p.agent_id, p.boot_id)] = p;
+    committed_[ProgressKey(p.agent_id, p.boot_id)] = p;
+  }
+  return absl::OkStatus();
+}
+
+uint64_t Engine::StoredThrough(const std::string& agent, uint64_t boot) const {
+  auto it = committed_.find(ProgressKey(agent, boot));
+  return it == committed_.end() ? 0 : it->second.seq;
+}
+
+bool Engine::Apply(const std::string& agent, uint64_t boot, const v1::EventBatch& batch) {
+  AgentProgress& p = applied_[ProgressKey(agent, boot)];
+  if (batch.seq() <= p.seq) {
+    ++stats_.duplicate_batches;
+    return false;
+  }
+  p.agent_id = agent;
+  p.boot_id = boot;
+  p.seq = batch.seq();
+  ++stats_.batches;
+  stats_.events_by_agent[agent] += batch.events_size();
+  for (const v1::UsageEvent& e : batch.events()) ApplyEvent(agent, e);
+  pending_dirty_ = true;
+  if (now_us_ - last_retire_us_ >= kRetireEveryUs) RetireTokens(now_us_);
+  return true;
+}
+
+void Engine::ApplyEvent(const std::string& agent, const v1::UsageEvent& e) {
+  ++stats_.events;
+  stats_.uses += e.count();
+  now_us_ = std::max(now_us_, std::max(e.ts_us(), e.last_ts_us()));
+  std::string identity = IdentityOf(e.token());
+  bool created = false;
+  TokenState& s = tokens_.Upsert(identity, e.token(), &created);
+
+  TokenHistory history;
+  history.token = &e.token();
+  if (!created) history.services = tokens_.ServiceNames(s);
+  history.recent_sources = created ? 1
+                                   : tokens_.RecentSources(s, e.client(),
+                                                           e.ts_us() - multi_source_window_us_);
+  findings_.clear();
+  for (const auto& d : detectors_) d->Check(history, e, &findings_);
+  for (const Finding& f : findings_) Raise(f, identity, agent, e);
+
+  tokens_.RecordUse(s, e);
+  dirty_tokens_[identity] = true;
+}
+
+std::string Engine::NewAlertId(int64_t ts_us) {
+  // UUIDv7 layout: 48-bit ms timestamp, version 7, then random bits (with
+  // a counter mixed in so ids from one process never collide).
+  uint8_t b[16];
+  uint64_t ms = static_cast<uint64_t>(ts_us / 1000);
+  for (int i = 0; i < 6; ++i) b[i] = static_cast<uint8_t>(ms >> (40 - 8 * i));
+  RAND_bytes(b + 6, 10);
+  uint64_t c = ++id_counter_;
+  b[6] = static_cast<uint8_t>(0x70 | (b[6] & 0x0f));
+  b[8] = static_cast<uint8_t>(0x80 | (b[8] & 0x3f));
+  b[14] ^= static_cast<uint8_t>(c >> 8);
+  b[15] ^= static_cast<uint8_t>(c);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) out.push_back('-');
+    out.push_back(kHex[b[i] >> 4]);
+    out.push_back(kHex[b[i] & 0xf]);
+  }
+  return out;
+}
+
+void Engine::Raise(const Finding& f, const std::string& identity, const std::string& agent,
+                   const v1::UsageEvent& e) {
+  std::string key = AlertKey(f.type, identity, e.service());
+  auto it = alerts_.find(key);
+  if (it != alerts_.end()) {
+    AlertKeyInfo& info = it->second;
+    info.count += e.count();
+    info.last_ts_us = std::max(info.last_ts_us, e.last_ts_us());
+    if (!info.dirty) {
+      info.dirty = true;
+      dirty_alert_keys_.push_back(key);
+    }
+    ++stats_.alerts_repeated;
+    return;
+  }
+  Alert a;
+  a.id = NewAlertId(e.ts_us());
+  a.type = f.type;
+  a.severity = f.severity;
+  a.ts_us = e.ts_us();
+  a.last_ts_us = e.last_ts_us();
+  a.count = e.count();
+  a.identity = identity;
+  a.token = e.token();
+  a.service = e.service();
+  a.method = e.method();
+  a.path = e.path();
+  a.client = e.client();
+  a.agent = agent;
+  a.status = e.status();
+  if (e.status() != 0) a.accepted = e.status() < 400;
+  a.detail = f.detail;
+  alerts_[key] = {a.id, a.count, a.last_ts_us, false};
+  new_alerts_.push_back(std::move(a));
+  ++stats_.alerts_raised;
+}
+
+void Engine::RetireTokens(int64_t now_us) {
+  last_retire_us_ = now_us;
+  std::vector<std::string> retire;
+  tokens_.ForEach([&](const std::string& identity, const TokenState& s) {
+    int64_t anchor = s.exp != TokenState::kNone ? s.exp * 1000000 : s.last_seen_us;
+    // A token still in use after its exp is kept while it is used.
+    anchor = std::max(anchor, s.last_seen_us);
+    if (anchor + retention_us_ < now_us) retire.push_back(identity);
+  });
+  for (const std::string& identity : retire) {
+    tokens_.Erase(identity);
+    dirty_tokens_[identity] = false;
+    ++stats_.tokens_retired;
+  }
+}
+
+absl::Status Engine::Commit() {
+  if (!pending_dirty_) return absl::OkStatus();
+  CommitBatch batch;
+  for (const auto& [identity, tracked] : dirty_tokens_) {
+    if (!tracked) {
+      batch.retired.push_back(identity);
+      continue;
+    }
+    TokenState* s = tokens_.Find(identity);
+    if (s != nullptr) batch.tokens.push_back(tokens_.ToRow(identity, *s));
+  }
+  // New alerts carry their latest counters; repeats of them in the same
+  // commit need no separate update.
+  absl::flat_hash_map<std::string, bool> new_ids;
+  for (Alert& a : new_alerts_) {
+    const AlertKeyInfo& info = alerts_[AlertKey(a.type, a.identity, a.service)];
+    a.count = info.count;
+    a.last_ts_us = info.last_ts_us;
+    new_ids[a.id] = true;
+  }
+  batch.new_alerts = new_alerts_;
+  for (const std::string& key : dirty_alert_keys_) {
+    const AlertKeyInfo& info = alerts_[key];
+    if (new_ids.contains(info.id)) continue;
+    Alert a;
+    a.id = info.id;
+    a.count = info.count;
+    a.last_ts_us = info.last_ts_us;
+    batch.repeated_alerts.push_back(std::move(a));
+  }
+  for (const auto& [key, p] : applied_) {
+    auto c = committed_.find(key);
+    if (c == committed_.end() || c->second.seq != p.seq) batch.progress.push_back(p);
+  }
+  absl::Status s = store_->Commit(batch);
+  if (!s.ok()) {
+    ++stats_.commit_failures;
+    return s;
+  }
+  ++stats_.commits;
+  for (const AgentProgress& p : batch.progress) {
+    committed_[ProgressKey(p.agent_id, p.boot_id)] = p;
+  }
+  for (const std::string& key : dirty_alert_keys_) alerts_[key].dirty = false;
+  dirty_alert_keys_.clear();
+  dirty_tokens_.clear();
+  std::vector<Alert> raised = std::move(new_alerts_);
+  new_alerts_.clear();
+  pending_dirty_ = false;
+  if (on_alert_) {
+    for (const Alert& a : raised) on_alert_(a);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace tokenwatch::collector

@@ -1,0 +1,99 @@
+// The collector's core, on one thread: applies agents' event batches to
+// per-token state, runs the detectors, raises or updates alerts, and makes
+// all of it durable in one store transaction per commit. A batch is
+// acknowledged only once a commit has stored it; a batch seen again (agent
+// resend after a reconnect or a collector restart) is dropped by
+// (agent, boot, seq), so every event counts exactly once.
+#ifndef TOKENWATCH_COLLECTOR_ENGINE_H_
+#define TOKENWATCH_COLLECTOR_ENGINE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "agent/config/config.h"
+#include "collector/detect/detector.h"
+#include "collector/model.h"
+#include "collector/state/token_table.h"
+#include "collector/store/store.h"
+#include "tokenwatch/v1/ingest.pb.h"
+
+namespace tokenwatch::collector {
+
+struct EngineStats {
+  uint64_t batches = 0;
+  uint64_t duplicate_batches = 0;
+  uint64_t events = 0;
+  uint64_t uses = 0;  // events weighted by count
+  uint64_t alerts_raised = 0;
+  uint64_t alerts_repeated = 0;
+  uint64_t commits = 0;
+  uint64_t commit_failures = 0;
+  uint64_t tokens_retired = 0;
+  absl::flat_hash_map<std::string, uint64_t> events_by_agent;
+};
+
+class Engine {
+ public:
+  // `on_alert` sees each new alert once it is durable (for --alerts-out).
+  Engine(const config::Config& config, Store* store,
+         std::function<void(const Alert&)> on_alert);
+
+  // Loads the store: tokens, alert keys and counters, agents' progress.
+  absl::Status Restore();
+
+  // Highest batch of (agent, boot) that is durably stored.
+  uint64_t StoredThrough(const std::string& agent, uint64_t boot) const;
+  // Applies a batch in memory unless it was applied before; false for a
+  // duplicate. Takes effect durably at the next successful Commit.
+  bool Apply(const std::string& agent, uint64_t boot, const v1::EventBatch& batch);
+  // Stores everything applied since the last successful commit. On failure
+  // nothing is acknowledged and the same work is retried at the next call.
+  absl::Status Commit();
+  bool HasPending() const { return pending_dirty_; }
+
+  const EngineStats& stats() const { return stats_; }
+  const TokenTable& tokens() const { return tokens_; }
+
+ private:
+  struct AlertKeyInfo {
+    std::string id;
+    uint64_t count;
+    int64_t last_ts_us;
+    bool dirty;  // repeated since the last commit
+  };
+  void ApplyEvent(const std::string& agent, const v1::UsageEvent& e);
+  void Raise(const Finding& f, const std::string& identity, const std::string& agent,
+             const v1::UsageEvent& e);
+  void RetireTokens(int64_t now_us);
+  std::string NewAlertId(int64_t ts_us);
+
+  const config::Config& config_;
+  Store* store_;
+  std::function<void(const Alert&)> on_alert_;
+  std::vector<std::unique_ptr<Detector>> detectors_;
+  TokenTable tokens_;
+  int64_t multi_source_window_us_;
+  int64_t retention_us_;
+  absl::flat_hash_map<std::string, AlertKeyInfo> alerts_;  // type|identity|service
+  // Progress: applied (in memory) and committed (durable), per agent|boot.
+  absl::flat_hash_map<std::string, AgentProgress> applied_, committed_;
+  // Work since the last successful commit.
+  absl::flat_hash_map<std::string, bool> dirty_tokens_;  // identity → still tracked
+  std::vector<Alert> new_alerts_;
+  std::vector<std::string> dirty_alert_keys_;
+  bool pending_dirty_ = false;
+  int64_t now_us_ = 0;  // latest observation time seen
+  int64_t last_retire_us_ = 0;
+  uint64_t id_counter_ = 0;
+  std::vector<Finding> findings_;  // scratch
+  EngineStats stats_;
+};
+
+}  // namespace tokenwatch::collector
+
+#endif  // TOKENWATCH_COLLECTOR_ENGINE_H_

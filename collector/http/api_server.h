@@ -1,0 +1,91 @@
+// The collector's HTTP API (SPEC "Binaries", `--http-listen`): health,
+// Prometheus metrics, alert queries, token look-ups and revocations, served
+// by civetweb worker threads over a `Store`.
+#ifndef TOKENWATCH_COLLECTOR_HTTP_API_SERVER_H_
+#define TOKENWATCH_COLLECTOR_HTTP_API_SERVER_H_
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "collector/store/store.h"
+
+struct mg_connection;
+struct mg_context;
+
+namespace tokenwatch::collector {
+
+namespace api_server_internal {
+struct ListenAddress;
+}  // namespace api_server_internal
+
+// Endpoints:
+//   GET  /healthz                       hooks.health() as application/json
+//   GET  /metrics                       hooks.metrics(), Prometheus text
+//   GET  /api/v1/alerts?type=&service=&since=&limit=
+//                                       {"alerts":[...]}, newest first
+//   GET  /api/v1/tokens/{identity}      the TokenRow; identity URL-encoded
+//   POST /api/v1/revocations            ["jti",...] or {"jtis":[...]}
+// Errors are JSON {"error":"..."}: 400 bad parameter or body, 404 unknown
+// path or token, 405 wrong method (with Allow), 413 body over 1 MiB, 500
+// store or hook error (503 for kUnavailable, and while shutting down).
+//
+// The store and the hooks are called from up to `kWorkerThreads` civetweb
+// threads at once, so they must be thread-safe. Both must outlive the
+// server.
+class ApiServer {
+ public:
+  struct Hooks {
+    // JSON body for /healthz; empty: {"status":"ok"}.
+    std::function<std::string()> health;
+    // Prometheus text exposition for /metrics; empty: /metrics is a 404.
+    std::function<std::string()> metrics;
+    // Adds jtis to the revocation list; empty: the endpoint is a 404.
+    std::function<absl::Status(const std::vector<std::string>& jtis)> revoke;
+  };
+
+  static constexpr int kWorkerThreads = 4;
+  static constexpr size_t kMaxBodyBytes = 1 << 20;
+  static constexpr size_t kMaxAlertLimit = 10000;
+  static constexpr absl::Duration kDrainTimeout = absl::Seconds(5);
+
+  // `listen` is "IPV4:PORT" or "[IPV6]:PORT" ("localhost" means 127.0.0.1);
+  // port 0 picks a free port (see port()). Errors name the address.
+  static absl::StatusOr<std::unique_ptr<ApiServer>> Start(
+      const std::string& listen, Store* store, Hooks hooks);
+
+  // Lets the requests in flight finish (new ones get 503) for up to
+  // kDrainTimeout, then stops listening and joins the workers.
+  ~ApiServer();
+
+  ApiServer(const ApiServer&) = delete;
+  ApiServer& operator=(const ApiServer&) = delete;
+
+  // The port actually bound.
+  int port() const { return port_; }
+
+ private:
+  ApiServer(Store* store, Hooks hooks);
+
+  static int BeginRequest(mg_connection* conn);
+  int Handle(mg_connection* conn);  // returns the HTTP status sent
+
+  Store* const store_;
+  const Hooks hooks_;
+  absl::Mutex mu_;
+  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::unique_ptr<api_server_internal::ListenAddress> listen_;
+  mg_context* ctx_ = nullptr;
+  int port_ = 0;
+};
+
+}  // namespace tokenwatch::collector
+
+#endif  // TOKENWATCH_COLLECTOR_HTTP_API_SERVER_H_

@@ -1,0 +1,240 @@
+#include "collector/ingest/ingest_service.h"
+
+#include <algorithm>
+#include <chrono>
+
+namespace tokenwatch::collector {
+
+namespace {
+constexpr size_t kMaxInFlight = 16;    // batches per stream awaiting an ack
+constexpr size_t kMaxGroup = 64;       // batches applied per commit
+constexpr auto kRetryCommit = std::chrono::milliseconds(500);
+}  // namespace
+
+// What the engine thread holds of a stream: it outlives the reactor, which
+// detaches itself when gRPC is done with it.
+class StreamHandle {
+ public:
+  using Reactor = grpc::ServerBidiReactor<v1::AgentMessage, v1::CollectorMessage>;
+  explicit StreamHandle(Reactor* reactor) : reactor_(reactor) {}
+
+  // The engine stored everything up to `seq` for this stream's agent.
+  void Stored(uint64_t seq) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (reactor_ == nullptr) return;
+    if (seq > ack_pending_) ack_pending_ = seq;
+    while (!in_flight_.empty() && in_flight_.front() <= seq) in_flight_.pop_front();
+    MaybeWriteLocked();
+    MaybeReadLocked();
+    MaybeFinishLocked();
+  }
+  // The reactor posted a batch and asks whether it may read the next one.
+  void Posted(uint64_t seq) {
+    std::lock_guard<std::mutex> lock(mu_);
+    in_flight_.push_back(seq);
+    reading_ = false;
+    MaybeReadLocked();
+  }
+  void ReadAgain() {
+    std::lock_guard<std::mutex> lock(mu_);
+    reading_ = false;
+    MaybeReadLocked();
+  }
+  void ReadsDone() {
+    std::lock_guard<std::mutex> lock(mu_);
+    reads_done_ = true;
+    reading_ = true;  // never read again
+    MaybeFinishLocked();
+  }
+  void WriteDone(bool ok) {
+    std::lock_guard<std::mutex> lock(mu_);
+    writing_ = false;
+    if (!ok) {
+      write_failed_ = true;
+      return;
+    }
+    MaybeWriteLocked();
+    MaybeFinishLocked();
+  }
+  void Fail(grpc::Status status) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (reactor_ != nullptr && !finished_) {
+      finished_ = true;
+      reactor_->Finish(status);
+    }
+  }
+  void Detach() {
+    std::lock_guard<std::mutex> lock(mu_);
+    reactor_ = nullptr;
+  }
+  v1::AgentMessage* in() { return &in_; }
+
+ private:
+  void MaybeWriteLocked() {
+    if (reactor_ == nullptr || writing_ || finished_ || write_failed_) return;
+    if (ack_pending_ <= ack_sent_ && !(ack_sent_ == 0 && hello_answer_due_)) return;
+    out_.mutable_ack()->set_stored_through(ack_pending_);
+    ack_sent_ = ack_pending_;
+    hello_answer_due_ = false;
+    writing_ = true;
+    reactor_->StartWrite(&out_);
+  }
+  void MaybeReadLocked() {
+    if (reactor_ == nullptr || reading_ || finished_ || reads_done_) return;
+    if (in_flight_.size() >= kMaxInFlight) return;  // back-pressure
+    reading_ = true;
+    reactor_->StartRead(&in_);
+  }
+  void MaybeFinishLocked() {
+    if (reactor_ == nullptr || finished_ || !reads_done_ || writing_ || !in_flight_.empty()) return;
+    finished_ = true;
+    reactor_->Finish(grpc::Status::OK);
+  }
+
+  friend class StreamReactor;
+  std::mutex mu_;
+  Reactor* reactor_;
+  v1::AgentMessage in_;
+  v1::CollectorMessage out_;
+  std::deque<uint64_t> in_flight_;
+  uint64_t ack_pending_ = 0, ack_sent_ = 0;
+  bool hello_answer_due_ = false;
+  bool reading_ = true;  // the reactor starts with a read
+  bool writing_ = false, write_failed_ = false, reads_done_ = false, finished_ = false;
+};
+
+class StreamReactor : public StreamHandle::Reactor {
+ public:
+  explicit StreamReactor(IngestService* service)
+      : service_(service), handle_(std::make_shared<StreamHandle>(this)) {
+    ++service_->open_streams_;
+    StartRead(handle_->in());
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      handle_->ReadsDone();
+      return;
+    }
+    v1::AgentMessage& msg = *handle_->in();
+    if (msg.has_hello()) {
+      if (msg.hello().agent_id().empty()) {
+        handle_->Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "hello without agent_id"));
+        return;
+      }
+      agent_ = msg.hello().agent_id();
+      boot_ = msg.hello().boot_id();
+      {
+        std::lock_guard<std::mutex> lock(handle_->mu_);
+        handle_->hello_answer_due_ = true;
+      }
+      IngestService::Task t{handle_, agent_, boot_, /*hello=*/true, {}};
+      service_->Post(std::move(t));
+      handle_->ReadAgain();
+      return;
+    }
+    if (!msg.has_batch() || agent_.empty()) {
+      handle_->Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 "send hello first, then batches"));
+      return;
+    }
+    uint64_t seq = msg.batch().seq();
+    IngestService::Task t{handle_, agent_, boot_, /*hello=*/false, {}};
+    t.batch.Swap(msg.mutable_batch());
+    service_->Post(std::move(t));
+    handle_->Posted(seq);
+  }
+  void OnWriteDone(bool ok) override { handle_->WriteDone(ok); }
+  void OnCancel() override { handle_->Fail(grpc::Status::CANCELLED); }
+  void OnDone() override {
+    handle_->Detach();
+    --service_->open_streams_;
+    delete this;
+  }
+
+ private:
+  IngestService* service_;
+  std::shared_ptr<StreamHandle> handle_;
+  std::string agent_;
+  uint64_t boot_ = 0;
+};
+
+IngestService::IngestService(Engine* engine) : engine_(engine) {
+  thread_ = std::thread([this] { Run(); });
+}
+
+IngestService::~IngestService() { Shutdown(); }
+
+grpc::ServerBidiReactor<v1::AgentMessage, v1::CollectorMessage>* IngestService::Stream(
+    grpc::CallbackServerContext*) {
+  return new StreamReactor(this);
+}
+
+void IngestService::Post(Task task) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.push_back(std::move(task));
+  }
+  cv_.notify_one();
+}
+
+void IngestService::Shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_ && !thread_.joinable()) return;
+    stop_ = true;
+  }
+  cv_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+void IngestService::Run() {
+  std::vector<Task> waiting;  // applied, awaiting a successful commit
+  while (true) {
+    std::vector<Task> group;
+    bool stopping;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait_for(lock, kRetryCommit, [&] { return stop_ || !queue_.empty(); });
+      stopping = stop_;
+      while (!queue_.empty() && group.size() < kMaxGroup) {
+        group.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    bool committed = false;
+    {
+      std::lock_guard<std::mutex> lock(engine_mu_);
+      for (Task& t : group) {
+        if (!t.hello) engine_->Apply(t.agent, t.boot, t.batch);
+        t.batch.Clear();
+      }
+      absl::Status s = engine_->Commit();
+      committed = s.ok();
+      last_commit_ok_ = committed;
+      if (!committed) {
+        fprintf(stderr, "tokenwatch-collector: store commit failed (will retry): %s\n",
+                std::string(s.message()).c_str());
+      }
+    }
+    for (Task& t : group) waiting.push_back(std::move(t));
+    if (committed) {
+      for (Task& t : waiting) {
+        uint64_t stored;
+        {
+          std::lock_guard<std::mutex> lock(engine_mu_);
+          stored = engine_->StoredThrough(t.agent, t.boot);
+        }
+        t.stream->Stored(stored);
+      }
+      waiting.clear();
+    }
+    if (stopping && committed) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (queue_.empty()) return;
+    }
+    if (stopping && !committed) return;  // nothing acknowledged is lost: agents resend
+  }
+}
+
+}  // namespace tokenwatch::collector

@@ -1,0 +1,69 @@
+// The gRPC ingest service (callback API): one bidirectional stream per
+// agent. Batches go to the engine thread, which applies them, commits them
+// in groups and acknowledges what is durably stored. A stream has at most
+// kMaxInFlight batches awaiting their ack; beyond that it stops reading, so
+// a slow store pushes back on agents through gRPC flow control.
+#ifndef TOKENWATCH_COLLECTOR_INGEST_INGEST_SERVICE_H_
+#define TOKENWATCH_COLLECTOR_INGEST_INGEST_SERVICE_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "collector/engine.h"
+#include "tokenwatch/v1/ingest.grpc.pb.h"
+
+namespace tokenwatch::collector {
+
+class StreamHandle;
+
+class IngestService final : public v1::Ingest::CallbackService {
+ public:
+  explicit IngestService(Engine* engine);
+  ~IngestService() override;
+
+  grpc::ServerBidiReactor<v1::AgentMessage, v1::CollectorMessage>* Stream(
+      grpc::CallbackServerContext* context) override;
+
+  // Stops the engine thread after a final commit.
+  void Shutdown();
+  int open_streams() const { return open_streams_.load(); }
+  bool last_commit_ok() const { return last_commit_ok_.load(); }
+  // Runs `fn` on the engine thread's state under its lock (for the API).
+  template <typename Fn>
+  auto WithEngine(Fn fn) {
+    std::lock_guard<std::mutex> lock(engine_mu_);
+    return fn(*engine_);
+  }
+
+  struct Task {
+    std::shared_ptr<StreamHandle> stream;
+    std::string agent;
+    uint64_t boot = 0;
+    bool hello = false;
+    v1::EventBatch batch;
+  };
+  void Post(Task task);
+  std::atomic<int> open_streams_{0};
+
+ private:
+  void Run();
+
+  Engine* engine_;
+  std::mutex engine_mu_;  // the engine is used by this thread and the API
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Task> queue_;
+  bool stop_ = false;
+  std::atomic<bool> last_commit_ok_{true};
+  std::thread thread_;
+};
+
+}  // namespace tokenwatch::collector
+
+#endif  // TOKENWATCH_COLLECTOR_INGEST_INGEST_SERVICE_H_

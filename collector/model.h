@@ -1,0 +1,63 @@
+// The collector's records: an alert (SPEC "Alert record"), a tracked
+// token as stored and served by the API, and an agent's delivery progress.
+#ifndef TOKENWATCH_COLLECTOR_MODEL_H_
+#define TOKENWATCH_COLLECTOR_MODEL_H_
+
+#include <cstdint>
+#include <array>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tokenwatch/v1/event.pb.h"
+
+namespace tokenwatch::collector {
+
+struct Alert {
+  std::string id;        // time-ordered unique id (UUIDv7 text form)
+  std::string type;      // SPEC alert type, e.g. "expired_use"
+  std::string severity;  // low | medium | high | critical
+  int64_t ts_us = 0;     // observation time of the use that raised it
+  std::string identity;  // token identity: "iss|jti", or the fp
+  v1::TokenInfo token;   // fp, jti, sub, iss, aud, exp, alg are reported
+  std::string service, method, path, client, agent;
+  uint32_t status = 0;             // 0: no response seen
+  std::optional<bool> accepted;    // status < 400; nullopt without response
+  std::string detail;
+  // Repeats of the same (type, identity, service) update these, not the
+  // alert stream.
+  uint64_t count = 1;
+  int64_t last_ts_us = 0;
+};
+
+// The SPEC alert record as one JSON object (no newline). `count` and
+// `last_ts` are added after the SPEC fields.
+std::string AlertJson(const Alert& a);
+
+// Uses by HTTP status class: index 0 = no response, 1..5 = 1xx..5xx.
+using StatusClassCounts = std::array<uint64_t, 6>;
+
+// A tracked token as the store keeps it and the API shows it.
+struct TokenRow {
+  std::string identity;
+  v1::TokenInfo token;  // claims and header as last seen (never raw)
+  int64_t first_seen_us = 0;
+  int64_t last_seen_us = 0;
+  uint64_t uses = 0;
+  std::vector<std::string> services;  // in order of first use
+  std::vector<std::string> clients;   // bounded, most recent last
+  std::map<std::string, StatusClassCounts> uses_by_service;
+};
+
+// How far one agent's stream has been durably stored. An agent numbers
+// its batches from 1 in each run (`boot_id` tells runs apart).
+struct AgentProgress {
+  std::string agent_id;
+  uint64_t boot_id = 0;
+  uint64_t seq = 0;  // every batch <= seq is stored
+};
+
+}  // namespace tokenwatch::collector
+
+#endif  // TOKENWATCH_COLLECTOR_MODEL_H_

@@ -1,0 +1,60 @@
+// Durable state behind a narrow interface: `sqlite:PATH` (default) and
+// `memory:`; a scale-out backend can come later. The collector's in-memory
+// engine is authoritative while it runs; the store makes what it
+// acknowledged survive a restart.
+#ifndef TOKENWATCH_COLLECTOR_STORE_STORE_H_
+#define TOKENWATCH_COLLECTOR_STORE_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "collector/model.h"
+
+namespace tokenwatch::collector {
+
+// Everything written in one durable transaction.
+struct CommitBatch {
+  std::vector<TokenRow> tokens;         // upserted by identity
+  std::vector<Alert> new_alerts;        // inserted
+  std::vector<Alert> repeated_alerts;   // count and last_ts_us updated, by id
+  std::vector<AgentProgress> progress;  // upserted by (agent_id, boot_id)
+  std::vector<std::string> retired;     // token identities to delete
+};
+
+// What a restarted collector needs to resume.
+struct Snapshot {
+  std::vector<TokenRow> tokens;
+  std::vector<Alert> alerts;  // every alert (dedup keys and counters)
+  std::vector<AgentProgress> progress;
+};
+
+struct AlertQuery {
+  std::string type;      // empty: any
+  std::string service;   // empty: any
+  int64_t since_us = 0;  // alerts with ts_us >= since_us
+  size_t limit = 100;    // newest first
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+  virtual absl::StatusOr<Snapshot> Load() = 0;
+  // All or nothing; durable when it returns OK.
+  virtual absl::Status Commit(const CommitBatch& batch) = 0;
+  virtual absl::StatusOr<std::vector<Alert>> QueryAlerts(
+      const AlertQuery& q) = 0;
+  virtual absl::StatusOr<std::optional<TokenRow>> GetToken(
+      const std::string& identity) = 0;
+};
+
+// "sqlite:PATH" or "memory:". Errors name the URI.
+absl::StatusOr<std::unique_ptr<Store>> OpenStore(const std::string& uri);
+
+}  // namespace tokenwatch::collector
+
+#endif  // TOKENWATCH_COLLECTOR_STORE_STORE_H_

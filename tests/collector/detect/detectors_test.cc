@@ -1,0 +1,185 @@
+// Each detection on its own: the misuse it exists for, and the benign cases
+// that must raise nothing.
+#include <gtest/gtest.h>
+
+#include "collector/detect/detector.h"
+#include "collector/detect/path_glob.h"
+
+namespace tokenwatch::collector {
+namespace {
+
+constexpr int64_t kExp = 1764497703;  // token exp, seconds
+
+class DetectorsTest : public ::testing::Test {
+ protected:
+  DetectorsTest() {
+    cfg_.services.push_back({"orders", {{"orders.internal"}, {}}, {"orders-api"}});
+    cfg_.services.push_back({"payments", {{"payments.internal"}, {}}, {"payments-api"}});
+    cfg_.services.push_back({"legacy", {{"legacy.internal"}, {}}, {}});
+    config::SensitiveEndpoint ep;
+    ep.service = "payments";
+    ep.method = "POST";
+    ep.path = "/v1/refunds/**";
+    ep.required_scopes = {"payments:refund"};
+    ep.severity = "high";
+    cfg_.sensitive_endpoints.push_back(ep);
+    cfg_.detections.clock_leeway = absl::Seconds(30);
+    cfg_.detections.multi_source = {absl::Minutes(5), 3};
+  }
+  v1::UsageEvent Use(std::string service, int64_t ts_s, uint32_t status = 200,
+                     std::vector<std::string> aud = {"orders-api"}) {
+    v1::UsageEvent e;
+    e.set_ts_us(ts_s * 1000000);
+    e.set_last_ts_us(ts_s * 1000000);
+    e.set_count(1);
+    e.set_service(service);
+    e.set_method("GET");
+    e.set_path("/v1/orders/42");
+    e.set_client("10.0.3.7");
+    e.set_status(status);
+    v1::TokenInfo* t = e.mutable_token();
+    t->set_kind(v1::TOKEN_KIND_JWT);
+    t->set_iss("https://idp.test");
+    t->set_jti("j-1");
+    t->set_exp(kExp);
+    for (auto& a : aud) t->add_aud(a);
+    return e;
+  }
+  std::vector<Finding> Run(std::unique_ptr<Detector> d, const v1::UsageEvent& e,
+                           TokenHistory h = {}) {
+    h.token = &e.token();
+    std::vector<Finding> out;
+    d->Check(h, e, &out);
+    return out;
+  }
+  config::Config cfg_;
+};
+
+TEST_F(DetectorsTest, CrossServiceReplay) {
+  TokenHistory h;
+  h.services = {"orders"};
+  auto f = Run(MakeCrossServiceDetector(cfg_), Use("payments", kExp - 100), h);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].type, "cross_service");
+  EXPECT_EQ(f[0].severity, "high");
+  EXPECT_NE(f[0].detail.find("orders"), std::string::npos);
+}
+
+TEST_F(DetectorsTest, CrossServiceBenign) {
+  TokenHistory h;
+  h.services = {"orders"};
+  // Same service again; first use; aud listing both services.
+  EXPECT_TRUE(Run(MakeCrossServiceDetector(cfg_), Use("orders", kExp - 100), h).empty());
+  EXPECT_TRUE(Run(MakeCrossServiceDetector(cfg_), Use("payments", kExp - 100)).empty());
+  EXPECT_TRUE(Run(MakeCrossServiceDetector(cfg_),
+                  Use("payments", kExp - 100, 200, {"orders-api", "payments-api"}), h)
+                  .empty());
+}
+
+TEST_F(DetectorsTest, CrossServiceRejectedIsMedium) {
+  TokenHistory h;
+  h.services = {"orders"};
+  auto f = Run(MakeCrossServiceDetector(cfg_), Use("payments", kExp - 100, 401), h);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].severity, "medium");
+}
+
+TEST_F(DetectorsTest, AudienceMismatch) {
+  auto f = Run(MakeAudienceMismatchDetector(cfg_), Use("payments", kExp - 100));
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].type, "audience_mismatch");
+  // Benign: aud matches; service without configured audiences; opaque token.
+  EXPECT_TRUE(Run(MakeAudienceMismatchDetector(cfg_), Use("orders", kExp - 100)).empty());
+  EXPECT_TRUE(Run(MakeAudienceMismatchDetector(cfg_), Use("legacy", kExp - 100)).empty());
+  v1::UsageEvent opaque = Use("payments", kExp - 100);
+  opaque.mutable_token()->set_kind(v1::TOKEN_KIND_OPAQUE);
+  EXPECT_TRUE(Run(MakeAudienceMismatchDetector(cfg_), opaque).empty());
+}
+
+TEST_F(DetectorsTest, ExpiredUseAcceptedVsRejected) {
+  auto accepted = Run(MakeExpiredUseDetector(cfg_), Use("orders", kExp + 603, 200));
+  ASSERT_EQ(accepted.size(), 1u);
+  EXPECT_EQ(accepted[0].severity, "critical");
+  EXPECT_EQ(accepted[0].detail, "token expired 10m3s before use and the service accepted it");
+  auto rejected = Run(MakeExpiredUseDetector(cfg_), Use("orders", kExp + 603, 401));
+  ASSERT_EQ(rejected.size(), 1u);
+  EXPECT_EQ(rejected[0].severity, "low");
+  auto unknown = Run(MakeExpiredUseDetector(cfg_), Use("orders", kExp + 603, 0));
+  ASSERT_EQ(unknown.size(), 1u);
+  EXPECT_NE(unknown[0].detail.find("no response"), std::string::npos);
+}
+
+TEST_F(DetectorsTest, ExpiredUseWithinLeewayIsBenign) {
+  EXPECT_TRUE(Run(MakeExpiredUseDetector(cfg_), Use("orders", kExp + 30)).empty());  // exactly
+  EXPECT_TRUE(Run(MakeExpiredUseDetector(cfg_), Use("orders", kExp - 1)).empty());
+  v1::UsageEvent e = Use("orders", kExp + 30);
+  e.set_ts_us(e.ts_us() + 1);  // one microsecond past leeway
+  EXPECT_EQ(Run(MakeExpiredUseDetector(cfg_), e).size(), 1u);
+  v1::UsageEvent no_exp = Use("orders", kExp + 1000);
+  no_exp.mutable_token()->clear_exp();
+  EXPECT_TRUE(Run(MakeExpiredUseDetector(cfg_), no_exp).empty());
+}
+
+TEST_F(DetectorsTest, NotYetValid) {
+  v1::UsageEvent e = Use("orders", kExp - 3600);
+  e.mutable_token()->set_nbf(kExp - 3600 + 120);
+  auto f = Run(MakeNotYetValidDetector(cfg_), e);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].type, "not_yet_valid");
+  e.mutable_token()->set_nbf(kExp - 3600 + 30);  // within leeway
+  EXPECT_TRUE(Run(MakeNotYetValidDetector(cfg_), e).empty());
+  v1::UsageEvent future_iat = Use("orders", kExp - 3600);
+  future_iat.mutable_token()->set_iat(kExp - 3600 + 600);
+  EXPECT_EQ(Run(MakeNotYetValidDetector(cfg_), future_iat).size(), 1u);
+}
+
+TEST_F(DetectorsTest, SensitiveEndpoint) {
+  v1::UsageEvent e = Use("payments", kExp - 100, 201, {"payments-api"});
+  e.set_method("POST");
+  e.set_path("/v1/refunds/pay_1");
+  auto f = Run(MakeSensitiveEndpointDetector(cfg_), e);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].severity, "critical");  // scope missing and accepted
+  e.mutable_token()->add_scopes("payments:refund");
+  f = Run(MakeSensitiveEndpointDetector(cfg_), e);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].severity, "high");  // the configured severity
+  e.set_path("/v1/refunds");  // ** matches zero segments
+  EXPECT_EQ(Run(MakeSensitiveEndpointDetector(cfg_), e).size(), 1u);
+  e.set_method("GET");
+  EXPECT_TRUE(Run(MakeSensitiveEndpointDetector(cfg_), e).empty());
+  e.set_method("POST");
+  e.set_service("orders");
+  EXPECT_TRUE(Run(MakeSensitiveEndpointDetector(cfg_), e).empty());
+}
+
+TEST_F(DetectorsTest, MultiSource) {
+  TokenHistory h;
+  h.recent_sources = 3;
+  auto f = Run(MakeMultiSourceDetector(cfg_), Use("orders", kExp - 100), h);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].type, "multi_source");
+  h.recent_sources = 2;
+  EXPECT_TRUE(Run(MakeMultiSourceDetector(cfg_), Use("orders", kExp - 100), h).empty());
+}
+
+TEST(PathGlobTest, Segments) {
+  EXPECT_TRUE(PathGlobMatches("/v1/refunds/**", "/v1/refunds"));
+  EXPECT_TRUE(PathGlobMatches("/v1/refunds/**", "/v1/refunds/a/b/c"));
+  EXPECT_FALSE(PathGlobMatches("/v1/refunds/**", "/v1/refund"));
+  EXPECT_TRUE(PathGlobMatches("/v1/*/items", "/v1/orders/items"));
+  EXPECT_FALSE(PathGlobMatches("/v1/*/items", "/v1/orders/x/items"));
+  EXPECT_TRUE(PathGlobMatches("/**/admin", "/a/b/admin"));
+  EXPECT_TRUE(PathGlobMatches("/**/admin", "/admin"));
+  EXPECT_FALSE(PathGlobMatches("/admin", "/admin/x"));
+  EXPECT_TRUE(PathGlobMatches("/", "/"));
+}
+
+TEST(HumanDurationTest, Format) {
+  EXPECT_EQ(HumanDuration(603), "10m3s");
+  EXPECT_EQ(HumanDuration(0), "0s");
+  EXPECT_EQ(HumanDuration(90061), "1d1h1m1s");
+}
+
+}  // namespace
+}  // namespace tokenwatch::collector
