@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The tokenwatch demo: replays examples/demo.pcap (a small fleet of services
-# on loopback, recorded by examples/make-demo.sh) through tokenwatch-agent
-# with examples/tokenwatch.yaml and prints one table row per token use, then
-# the agent's summary. Offline: reads files only, sends nothing.
+# The tokenwatch demo: starts tokenwatch-collector (SQLite store in a temp
+# folder, loopback only), replays examples/demo.pcap (a small fleet of
+# services recorded by examples/make-demo.sh) through tokenwatch-agent into
+# it, prints one table row per token use, the agent's summary, then the
+# alerts the collector raised, and stops the collector. Nothing leaves
+# loopback.
 #
 #   scripts/demo.sh BUILD_DIR          (what `make demo` runs)
 #
@@ -21,23 +23,53 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
 AGENT=$BUILD/agent/tokenwatch-agent
+COLLECTOR=$BUILD/collector/tokenwatch-collector
 CONFIG=examples/tokenwatch.yaml
 PCAP=examples/demo.pcap
 [ -x "$AGENT" ] || die "$AGENT not found (run: make build)"
+[ -x "$COLLECTOR" ] || die "$COLLECTOR not found (run: make build)"
 [ -f "$PCAP" ] || die "$PCAP not found (regenerate it: sudo examples/make-demo.sh)"
 command -v python3 >/dev/null || die "python3 not found"
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/tokenwatch-demo.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
+COLLECTOR_PID=""
+cleanup() {
+  if [ -n "$COLLECTOR_PID" ]; then
+    kill -TERM "$COLLECTOR_PID" 2>/dev/null || true
+    wait "$COLLECTOR_PID" 2>/dev/null || true
+  fi
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
 
+# Free loopback ports, so the demo never clashes with a running collector.
+read -r GRPC_PORT HTTP_PORT < <(python3 -c '
+import socket
+ss = [socket.socket() for _ in range(2)]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in ss])')
+
+"$COLLECTOR" -c "$CONFIG" --listen "127.0.0.1:$GRPC_PORT" --http-listen "127.0.0.1:$HTTP_PORT" \
+  --store "sqlite:$TMP/tokenwatch.db" --alerts-out "$TMP/alerts.jsonl" 2>"$TMP/collector.stderr" &
+COLLECTOR_PID=$!
+for _ in $(seq 100); do
+  curl -fs "http://127.0.0.1:$HTTP_PORT/healthz" >/dev/null 2>&1 && break
+  kill -0 "$COLLECTOR_PID" 2>/dev/null || { cat "$TMP/collector.stderr" >&2; die "collector failed to start"; }
+  sleep 0.1
+done
+
+# The agent streams to the collector and also writes the events it sent.
 # Port 0 for metrics: a replay must not clash with an agent already running.
 if ! "$AGENT" -c "$CONFIG" -r "$PCAP" --events-out "$TMP/events.jsonl" \
+    --collector "127.0.0.1:$GRPC_PORT" --agent-id demo-host \
     --metrics-listen 127.0.0.1:0 2>"$TMP/agent.stderr"; then
   cat "$TMP/agent.stderr" >&2
   die "tokenwatch-agent failed"
 fi
+curl -fs "http://127.0.0.1:$HTTP_PORT/api/v1/alerts?limit=1000" >"$TMP/alerts.json" ||
+  die "cannot read alerts from the collector's API"
 
-python3 - "$TMP/events.jsonl" "$TMP/agent.stderr" "$PCAP" <<'PY'
+python3 - "$TMP/events.jsonl" "$TMP/agent.stderr" "$PCAP" "$TMP/alerts.json" <<'PY'
 import json
 import re
 import signal
@@ -45,7 +77,7 @@ import sys
 
 signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `scripts/demo.sh build | head` is fine
 
-events_file, stderr_file, pcap = sys.argv[1:4]
+events_file, stderr_file, pcap, alerts_file = sys.argv[1:5]
 events = [json.loads(line) for line in open(events_file) if line.strip()]
 events.sort(key=lambda e: e['ts'])  # stable: equal times keep file order
 summary = open(stderr_file).read()
@@ -114,4 +146,26 @@ for r in rows:
     print(fmt(r))
 print()
 print(summary.rstrip())
+
+# The collector's view: one alert per (type, token identity, service).
+alerts = json.load(open(alerts_file))['alerts']
+alerts.sort(key=lambda a: (a['ts'], a['type']))
+print()
+print(f'tokenwatch-collector raised {len(alerts)} alerts (GET /api/v1/alerts):')
+print()
+aheader = ['TIME (UTC)', 'TYPE', 'SEVERITY', 'SERVICE', 'TOKEN', 'SUB', 'STATUS', 'ACCEPTED', 'N', 'DETAIL']
+arows = []
+for a in alerts:
+    t = a.get('token') or {}
+    acc = a.get('accepted')
+    arows.append([a['ts'][11:23], a['type'], a['severity'], dash(a.get('service')),
+                  t.get('jti') or ('fp:' + t.get('fp', '')[:12]), dash(t.get('sub')),
+                  dash(a.get('status')), 'yes' if acc else ('-' if acc is None else 'no'),
+                  str(a.get('count', 1)), a.get('detail', '')])
+widths = [max(len(r[i]) for r in [aheader] + arows) for i in range(len(aheader))]
+right = {aheader.index('STATUS'), aheader.index('N')}
+print(fmt(aheader))
+print('  '.join('-' * w for w in widths))
+for r in arows:
+    print(fmt(r))
 PY

@@ -13,9 +13,16 @@ class CollectorSink::Stream
   Stream(CollectorSink* sink, const std::string& agent_id, uint64_t boot_id) : sink_(sink) {
     hello_.mutable_hello()->set_agent_id(agent_id);
     hello_.mutable_hello()->set_boot_id(boot_id);
+  }
+  // Called once the sink has published this stream: a call that fails at
+  // once must find itself current in OnStreamDone.
+  void Start() {
     sink_->stub_->async()->Stream(&context_, this);
     StartRead(&ack_);
-    writing_ = true;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      writing_ = true;
+    }
     StartWrite(&hello_);
     StartCall();
   }
@@ -77,20 +84,19 @@ CollectorSink::CollectorSink(CollectorSinkOptions options) : opt_(std::move(opti
 }
 
 CollectorSink::~CollectorSink() {
-  Stream* s = nullptr;
+  std::shared_ptr<Stream> s;
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
-    s = stream_done_ ? nullptr : stream_;
+    if (!stream_done_) s = stream_;
   }
   if (s != nullptr) s->Cancel();
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
-  // Wait for the stream's OnDone before its memory goes.
+  // The stream's memory must outlive its OnDone.
   std::unique_lock<std::mutex> lock(mu_);
   cv_.wait(lock, [this] { return stream_done_; });
-  delete stream_;
-  stream_ = nullptr;
+  stream_.reset();
 }
 
 void CollectorSink::Emit(const UsageRecord& record) {
@@ -115,7 +121,7 @@ void CollectorSink::SealLocked() {
   open_.Clear();
   queue_.push_back({msg->batch().seq(), n, std::move(msg)});
   if (stream_ != nullptr && !stream_done_) {
-    Stream* s = stream_;
+    std::shared_ptr<Stream> s = stream_;
     // Kick outside our lock: the stream calls back into NextToSend.
     mu_.unlock();
     s->Kick();
@@ -128,9 +134,9 @@ void CollectorSink::Flush() {
   SealLocked();
 }
 
-std::shared_ptr<const v1::AgentMessage> CollectorSink::NextToSend(Stream* s) {
+std::shared_ptr<const v1::AgentMessage> CollectorSink::NextToSend(const Stream* s) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (s != stream_ || send_pos_ >= queue_.size()) return nullptr;
+  if (s != stream_.get() || send_pos_ >= queue_.size()) return nullptr;
   const Batch& b = queue_[send_pos_++];
   stats_.sent += b.events;
   return b.message;
@@ -148,9 +154,9 @@ void CollectorSink::OnAck(uint64_t stored_through) {
   cv_.notify_all();
 }
 
-void CollectorSink::OnStreamDone(Stream* s, const grpc::Status&) {
+void CollectorSink::OnStreamDone(const Stream* s, const grpc::Status&) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (s == stream_) {
+  if (s == stream_.get()) {
     stream_done_ = true;
     stats_.connected = false;
   }
@@ -190,15 +196,12 @@ void CollectorSink::Run() {
         backoff = std::min(backoff * 2, opt_.backoff_max);
       }
       first = false;
-      delete stream_;
-      stream_ = nullptr;
+      auto s = std::make_shared<Stream>(this, opt_.agent_id, boot_id_);
+      stream_ = s;  // the old stream (OnDone already run) is released here
       send_pos_ = 0;
       stream_done_ = false;
       lock.unlock();
-      auto* s = new Stream(this, opt_.agent_id, boot_id_);
-      lock.lock();
-      stream_ = s;
-      lock.unlock();
+      s->Start();
       s->Kick();
       lock.lock();
     }

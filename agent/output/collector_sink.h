@@ -69,9 +69,9 @@ class CollectorSink : public EventSink {
   void SealLocked();
   void Run();  // connection manager and flush timer
   // Called by streams.
-  std::shared_ptr<const v1::AgentMessage> NextToSend(Stream* s);
+  std::shared_ptr<const v1::AgentMessage> NextToSend(const Stream* s);
   void OnAck(uint64_t stored_through);
-  void OnStreamDone(Stream* s, const grpc::Status& status);
+  void OnStreamDone(const Stream* s, const grpc::Status& status);
 
   CollectorSinkOptions opt_;
   uint64_t boot_id_;
@@ -86,7 +86,10 @@ class CollectorSink : public EventSink {
   uint64_t next_seq_ = 1;
   uint64_t queued_events_ = 0;  // in queue_ and open_
   size_t send_pos_ = 0;         // index in queue_ of the next batch to send
-  Stream* stream_ = nullptr;    // the live stream, if any
+  // The live stream. Shared: a caller may Kick it outside mu_ while the
+  // connection manager replaces it; gRPC's OnDone has run before the last
+  // owner lets go.
+  std::shared_ptr<Stream> stream_;
   bool stream_done_ = true;
   bool stop_ = false;
   DeliveryStats stats_;
