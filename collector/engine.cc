@@ -76,13 +76,15 @@ void Engine::ApplyEvent(const std::string& agent, const v1::UsageEvent& e) {
   ++stats_.events;
   stats_.uses += e.count();
   now_us_ = std::max(now_us_, std::max(e.ts_us(), e.last_ts_us()));
-  std::string identity = IdentityOf(e.token());
+  std::string& identity = identity_buf_;
+  IdentityOf(e.token(), &identity);
   bool created = false;
   TokenState& s = tokens_.Upsert(identity, e.token(), &created);
 
-  TokenHistory history;
+  TokenHistory& history = history_;
   history.token = &e.token();
-  if (!created) history.services = tokens_.ServiceNames(s);
+  history.services.clear();
+  if (!created) tokens_.ServiceNames(s, &history.services);
   history.recent_sources = created ? 1
                                    : tokens_.RecentSources(s, e.client(),
                                                            e.ts_us() - multi_source_window_us_);
@@ -91,7 +93,8 @@ void Engine::ApplyEvent(const std::string& agent, const v1::UsageEvent& e) {
   for (const Finding& f : findings_) Raise(f, identity, agent, e);
 
   tokens_.RecordUse(s, e);
-  dirty_tokens_[identity] = true;
+  auto [dirty, inserted] = dirty_tokens_.try_emplace(identity, true);
+  if (!inserted) dirty->second = true;
 }
 
 std::string Engine::NewAlertId(int64_t ts_us) {

@@ -90,7 +90,9 @@ class Engine {
   int64_t now_us_ = 0;  // latest observation time seen
   int64_t last_retire_us_ = 0;
   uint64_t id_counter_ = 0;
-  std::vector<Finding> findings_;  // scratch
+  std::vector<Finding> findings_;  // scratch, reused per event
+  TokenHistory history_;
+  std::string identity_buf_;
   EngineStats stats_;
 };
 

@@ -14,7 +14,7 @@ std::string HumanDuration(int64_t s) {
   return out;
 }
 
-bool AudienceCovers(const config::Config& config, const std::string& service,
+bool AudienceCovers(const config::Config& config, std::string_view service,
                     const v1::TokenInfo& token) {
   for (const config::Service& s : config.services) {
     if (s.name != service) continue;

@@ -15,15 +15,15 @@ class CrossService : public Detector {
              std::vector<Finding>* out) const override {
     if (h.services.empty()) return;
     const std::string& here = use.service();
-    for (const std::string& s : h.services) {
+    for (std::string_view s : h.services) {
       if (s == here) return;  // not a new service
     }
     bool here_covered = AudienceCovers(config_, here, use.token());
-    for (const std::string& before : h.services) {
+    for (std::string_view before : h.services) {
       if (here_covered && AudienceCovers(config_, before, use.token())) continue;
       bool accepted = use.status() != 0 && use.status() < 400;
       out->push_back({type(), accepted || use.status() == 0 ? "high" : "medium",
-                      absl::StrCat("token first used at ", before, " is now used at ",
+                      absl::StrCat("token first used at ", absl::string_view(before.data(), before.size()), " is now used at ",
                                    here, " and its aud does not cover both; ",
                                    AcceptedWord(use.status()))});
       return;

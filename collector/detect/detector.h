@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "agent/config/config.h"
@@ -17,7 +18,7 @@ namespace tokenwatch::collector {
 // What the collector knew about the token before this use.
 struct TokenHistory {
   const v1::TokenInfo* token = nullptr;        // latest claims (this use's)
-  std::vector<std::string> services;           // services used before
+  std::vector<std::string_view> services;      // services used before
   // Distinct client addresses seen within the multi-source window ending at
   // this use, this use's client included.
   size_t recent_sources = 1;
@@ -55,7 +56,7 @@ std::string HumanDuration(int64_t seconds);
 // true when the service's configured audiences intersect the token's aud.
 // A service without configured audiences is covered only by an aud entry
 // equal to its name.
-bool AudienceCovers(const config::Config& config, const std::string& service,
+bool AudienceCovers(const config::Config& config, std::string_view service,
                     const v1::TokenInfo& token);
 // accepted = status < 400; "no response" when status is 0.
 const char* AcceptedWord(uint32_t status);

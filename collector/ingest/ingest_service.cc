@@ -16,7 +16,18 @@ constexpr auto kRetryCommit = std::chrono::milliseconds(500);
 class StreamHandle {
  public:
   using Reactor = grpc::ServerBidiReactor<v1::AgentMessage, v1::CollectorMessage>;
-  explicit StreamHandle(Reactor* reactor) : reactor_(reactor) {}
+  explicit StreamHandle(Reactor* reactor) : reactor_(reactor) { NewMessage(); }
+
+  // A fresh arena and message for the next read; the previous pair went
+  // to the engine with its batch.
+  void NewMessage() {
+    google::protobuf::ArenaOptions options;
+    options.start_block_size = 64 * 1024;
+    options.max_block_size = 1 << 20;
+    arena_ = std::make_unique<google::protobuf::Arena>(options);
+    in_ = google::protobuf::Arena::CreateMessage<v1::AgentMessage>(arena_.get());
+  }
+  std::unique_ptr<google::protobuf::Arena> TakeArena() { return std::move(arena_); }
 
   // The engine stored everything up to `seq` for this stream's agent.
   void Stored(uint64_t seq) {
@@ -67,7 +78,7 @@ class StreamHandle {
     std::lock_guard<std::mutex> lock(mu_);
     reactor_ = nullptr;
   }
-  v1::AgentMessage* in() { return &in_; }
+  v1::AgentMessage* in() { return in_; }
 
  private:
   void MaybeWriteLocked() {
@@ -83,7 +94,7 @@ class StreamHandle {
     if (reactor_ == nullptr || reading_ || finished_ || reads_done_) return;
     if (in_flight_.size() >= kMaxInFlight) return;  // back-pressure
     reading_ = true;
-    reactor_->StartRead(&in_);
+    reactor_->StartRead(in_);
   }
   void MaybeFinishLocked() {
     if (reactor_ == nullptr || finished_ || !reads_done_ || writing_ || !in_flight_.empty()) return;
@@ -94,7 +105,8 @@ class StreamHandle {
   friend class StreamReactor;
   std::mutex mu_;
   Reactor* reactor_;
-  v1::AgentMessage in_;
+  std::unique_ptr<google::protobuf::Arena> arena_;
+  v1::AgentMessage* in_ = nullptr;  // on arena_
   v1::CollectorMessage out_;
   std::deque<uint64_t> in_flight_;
   uint64_t ack_pending_ = 0, ack_sent_ = 0;
@@ -128,7 +140,7 @@ class StreamReactor : public StreamHandle::Reactor {
         std::lock_guard<std::mutex> lock(handle_->mu_);
         handle_->hello_answer_due_ = true;
       }
-      IngestService::Task t{handle_, agent_, boot_, /*hello=*/true, {}};
+      IngestService::Task t{handle_, agent_, boot_, /*hello=*/true, nullptr, nullptr};
       service_->Post(std::move(t));
       handle_->ReadAgain();
       return;
@@ -139,8 +151,13 @@ class StreamReactor : public StreamHandle::Reactor {
       return;
     }
     uint64_t seq = msg.batch().seq();
-    IngestService::Task t{handle_, agent_, boot_, /*hello=*/false, {}};
-    t.batch.Swap(msg.mutable_batch());
+    IngestService::Task t{handle_, agent_, boot_, /*hello=*/false, nullptr, &msg.batch()};
+    {
+      // Only the reactor reads into the message: hand it over with its arena.
+      std::lock_guard<std::mutex> lock(handle_->mu_);
+      t.arena = handle_->TakeArena();
+      handle_->NewMessage();
+    }
     service_->Post(std::move(t));
     handle_->Posted(seq);
   }
@@ -206,8 +223,9 @@ void IngestService::Run() {
     {
       std::lock_guard<std::mutex> lock(engine_mu_);
       for (Task& t : group) {
-        if (!t.hello) engine_->Apply(t.agent, t.boot, t.batch);
-        t.batch.Clear();
+        if (!t.hello) engine_->Apply(t.agent, t.boot, *t.batch);
+        t.batch = nullptr;
+        t.arena.reset();
       }
       absl::Status s = engine_->Commit();
       committed = s.ok();

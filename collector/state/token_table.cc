@@ -32,11 +32,21 @@ uint32_t Interner::Intern(std::string_view s) {
   return id;
 }
 
-std::string IdentityOf(const v1::TokenInfo& token) {
+void IdentityOf(const v1::TokenInfo& token, std::string* out) {
+  out->clear();
   if (token.kind() == v1::TOKEN_KIND_JWT && !token.jti().empty()) {
-    return absl::StrCat(token.iss(), "|", token.jti());
+    out->append(token.iss());
+    out->push_back('|');
+    out->append(token.jti());
+  } else {
+    out->append(token.fp());
   }
-  return token.fp();
+}
+
+std::string IdentityOf(const v1::TokenInfo& token) {
+  std::string out;
+  IdentityOf(token, &out);
+  return out;
 }
 
 uint32_t TokenTable::InternList(const google::protobuf::RepeatedPtrField<std::string>& list) {
@@ -68,10 +78,12 @@ TokenState& TokenTable::Upsert(const std::string& identity, const v1::TokenInfo&
   auto [it, inserted] = tokens_.try_emplace(identity);
   *created = inserted;
   TokenState& s = it->second;
-  // Claims as last seen: the same identity normally carries the same claims.
+  std::array<uint8_t, 16> fp{};
   for (size_t i = 0; i < 16 && 2 * i + 1 < t.fp().size(); ++i) {
-    s.fp[i] = static_cast<uint8_t>(HexNibble(t.fp()[2 * i]) << 4 | HexNibble(t.fp()[2 * i + 1]));
+    fp[i] = static_cast<uint8_t>(HexNibble(t.fp()[2 * i]) << 4 | HexNibble(t.fp()[2 * i + 1]));
   }
+  if (!inserted && fp == s.fp) return s;  // same signing input: same claims
+  s.fp = fp;
   s.kind = static_cast<uint8_t>(t.kind());
   s.iss = strings_.Intern(t.iss());
   s.sub = strings_.Intern(t.sub());
@@ -132,11 +144,9 @@ size_t TokenTable::RecentSources(const TokenState& s, std::string_view client,
   return n;
 }
 
-std::vector<std::string> TokenTable::ServiceNames(const TokenState& s) const {
-  std::vector<std::string> out;
-  out.reserve(s.services.size());
-  for (const auto& u : s.services) out.push_back(strings_.Get(u.service));
-  return out;
+void TokenTable::ServiceNames(const TokenState& s, std::vector<std::string_view>* out) const {
+  out->clear();
+  for (const auto& u : s.services) out->push_back(strings_.Get(u.service));
 }
 
 v1::TokenInfo TokenTable::Claims(const std::string& identity, const TokenState& s) const {

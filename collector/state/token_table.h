@@ -6,6 +6,7 @@
 #define TOKENWATCH_COLLECTOR_STATE_TOKEN_TABLE_H_
 
 #include <array>
+#include <deque>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -27,12 +28,14 @@ class Interner {
   size_t size() const { return strings_.size(); }
 
  private:
-  std::vector<std::string> strings_;
+  std::deque<std::string> strings_;  // a deque: references stay valid
   absl::flat_hash_map<std::string, uint32_t> ids_;
 };
 
 // The identity of a token (SPEC): "iss|jti" for a JWT with a jti, else fp.
 std::string IdentityOf(const v1::TokenInfo& token);
+// The same, into a reused buffer.
+void IdentityOf(const v1::TokenInfo& token, std::string* out);
 
 struct TokenState {
   static constexpr int64_t kNone = INT64_MIN;
@@ -61,7 +64,9 @@ class TokenTable {
  public:
   explicit TokenTable(size_t max_clients_per_token = 8) : max_clients_(max_clients_per_token) {}
 
-  // Finds or creates the token's state; `created` tells which.
+  // Finds or creates the token's state; `created` tells which. Claims are
+  // (re)read only when the fingerprint changed: the same fp is the same
+  // signing input, so the same claims.
   TokenState& Upsert(const std::string& identity, const v1::TokenInfo& token, bool* created);
   TokenState* Find(const std::string& identity);
   void Erase(const std::string& identity);
@@ -70,7 +75,8 @@ class TokenTable {
   void RecordUse(TokenState& s, const v1::UsageEvent& use);
   // Distinct clients seen since `since_us`, counting `client` as seen now.
   size_t RecentSources(const TokenState& s, std::string_view client, int64_t since_us) const;
-  std::vector<std::string> ServiceNames(const TokenState& s) const;
+  // Views into interned strings (stable for the table's life).
+  void ServiceNames(const TokenState& s, std::vector<std::string_view>* out) const;
 
   TokenRow ToRow(const std::string& identity, const TokenState& s) const;
   void Restore(const TokenRow& row);
