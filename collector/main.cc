@@ -130,9 +130,11 @@ int Run(int argc, char** argv) {
   hooks.health = [&service, &engine]() {
     return service.WithEngine([&service](tokenwatch::collector::Engine& e) {
       return absl::StrFormat(
-          R"({"status":"%s","open_streams":%d,"tokens_tracked":%d,"events":%d,"alerts":%d})",
+          R"({"status":"%s","open_streams":%d,"tokens_tracked":%d,"bytes_per_token":%.1f,)"
+          R"("events":%d,"alerts":%d})",
           service.last_commit_ok() ? "ok" : "store_failing", service.open_streams(),
-          e.tokens().size(), e.stats().events, e.stats().alerts_raised);
+          e.tokens().size(), e.tokens().bytes_per_token(), e.stats().events,
+          e.stats().alerts_raised);
     });
   };
   auto api = tokenwatch::collector::ApiServer::Start(cfg.collector.http_listen, store->get(), hooks);

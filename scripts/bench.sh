@@ -219,6 +219,41 @@ RESULTS=$OUT/results.md
   fi
 } >"$RESULTS"
 
+# --- (c) the collector ----------------------------------------------------------
+# Ingest: agent streams (the agent's own CollectorSink) into a collector on a
+# SQLite store, all on this machine's 2 cores; memory per tracked token from
+# the collector's /healthz; packet-to-alert latency on live capture (root).
+COLLECTOR=$BUILD/collector/tokenwatch-collector
+INGEST=$BUILD/tests/bench/ingest_bench
+if [ -x "$COLLECTOR" ] && [ -x "$INGEST" ]; then
+  rm -f "$OUT"/ingest.db*
+  read -r GP HP < <(python3 -c '
+import socket
+ss = [socket.socket() for _ in range(2)]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in ss])')
+  "$COLLECTOR" --listen "127.0.0.1:$GP" --http-listen "127.0.0.1:$HP" \
+    --store "sqlite:$OUT/ingest.db" 2>"$OUT/collector.stderr" &
+  CPID=$!
+  for _ in $(seq 100); do curl -fs "http://127.0.0.1:$HP/healthz" >/dev/null && break; sleep 0.1; done
+  "$INGEST" "127.0.0.1:$GP" --streams 4 --events 1000000 --tokens 20000 | tee "$OUT/ingest.txt" ||
+    FAILED+=(ingest)
+  curl -fs "http://127.0.0.1:$HP/healthz" >"$OUT/healthz.json" || true
+  kill -TERM "$CPID"
+  wait "$CPID" || true
+  {
+    echo
+    echo "## Collector"
+    echo
+    echo "- ingest (4 agent streams, 20,000 tokens, SQLite store, generator on the same 2 cores): $(sed 's/^ingest: //' "$OUT/ingest.txt")"
+    echo "- memory per tracked token (collector /healthz after the ingest): $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["bytes_per_token"])' "$OUT/healthz.json" 2>/dev/null || echo '?') bytes"
+  } >>"$RESULTS"
+  if [ "$(id -u)" -eq 0 ]; then
+    python3 tests/bench/latency_bench.py "$BUILD" 200 | tee "$OUT/latency.txt" || FAILED+=(latency)
+    echo "- $(cat "$OUT/latency.txt") (live capture on lo, nginx, agent -> collector -> --alerts-out)" >>"$RESULTS"
+  fi
+fi
+
 echo
 cat "$RESULTS"
 echo

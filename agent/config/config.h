@@ -78,7 +78,7 @@ struct Agent {
   AgentLimits limits;
   // Delivery to the collector.
   uint64_t batch_max_events = 1024;                   // events per batch
-  absl::Duration flush_interval = absl::Milliseconds(20);  // oldest event waits
+  absl::Duration flush_interval = absl::Milliseconds(10);  // oldest event waits
   uint64_t queue_max_events = 1u << 20;  // unacknowledged; overflow is counted
   absl::Duration drain_timeout = absl::Seconds(30);  // -r: wait for acks
 };

@@ -28,7 +28,7 @@ struct CollectorSinkOptions {
   std::string target;    // host:port
   std::string agent_id;
   size_t batch_max_events = 1024;
-  std::chrono::milliseconds flush_interval{20};
+  std::chrono::milliseconds flush_interval{10};
   uint64_t queue_max_events = 1u << 20;
   std::chrono::milliseconds backoff_initial{100};
   std::chrono::milliseconds backoff_max{5000};

@@ -56,23 +56,33 @@ void EventFolder::Add(UsageRecord&& use) {
   auto it = index_.find(absl::string_view(key_buf_));
   if (it != index_.end()) {
     UsageRecord& e = open_[it->second];
+    // The anchor is the key's first use (count 0: only it was seen, and it
+    // went out already) or the first folded repeat.
     if (CanFold(e, use.ts_us)) {
+      if (e.count == 0) e.ts_us = use.ts_us;
       ++e.count;
       if (use.ts_us > e.last_ts_us) e.last_ts_us = use.ts_us;
       return;
     }
-    Emit(e);
+    // Across a boundary: close the fold and start again from this use.
+    if (e.count > 0) Emit(e);
+    Emit(use);
     e = std::move(use);
+    e.count = 0;
     return;
   }
   if (open_.size() >= max_open_) FlushAll();
   if (open_.empty()) window_end_us_ = SaturatingAdd(use.ts_us, window_us_);
+  Emit(use);
   index_.emplace(key_buf_, open_.size());
-  open_.push_back(std::move(use));
+  UsageRecord& anchor = open_.emplace_back(std::move(use));
+  anchor.count = 0;
 }
 
 void EventFolder::FlushAll() {
-  for (const UsageRecord& e : open_) Emit(e);
+  for (const UsageRecord& e : open_) {
+    if (e.count > 0) Emit(e);  // folded repeats; first uses went out at once
+  }
   open_.clear();
   index_.clear();
 }

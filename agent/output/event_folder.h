@@ -1,7 +1,8 @@
-// Folds uses of one token at one endpoint within a short window into one
-// event with a count and first/last observation times. Windows tumble on
-// packet time: every open fold is emitted when the window that began with
-// the first of them closes, so an event waits at most one window. Folding
+// Folds uses of one token at one endpoint within a short window. The first
+// use of a key is emitted at once (so alerts never wait for a window); the
+// repeats that follow within the window become one event with a count and
+// first/last observation times. Windows tumble on packet time: every open
+// fold is emitted when the window that began with the first of them closes. Folding
 // is keyed on everything a detection reads (token, service, method, path,
 // client, server, status, location) and never spans the token's exp or nbf,
 // so no detection loses what it needs.

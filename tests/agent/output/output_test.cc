@@ -56,32 +56,39 @@ TEST(EventJsonTest, NoResponseIsNullAndStringsAreEscaped) {
   EXPECT_NE(out.find(R"("path":"/a\"b\\c\u0001\ufffdé")"), std::string::npos) << out;
 }
 
-TEST(EventFolderTest, FoldsWithinTheWindow) {
+TEST(EventFolderTest, FirstUseAtOnceRepeatsFolded) {
   VectorSink sink;
   EventFolder f(/*window_us=*/1000000, 100, &sink);
   f.Add(Use(kT0));
+  EXPECT_EQ(sink.events.size(), 1u);  // the first use does not wait
   f.Add(Use(kT0 + 300000));
   f.Add(Use(kT0 + 900000));
-  f.Add(Use(kT0 + 500000, /*status=*/401));  // a different status: its own event
+  f.Add(Use(kT0 + 500000, /*status=*/401));  // a different status: its own key
+  EXPECT_EQ(sink.events.size(), 2u);
   f.Advance(kT0 + 999999);
-  EXPECT_TRUE(sink.events.empty());
+  EXPECT_EQ(sink.events.size(), 2u);
   f.Advance(kT0 + 2000001);
-  ASSERT_EQ(sink.events.size(), 2u);
-  EXPECT_EQ(sink.events[0].count(), 3u);
-  EXPECT_EQ(sink.events[0].ts_us(), kT0);
-  EXPECT_EQ(sink.events[0].last_ts_us(), kT0 + 900000);
+  ASSERT_EQ(sink.events.size(), 3u);
+  EXPECT_EQ(sink.events[0].count(), 1u);
   EXPECT_EQ(sink.events[1].status(), 401u);
-  EXPECT_EQ(f.emitted(), 2u);
+  EXPECT_EQ(sink.events[2].count(), 2u);  // the repeats
+  EXPECT_EQ(sink.events[2].ts_us(), kT0 + 300000);
+  EXPECT_EQ(sink.events[2].last_ts_us(), kT0 + 900000);
+  EXPECT_EQ(f.emitted(), 3u);
 }
 
 TEST(EventFolderTest, NeverFoldsAcrossExpiry) {
   VectorSink sink;
   EventFolder f(/*window_us=*/60000000, 100, &sink);
   f.Add(Use(kT0 + 9000000));   // 1 s before exp
-  f.Add(Use(kT0 + 11000000));  // 1 s after exp
+  f.Add(Use(kT0 + 9500000));   // folds with it
+  f.Add(Use(kT0 + 11000000));  // 1 s after exp: never folded with those
   f.FlushAll();
-  ASSERT_EQ(sink.events.size(), 2u);
-  EXPECT_EQ(sink.events[0].count(), 1u);
+  ASSERT_EQ(sink.events.size(), 3u);
+  EXPECT_EQ(sink.events[0].ts_us(), kT0 + 9000000);
+  EXPECT_EQ(sink.events[1].count(), 1u);
+  EXPECT_EQ(sink.events[1].ts_us(), kT0 + 9500000);
+  EXPECT_EQ(sink.events[2].ts_us(), kT0 + 11000000);
 }
 
 TEST(EventJsonTest, ProtoCarriesTheSameContent) {
