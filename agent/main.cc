@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <openssl/rand.h>
@@ -18,6 +19,7 @@
 #include "absl/time/clock.h"
 #include "agent/capture/pcap_source.h"
 #include "agent/config/config.h"
+#include "agent/metrics/agent_metrics.h"
 #include "agent/output/collector_sink.h"
 #include "agent/output/event_json.h"
 #include "agent/pipeline.h"
@@ -142,6 +144,10 @@ int Run(int argc, char** argv) {
   std::string filter = flags.have_filter ? flags.filter : cfg.agent.filter;
   std::string collector = !flags.collector.empty() ? flags.collector : cfg.agent.collector;
   std::string events_out = !flags.events_out.empty() ? flags.events_out : cfg.agent.events_out;
+  bool metrics_explicit = !flags.metrics_listen.empty() || !cfg.agent.metrics_listen.empty();
+  std::string metrics_listen = !flags.metrics_listen.empty()     ? flags.metrics_listen
+                               : !cfg.agent.metrics_listen.empty() ? cfg.agent.metrics_listen
+                                                                   : "127.0.0.1:9472";
   std::string agent_id = !flags.agent_id.empty() ? flags.agent_id
                          : !cfg.agent.agent_id.empty() ? cfg.agent.agent_id
                                                        : HostName();
@@ -212,7 +218,24 @@ int Run(int argc, char** argv) {
             filter.empty() ? "" : " with filter ", filter.c_str());
   }
 
-  // Step 5: run until the file ends or a signal arrives.
+  // Step 5: metrics. An address given by the user must work; the default
+  // may be taken (another agent on this host): then say so and go on.
+  auto metrics = std::make_shared<tokenwatch::metrics::AgentMetrics>(agent_id);
+  std::unique_ptr<tokenwatch::metrics::MetricsServer> metrics_server;
+  if (metrics_listen != "off") {
+    auto started = tokenwatch::metrics::MetricsServer::Start(metrics_listen, metrics);
+    if (started.ok()) {
+      metrics_server = *std::move(started);
+    } else if (metrics_explicit) {
+      fprintf(stderr, "tokenwatch-agent: %s\n", std::string(started.status().message()).c_str());
+      return 1;
+    } else {
+      fprintf(stderr, "tokenwatch-agent: warning: %s; running without metrics\n",
+              std::string(started.status().message()).c_str());
+    }
+  }
+
+  // Step 6: run until the file ends or a signal arrives.
   signal(SIGINT, OnSignal);
   signal(SIGTERM, OnSignal);
   tokenwatch::Pipeline pipeline(cfg, agent_id, fingerprinter.get(), &sink);
@@ -220,8 +243,20 @@ int Run(int argc, char** argv) {
   int rc = 0;
   tokenwatch::capture::RawPacket packet;
   uint64_t n = 0;
+  double capture_seconds = 0;
+  absl::Time last_publish = absl::Now();
+  auto publish = [&] {
+    tokenwatch::metrics::StageSeconds st{capture_seconds, pipeline.decode_seconds(),
+                                        pipeline.tcp_http_seconds(), pipeline.output_seconds()};
+    std::optional<tokenwatch::output::DeliveryStats> d;
+    if (collector_sink != nullptr) d = collector_sink->Stats();
+    metrics->Publish(pipeline.stats(), src.Stats(), st, d);
+  };
   while (!g_stop) {
+    bool timed = (n & 63) == 0;
+    absl::Time t0 = timed ? absl::Now() : absl::Time();
     absl::StatusOr<tokenwatch::capture::PacketSource::Result> r = src.Next(&packet);
+    if (timed) capture_seconds += 64 * absl::ToDoubleSeconds(absl::Now() - t0);
     if (!r.ok()) {
       fprintf(stderr, "\ntokenwatch-agent: %s\n", std::string(r.status().message()).c_str());
       rc = 1;
@@ -232,10 +267,18 @@ int Run(int argc, char** argv) {
       // Live and idle: packet time stands still, the wall clock does not.
       pipeline.Advance(absl::ToUnixMicros(absl::Now()));
       if (json_sink != nullptr) json_sink->Flush();
+      if (metrics_server != nullptr && absl::Now() - last_publish > absl::Seconds(1)) {
+        publish();
+        last_publish = absl::Now();
+      }
       continue;
     }
     pipeline.OnPacket(packet);
     if ((++n & 0xffff) == 0) progress.Maybe(src, n);
+    if ((n & 0x3ff) == 0 && metrics_server != nullptr && absl::Now() - last_publish > absl::Seconds(1)) {
+      publish();
+      last_publish = absl::Now();
+    }
     if (src.IsLive() && json_sink != nullptr && (n & 0xff) == 0) json_sink->Flush();
   }
   progress.Done();
@@ -266,6 +309,7 @@ int Run(int argc, char** argv) {
       rc = 1;
     }
   }
+  publish();
   tokenwatch::AgentStats& stats = pipeline.mutable_stats();
   tokenwatch::capture::CaptureStats cs = src.Stats();
   stats.Count(tokenwatch::Drop::kCaptureKernel, cs.kernel_dropped);

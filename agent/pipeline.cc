@@ -1,5 +1,7 @@
 #include "agent/pipeline.h"
 
+#include <chrono>
+
 #include "absl/time/time.h"
 
 namespace tokenwatch {
@@ -34,12 +36,38 @@ Pipeline::Pipeline(const config::Config& config, const std::string& agent_id,
 
 Pipeline::~Pipeline() { Finish(); }
 
+namespace {
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+constexpr uint64_t kSampleEvery = 64;
+}  // namespace
+
 void Pipeline::OnPacket(const capture::RawPacket& packet) {
-  ++stats_.packets;
-  stats_.bytes += packet.wirelen;
+  if ((++sample_ % kSampleEvery) == 0) {
+    // Timed: the same work, with a clock read between stages.
+    int64_t t0 = NowNs();
+    decode::TcpSegment seg;
+    decode::IpFragment frag;
+    decode::DecodeResult r = decode::Decode(packet, &seg, &frag);
+    int64_t t1 = NowNs();
+    stage_ns_[0] += (t1 - t0) * kSampleEvery;
+    Process(packet, r, seg, frag, /*timed=*/true, t1);
+    return;
+  }
   decode::TcpSegment seg;
   decode::IpFragment frag;
   decode::DecodeResult r = decode::Decode(packet, &seg, &frag);
+  Process(packet, r, seg, frag, /*timed=*/false, 0);
+}
+
+void Pipeline::Process(const capture::RawPacket& packet, decode::DecodeResult r,
+                       decode::TcpSegment& seg, const decode::IpFragment& frag, bool timed,
+                       int64_t t1) {
+  ++stats_.packets;
+  stats_.bytes += packet.wirelen;
   if (r == decode::DecodeResult::kIpFragment) {
     ++stats_.ip_fragments;
     if (!defrag_.Add(frag, packet.ts_us, &seg)) return;
@@ -51,7 +79,14 @@ void Pipeline::OnPacket(const capture::RawPacket& packet) {
   stats_.payload_bytes += seg.payload_len;
   ctx_.now_us = packet.ts_us;
   flows_.OnSegment(seg);
-  folder_.Advance(packet.ts_us);
+  if (timed) {
+    int64_t t2 = NowNs();
+    stage_ns_[1] += (t2 - t1) * kSampleEvery;
+    folder_.Advance(packet.ts_us);
+    stage_ns_[2] += (NowNs() - t2) * kSampleEvery;
+  } else {
+    folder_.Advance(packet.ts_us);
+  }
   if (packet.ts_us - last_expire_us_ >= kExpireEveryUs) Advance(packet.ts_us);
 }
 

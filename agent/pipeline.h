@@ -4,6 +4,7 @@
 #ifndef TOKENWATCH_AGENT_PIPELINE_H_
 #define TOKENWATCH_AGENT_PIPELINE_H_
 
+#include <array>
 #include <memory>
 #include <string>
 
@@ -36,6 +37,12 @@ class Pipeline {
   // End of input: close every flow and emit every event.
   void Finish();
 
+  // Seconds per stage, from timing every 64th packet (timing every packet
+  // would cost more than some stages).
+  double decode_seconds() const { return stage_ns_[0] * 1e-9; }
+  double tcp_http_seconds() const { return stage_ns_[1] * 1e-9; }
+  double output_seconds() const { return stage_ns_[2] * 1e-9; }
+
   const AgentStats& stats() {
     stats_.events = folder_.emitted();
     return stats_;
@@ -46,6 +53,9 @@ class Pipeline {
   }
 
  private:
+  void Process(const capture::RawPacket& packet, decode::DecodeResult r, decode::TcpSegment& seg,
+               const decode::IpFragment& frag, bool timed, int64_t t1);
+
   AgentStats stats_;
   tcp::ReassemblyBudget budget_;
   token::Extractor extractor_;
@@ -56,6 +66,8 @@ class Pipeline {
   tcp::FlowTable flows_;
   decode::Defragmenter defrag_;
   int64_t last_expire_us_ = 0;
+  uint64_t sample_ = 0;
+  std::array<uint64_t, 3> stage_ns_{};
 };
 
 }  // namespace tokenwatch

@@ -3,6 +3,7 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <chrono>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -66,6 +67,7 @@ bool Engine::Apply(const std::string& agent, uint64_t boot, const v1::EventBatch
   p.seq = batch.seq();
   ++stats_.batches;
   stats_.events_by_agent[agent] += batch.events_size();
+  ++stats_.batches_by_agent[agent];
   for (const v1::UsageEvent& e : batch.events()) ApplyEvent(agent, e);
   pending_dirty_ = true;
   if (now_us_ - last_retire_us_ >= kRetireEveryUs) RetireTokens(now_us_);
@@ -89,8 +91,30 @@ void Engine::ApplyEvent(const std::string& agent, const v1::UsageEvent& e) {
                                    : tokens_.RecentSources(s, e.client(),
                                                            e.ts_us() - multi_source_window_us_);
   findings_.clear();
-  for (const auto& d : detectors_) d->Check(history, e, &findings_);
-  for (const Finding& f : findings_) Raise(f, identity, agent, e);
+  if ((++sample_ & 63) == 0) {
+    // Detector time, sampled: a clock read per detector per event would
+    // cost more than most detectors.
+    for (const auto& d : detectors_) {
+      auto t0 = std::chrono::steady_clock::now();
+      d->Check(history, e, &findings_);
+      stats_.detector_seconds[d->type()] +=
+          64 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+  } else {
+    for (const auto& d : detectors_) d->Check(history, e, &findings_);
+  }
+  for (const Finding& f : findings_) {
+    if (f.type == "expired_use") {
+      const char* accepted = e.status() == 0 ? "unknown" : e.status() < 400 ? "true" : "false";
+      stats_.expired_uses[absl::StrCat(e.service(), "|", accepted)] += e.count();
+    }
+    Raise(f, identity, agent, e);
+  }
+  static constexpr const char* kClass[] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
+  uint32_t st = e.status();
+  stats_.uses_by_service_class[absl::StrCat(e.service(), "|",
+                                            kClass[st >= 100 && st <= 599 ? st / 100 : 0])] +=
+      e.count();
 
   tokens_.RecordUse(s, e);
   auto [dirty, inserted] = dirty_tokens_.try_emplace(identity, true);
@@ -152,6 +176,7 @@ void Engine::Raise(const Finding& f, const std::string& identity, const std::str
   if (e.status() != 0) a.accepted = e.status() < 400;
   a.detail = f.detail;
   alerts_[key] = {a.id, a.count, a.last_ts_us, false};
+  ++stats_.alerts_by_type[absl::StrCat(a.type, "|", a.severity, "|", a.service)];
   new_alerts_.push_back(std::move(a));
   ++stats_.alerts_raised;
 }
@@ -206,7 +231,13 @@ absl::Status Engine::Commit() {
     auto c = committed_.find(key);
     if (c == committed_.end() || c->second.seq != p.seq) batch.progress.push_back(p);
   }
+  auto t0 = std::chrono::steady_clock::now();
   absl::Status s = store_->Commit(batch);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  stats_.commit_seconds_sum += secs;
+  for (size_t i = 0; i < stats_.commit_buckets.size(); ++i) {
+    if (secs <= EngineStats::kCommitBounds[i]) ++stats_.commit_buckets[i];
+  }
   if (!s.ok()) {
     ++stats_.commit_failures;
     return s;

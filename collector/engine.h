@@ -8,6 +8,7 @@
 #define TOKENWATCH_COLLECTOR_ENGINE_H_
 
 #include <cstdint>
+#include <array>
 #include <functional>
 #include <memory>
 #include <string>
@@ -35,6 +36,17 @@ struct EngineStats {
   uint64_t commit_failures = 0;
   uint64_t tokens_retired = 0;
   absl::flat_hash_map<std::string, uint64_t> events_by_agent;
+  absl::flat_hash_map<std::string, uint64_t> batches_by_agent;
+  // Keys joined with '|': service|class, type|severity|service, service|accepted.
+  absl::flat_hash_map<std::string, uint64_t> uses_by_service_class;
+  absl::flat_hash_map<std::string, uint64_t> alerts_by_type;
+  absl::flat_hash_map<std::string, uint64_t> expired_uses;
+  absl::flat_hash_map<std::string, double> detector_seconds;  // sampled
+  // Store commit latency: cumulative counts per upper bound, sum, count.
+  static constexpr double kCommitBounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025,
+                                             0.05,  0.1,    0.25,  0.5,  1,     2.5};
+  std::array<uint64_t, 11> commit_buckets{};
+  double commit_seconds_sum = 0;
 };
 
 class Engine {
@@ -94,6 +106,7 @@ class Engine {
   TokenHistory history_;
   std::string identity_buf_;
   EngineStats stats_;
+  uint64_t sample_ = 0;
 };
 
 }  // namespace tokenwatch::collector

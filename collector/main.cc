@@ -17,6 +17,7 @@
 #include "absl/strings/str_format.h"
 #include "agent/config/config.h"
 #include "collector/engine.h"
+#include "collector/metrics.h"
 #include "collector/http/api_server.h"
 #include "collector/ingest/ingest_service.h"
 #include "collector/model.h"
@@ -137,6 +138,13 @@ int Run(int argc, char** argv) {
           e.stats().alerts_raised);
     });
   };
+  tokenwatch::collector::CollectorMetrics metrics(
+      [&service](const std::function<void(const tokenwatch::collector::Engine&)>& fn) {
+        service.WithEngine([&fn](tokenwatch::collector::Engine& e) { fn(e); });
+      },
+      [&service]() { return service.open_streams(); },
+      []() { return std::vector<tokenwatch::collector::DeliveryCounters>(); });
+  hooks.metrics = [&metrics]() { return metrics.Text(); };
   auto api = tokenwatch::collector::ApiServer::Start(cfg.collector.http_listen, store->get(), hooks);
   if (!api.ok()) {
     fprintf(stderr, "tokenwatch-collector: %s\n", std::string(api.status().message()).c_str());

@@ -119,7 +119,7 @@ void CollectorSink::SealLocked() {
   size_t n = open_.events_size();
   msg->mutable_batch()->Swap(&open_);
   open_.Clear();
-  queue_.push_back({msg->batch().seq(), n, std::move(msg)});
+  queue_.push_back({msg->batch().seq(), n, open_since_, std::move(msg)});
   if (stream_ != nullptr && !stream_done_) {
     std::shared_ptr<Stream> s = stream_;
     // Kick outside our lock: the stream calls back into NextToSend.
@@ -174,6 +174,12 @@ DeliveryStats CollectorSink::Stats() const {
   DeliveryStats out = stats_;
   out.unacked_events = queued_events_;
   out.unacked_batches = queue_.size();
+  auto now = std::chrono::steady_clock::now();
+  if (!queue_.empty()) {
+    out.oldest_unacked_age_seconds = std::chrono::duration<double>(now - queue_.front().opened).count();
+  } else if (open_.events_size() > 0) {
+    out.oldest_unacked_age_seconds = std::chrono::duration<double>(now - open_since_).count();
+  }
   return out;
 }
 

@@ -42,6 +42,7 @@ struct DeliveryStats {
   uint64_t reconnects = 0;
   uint64_t unacked_events = 0;
   uint64_t unacked_batches = 0;
+  double oldest_unacked_age_seconds = 0;  // delivery lag
   bool connected = false;
 };
 
@@ -64,6 +65,7 @@ class CollectorSink : public EventSink {
   struct Batch {
     uint64_t seq;
     size_t events;
+    std::chrono::steady_clock::time_point opened;  // its first event's arrival
     std::shared_ptr<const v1::AgentMessage> message;
   };
   void SealLocked();
