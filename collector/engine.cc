@@ -146,6 +146,9 @@ std::string Engine::NewAlertId(int64_t ts_us) {
 void Engine::Raise(const Finding& f, const std::string& identity, const std::string& agent,
                    const v1::UsageEvent& e) {
   std::string key = AlertKey(f.type, identity, e.service());
+  // Every alerting use counts in the metric (alerts over time); only the
+  // first one of a (type, identity, service) is a new alert record.
+  stats_.alerts_by_type[absl::StrCat(f.type, "|", f.severity, "|", e.service())] += e.count();
   auto it = alerts_.find(key);
   if (it != alerts_.end()) {
     AlertKeyInfo& info = it->second;
@@ -176,7 +179,6 @@ void Engine::Raise(const Finding& f, const std::string& identity, const std::str
   if (e.status() != 0) a.accepted = e.status() < 400;
   a.detail = f.detail;
   alerts_[key] = {a.id, a.count, a.last_ts_us, false};
-  ++stats_.alerts_by_type[absl::StrCat(a.type, "|", a.severity, "|", a.service)];
   new_alerts_.push_back(std::move(a));
   ++stats_.alerts_raised;
 }

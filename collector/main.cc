@@ -18,6 +18,7 @@
 #include "agent/config/config.h"
 #include "collector/engine.h"
 #include "collector/metrics.h"
+#include "collector/notify/notifier.h"
 #include "collector/http/api_server.h"
 #include "collector/ingest/ingest_service.h"
 #include "collector/model.h"
@@ -100,7 +101,14 @@ int Run(int argc, char** argv) {
       return 1;
     }
   }
-  tokenwatch::collector::Engine engine(cfg, store->get(), [alerts_file](const tokenwatch::collector::Alert& a) {
+  auto notifier = tokenwatch::collector::Notifier::Create(cfg.collector, {});
+  if (!notifier.ok()) {
+    fprintf(stderr, "tokenwatch-collector: %s\n", std::string(notifier.status().message()).c_str());
+    return 2;
+  }
+  tokenwatch::collector::Notifier* notify = notifier->get();
+  tokenwatch::collector::Engine engine(cfg, store->get(), [alerts_file, notify](const tokenwatch::collector::Alert& a) {
+    notify->Enqueue(a);
     if (alerts_file == nullptr) return;
     std::string line = tokenwatch::collector::AlertJson(a);
     line.push_back('\n');
@@ -143,7 +151,7 @@ int Run(int argc, char** argv) {
         service.WithEngine([&fn](tokenwatch::collector::Engine& e) { fn(e); });
       },
       [&service]() { return service.open_streams(); },
-      []() { return std::vector<tokenwatch::collector::DeliveryCounters>(); });
+      [notify]() { return notify->Counters(); });
   hooks.metrics = [&metrics]() { return metrics.Text(); };
   auto api = tokenwatch::collector::ApiServer::Start(cfg.collector.http_listen, store->get(), hooks);
   if (!api.ok()) {
@@ -162,6 +170,7 @@ int Run(int argc, char** argv) {
   // Teardown: stop taking streams, make everything applied durable.
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   service.Shutdown();
+  notify->WaitIdle(std::chrono::seconds(5));  // last alerts out, bounded
   api->reset();
   const auto& st = engine.stats();
   fprintf(stderr,

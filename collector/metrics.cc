@@ -60,7 +60,7 @@ std::vector<MetricFamily> CollectorMetrics::Collect() const {
     }
     out.push_back(std::move(uses));
     MetricFamily alerts{"tokenwatch_collector_alerts_total",
-                        "Alerts raised (first occurrence), by type, severity and service.", C, {}};
+                        "Alerting token uses (first occurrences and repeats), by type, severity and service.", C, {}};
     for (const auto& [key, n] : st.alerts_by_type) {
       auto p = Split(key);
       alerts.metric.push_back(Counter(n, {{"type", p[0]}, {"severity", p[1]}, {"service", p[2]}}));

@@ -11,7 +11,8 @@ PACKAGES=(
   prometheus-cpp-dev libsimdjson-dev libyaml-cpp-dev libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcurl4-openssl-dev libcivetweb-dev
   # tests, captures and benchmarks: real peers and reference tools
-  tcpdump tshark httpry nginx-light curl iproute2 nodejs python3 procps time
+  tcpdump tshark httpry nginx-light curl iproute2 nodejs python3 python3-yaml procps time
+  prometheus prometheus-alertmanager tcpreplay
 )
 
 missing=()

@@ -719,7 +719,41 @@ class Loader {
                 [&](const Value& d) {
                   return ReadDuration(d, out.token_retention, /*allow_zero=*/true);
                 }},
+               {"alertmanager",
+                [&](const Value& m) {
+                  AlertmanagerSink& am = out.alertmanager.emplace();
+                  return ReadMap(m, {
+                                        {"url", [&](const Value& u) { return ReadHttpUrl(u, am.url); }},
+                                        {"resolve_after",
+                                         [&](const Value& d) {
+                                           return ReadDuration(d, am.resolve_after,
+                                                               /*allow_zero=*/false);
+                                         }},
+                                    },
+                                 /*required=*/{"url"});
+                }},
+               {"webhooks",
+                [&](const Value& list) {
+                  out.webhooks.clear();
+                  return ReadList(list, [&](const Value& item) -> absl::Status {
+                    WebhookSink& w = out.webhooks.emplace_back();
+                    return ReadMap(item, {
+                                             {"url", [&](const Value& u) { return ReadHttpUrl(u, w.url); }},
+                                             {"secret_file",
+                                              [&](const Value& f) { return ReadPath(f, w.secret_file); }},
+                                         },
+                                  /*required=*/{"url"});
+                  });
+                }},
            });
+  }
+
+  absl::Status ReadHttpUrl(const Value& v, std::string& out) {
+    if (absl::Status s = ReadNonEmptyString(v, out); !s.ok()) return s;
+    if (!absl::StartsWith(out, "http://") && !absl::StartsWith(out, "https://")) {
+      return Fail(v, absl::StrCat("bad URL ", Quote(out), " (expected http:// or https://)"));
+    }
+    return absl::OkStatus();
   }
 
   absl::Status ReadStore(const Value& v, Collector& out) {

@@ -83,6 +83,16 @@ struct Agent {
   absl::Duration drain_timeout = absl::Seconds(30);  // -r: wait for acks
 };
 
+// Where the collector delivers alerts besides --alerts-out.
+struct AlertmanagerSink {
+  std::string url;  // base URL, e.g. http://127.0.0.1:9093
+  absl::Duration resolve_after = absl::Hours(1);  // endsAt = startsAt + this
+};
+struct WebhookSink {
+  std::string url;
+  std::string secret_file;  // HMAC-SHA256 key for the signature header; absolute
+};
+
 struct Collector {
   std::string listen = "127.0.0.1:9470";
   std::string http_listen = "127.0.0.1:9471";
@@ -90,6 +100,8 @@ struct Collector {
   std::string alerts_out;
   // Tokens are forgotten this long after exp (after last use without exp).
   absl::Duration token_retention = absl::Hours(24);
+  std::optional<AlertmanagerSink> alertmanager;
+  std::vector<WebhookSink> webhooks;
 };
 
 struct Config {

@@ -15,8 +15,6 @@ namespace tokenwatch::output {
 
 // RFC 3339 UTC with milliseconds: "2026-11-30T10:15:03.120Z".
 std::string FormatTimestamp(int64_t ts_us);
-// Appends `s` as a JSON string; invalid UTF-8 becomes U+FFFD.
-void AppendJsonString(std::string* out, std::string_view s);
 const char* LocationName(v1::TokenLocation loc);
 const char* KindName(v1::TokenKind kind);
 

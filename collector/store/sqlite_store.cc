@@ -1,4 +1,5 @@
 #include "collector/store/sqlite_store.h"
+#include "agent/util/json.h"
 
 #include <sqlite3.h>
 
@@ -15,6 +16,8 @@
 #include "absl/time/time.h"
 
 namespace tokenwatch::collector {
+
+using util::AppendJsonString;
 
 namespace {
 
@@ -191,50 +194,6 @@ std::string FormatTimestamp(int64_t us) {
                           absl::UTCTimeZone());
 }
 
-// The same escaping as AlertJson: control characters \u-escaped, invalid
-// UTF-8 as \ufffd, so the text columns are always valid JSON.
-void AppendJsonString(std::string* out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out->push_back('"');
-  size_t i = 0;
-  while (i < s.size()) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c == '"' || c == '\\') {
-      out->push_back('\\');
-      out->push_back(static_cast<char>(c));
-      ++i;
-    } else if (c < 0x20) {
-      out->append("\\u00");
-      out->push_back(kHex[c >> 4]);
-      out->push_back(kHex[c & 0xf]);
-      ++i;
-    } else if (c < 0x80) {
-      out->push_back(static_cast<char>(c));
-      ++i;
-    } else {
-      size_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
-      bool ok = n > 0 && c <= 0xf4 && i + n <= s.size();
-      for (size_t k = 1; ok && k < n; ++k) {
-        ok = (static_cast<unsigned char>(s[i + k]) & 0xc0) == 0x80;
-      }
-      if (ok && n == 3) {
-        unsigned char c1 = static_cast<unsigned char>(s[i + 1]);
-        ok = !(c == 0xe0 && c1 < 0xa0) && !(c == 0xed && c1 >= 0xa0);
-      } else if (ok && n == 4) {
-        unsigned char c1 = static_cast<unsigned char>(s[i + 1]);
-        ok = !(c == 0xf0 && c1 < 0x90) && !(c == 0xf4 && c1 >= 0x90);
-      }
-      if (ok) {
-        out->append(s.data() + i, n);
-        i += n;
-      } else {
-        out->append("\\ufffd");
-        ++i;
-      }
-    }
-  }
-  out->push_back('"');
-}
 
 template <typename Strings>
 void StringArrayJson(const Strings& items, std::string* out) {
