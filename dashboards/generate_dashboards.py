@@ -298,8 +298,8 @@ def fleet_overview():
         sized(stat(
             "Alerts (time range)",
             "tokenwatch alerts of every severity raised in the selected time range "
-            "(selected services). One alert per type, token and service; repeats "
-            "do not count again.",
+            "(selected services). Counts alerting token uses: the first use of a "
+            "(type, token, service) raises the alert record, repeats add to its count.",
             [target(f'round(sum(increase(tokenwatch_collector_alerts_total{{{S}}}[$__range]))) or vector(0)',
                     "alerts", instant=True)],
             threshold_steps=((1, YELLOW),), decimals=0), 4, 4),
@@ -340,7 +340,7 @@ def fleet_overview():
             unit="reqps", stack=True), 12, 8),
         sized(timeseries(
             "Alerts over time by type",
-            "New tokenwatch alerts per minute, by alert type (selected services). "
+            "Alerting token uses per minute, by alert type (selected services). "
             "A spike of one type points at one cause: read the alert records of "
             "that type in /api/v1/alerts.",
             [target(f'sum by (type) (rate(tokenwatch_collector_alerts_total{{{S}}}[{RI}])) * 60', "{{type}}")],
