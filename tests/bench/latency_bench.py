@@ -23,6 +23,9 @@ import threading
 import time
 from datetime import datetime
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+from harness import free_port, get_json, wait_for
+
 
 def b64(b):
     return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
@@ -33,12 +36,6 @@ def jwt(claims, key=b"latency-bench"):
     p = b64(json.dumps(claims).encode())
     sig = hmac.new(key, f"{h}.{p}".encode(), hashlib.sha256).digest()
     return f"{h}.{p}.{b64(sig)}"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main():

@@ -17,6 +17,8 @@ import sys
 import tempfile
 import time
 
+from harness import wait_for
+
 PORT = 18280
 REQUESTS = 40
 KEY = b"live-capture-test-key"
@@ -43,15 +45,6 @@ def fp(token):
     return hmac.new(KEY, token.encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def wait_for(pred, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    print(f"timed out waiting for {what}")
-    return False
-
 
 def events_in(path):
     try:
@@ -69,7 +62,9 @@ def run_once(agent, iface, tmp):
         [agent, "-c", cfg, "-i", iface, "-f", f"tcp port {PORT}",
          "--events-out", out, "--agent-id", "live"], stderr=err)
     try:
-        if not wait_for(lambda: "capturing on" in open(err.name).read(), 10, "agent start"):
+        try:
+            wait_for(lambda: "capturing on" in open(err.name).read(), 10, "agent start")
+        except AssertionError:
             return False, "agent did not start: " + open(err.name).read()
         # Capture is armed once a probe request comes back as an event.
         probe = f"probe-{iface}"
@@ -78,7 +73,9 @@ def run_once(agent, iface, tmp):
             subprocess.run(["curl", "-s", "-o", "/dev/null", "-H", f"Authorization: Bearer {probe}",
                             f"http://127.0.0.1:{PORT}/probe"], check=False)
             return any(e["token"]["fp"] == fp(probe) for e in events_in(out))
-        if not wait_for(probe_seen, 15, "probe event"):
+        try:
+            wait_for(probe_seen, 15, "probe event")
+        except AssertionError:
             return False, "probe never seen"
         sent = {}
         # Half on one keep-alive connection, half on fresh connections.
@@ -98,7 +95,10 @@ def run_once(agent, iface, tmp):
         def all_seen():
             got = {e["token"]["fp"] for e in events_in(out)}
             return all(k in got for k in sent)
-        wait_for(all_seen, 15, "all events")
+        try:
+            wait_for(all_seen, 15, "all events")
+        except AssertionError:
+            pass  # what is missing is reported below
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=20)
@@ -130,8 +130,12 @@ def main():
                               "-g", "daemon off;"])
     passed = failed = 0
     try:
-        ok = wait_for(lambda: subprocess.run(["curl", "-s", "-o", "/dev/null", f"http://127.0.0.1:{PORT}/"]).returncode == 0,
-                      10, "nginx")
+        try:
+            ok = wait_for(lambda: subprocess.run(["curl", "-s", "-o", "/dev/null",
+                                                  f"http://127.0.0.1:{PORT}/"]).returncode == 0,
+                          10, "nginx")
+        except AssertionError:
+            ok = False
         for iface in ["lo", "any"]:
             good, msg = run_once(agent, iface, tmp) if ok else (False, "nginx did not start")
             print(("ok " if good else "FAIL ") + msg)
