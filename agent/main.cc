@@ -1,5 +1,6 @@
 // tokenwatch-agent: flags, ordered start-up, the capture loop, teardown.
 #include <getopt.h>
+#include <openssl/rand.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -10,8 +11,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-
-#include <openssl/rand.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -112,28 +111,55 @@ int Run(int argc, char** argv) {
   int c;
   while ((c = getopt_long(argc, argv, ":c:i:r:f:h", kOptions, nullptr)) != -1) {
     switch (c) {
-      case 'c': flags.config = optarg; break;
-      case 'i': flags.interface = optarg; break;
-      case 'r': flags.read = optarg; break;
-      case 'f': flags.filter = optarg; flags.have_filter = true; break;
-      case 1: flags.collector = optarg; break;
-      case 2: flags.events_out = optarg; break;
-      case 3: flags.agent_id = optarg; break;
-      case 4: flags.metrics_listen = optarg; break;
-      case 5: printf("tokenwatch-agent %s\n", TOKENWATCH_VERSION); return 0;
-      case 'h': printf("%s", kUsage); return 0;
-      case ':': return Usage(absl::StrCat("option ", argv[optind - 1], " needs a value"));
-      default: return Usage(absl::StrCat("unknown option ", argv[optind - 1]));
+      case 'c':
+        flags.config = optarg;
+        break;
+      case 'i':
+        flags.interface = optarg;
+        break;
+      case 'r':
+        flags.read = optarg;
+        break;
+      case 'f':
+        flags.filter = optarg;
+        flags.have_filter = true;
+        break;
+      case 1:
+        flags.collector = optarg;
+        break;
+      case 2:
+        flags.events_out = optarg;
+        break;
+      case 3:
+        flags.agent_id = optarg;
+        break;
+      case 4:
+        flags.metrics_listen = optarg;
+        break;
+      case 5:
+        printf("tokenwatch-agent %s\n", TOKENWATCH_VERSION);
+        return 0;
+      case 'h':
+        printf("%s", kUsage);
+        return 0;
+      case ':':
+        return Usage(
+            absl::StrCat("option ", argv[optind - 1], " needs a value"));
+      default:
+        return Usage(absl::StrCat("unknown option ", argv[optind - 1]));
     }
   }
-  if (optind < argc) return Usage(absl::StrCat("unexpected argument ", argv[optind]));
+  if (optind < argc)
+    return Usage(absl::StrCat("unexpected argument ", argv[optind]));
 
   // Step 1: configuration; flags override the file.
   tokenwatch::config::Config cfg;
   if (!flags.config.empty()) {
-    absl::StatusOr<tokenwatch::config::Config> loaded = tokenwatch::config::LoadConfig(flags.config);
+    absl::StatusOr<tokenwatch::config::Config> loaded =
+        tokenwatch::config::LoadConfig(flags.config);
     if (!loaded.ok()) {
-      fprintf(stderr, "tokenwatch-agent: %s\n", std::string(loaded.status().message()).c_str());
+      fprintf(stderr, "tokenwatch-agent: %s\n",
+              std::string(loaded.status().message()).c_str());
       return 2;
     }
     cfg = *std::move(loaded);
@@ -142,25 +168,31 @@ int Run(int argc, char** argv) {
                           : flags.read.empty()     ? cfg.agent.interface
                                                    : "";
   std::string filter = flags.have_filter ? flags.filter : cfg.agent.filter;
-  std::string collector = !flags.collector.empty() ? flags.collector : cfg.agent.collector;
-  std::string events_out = !flags.events_out.empty() ? flags.events_out : cfg.agent.events_out;
-  bool metrics_explicit = !flags.metrics_listen.empty() || !cfg.agent.metrics_listen.empty();
-  std::string metrics_listen = !flags.metrics_listen.empty()     ? flags.metrics_listen
-                               : !cfg.agent.metrics_listen.empty() ? cfg.agent.metrics_listen
-                                                                   : "127.0.0.1:9472";
-  std::string agent_id = !flags.agent_id.empty() ? flags.agent_id
+  std::string collector =
+      !flags.collector.empty() ? flags.collector : cfg.agent.collector;
+  std::string events_out =
+      !flags.events_out.empty() ? flags.events_out : cfg.agent.events_out;
+  bool metrics_explicit =
+      !flags.metrics_listen.empty() || !cfg.agent.metrics_listen.empty();
+  std::string metrics_listen =
+      !flags.metrics_listen.empty()       ? flags.metrics_listen
+      : !cfg.agent.metrics_listen.empty() ? cfg.agent.metrics_listen
+                                          : "127.0.0.1:9472";
+  std::string agent_id = !flags.agent_id.empty()       ? flags.agent_id
                          : !cfg.agent.agent_id.empty() ? cfg.agent.agent_id
                                                        : HostName();
   if (!flags.read.empty() && !flags.interface.empty()) {
     return Usage("-i and -r exclude each other");
   }
-  if (flags.read.empty() && interface.empty()) return Usage("give -i IFACE or -r FILE");
+  if (flags.read.empty() && interface.empty())
+    return Usage("give -i IFACE or -r FILE");
   if (events_out.empty() && collector.empty()) events_out = "-";
 
   // Step 2: the fingerprint key.
   std::unique_ptr<tokenwatch::token::Fingerprinter> fingerprinter;
   if (!cfg.fingerprint_key_file.empty()) {
-    auto fp = tokenwatch::token::Fingerprinter::FromFile(cfg.fingerprint_key_file);
+    auto fp =
+        tokenwatch::token::Fingerprinter::FromFile(cfg.fingerprint_key_file);
     if (!fp.ok()) {
       fprintf(stderr, "tokenwatch-agent: %s: fingerprint_key_file: %s\n",
               cfg.path.c_str(), std::string(fp.status().message()).c_str());
@@ -185,7 +217,8 @@ int Run(int argc, char** argv) {
     if (events_out != "-") {
       out = fopen(events_out.c_str(), "w");
       if (out == nullptr) {
-        fprintf(stderr, "tokenwatch-agent: cannot write %s: %m\n", events_out.c_str());
+        fprintf(stderr, "tokenwatch-agent: cannot write %s: %m\n",
+                events_out.c_str());
         return 1;
       }
     }
@@ -197,8 +230,8 @@ int Run(int argc, char** argv) {
     o.target = collector;
     o.agent_id = agent_id;
     o.batch_max_events = cfg.agent.batch_max_events;
-    o.flush_interval = std::chrono::milliseconds(
-        std::max<int64_t>(1, absl::ToInt64Milliseconds(cfg.agent.flush_interval)));
+    o.flush_interval = std::chrono::milliseconds(std::max<int64_t>(
+        1, absl::ToInt64Milliseconds(cfg.agent.flush_interval)));
     o.queue_max_events = cfg.agent.queue_max_events;
     collector_sink = std::make_unique<tokenwatch::output::CollectorSink>(o);
   }
@@ -206,16 +239,19 @@ int Run(int argc, char** argv) {
 
   // Step 4: the packet source.
   absl::StatusOr<std::unique_ptr<tokenwatch::capture::PcapSource>> source =
-      flags.read.empty() ? tokenwatch::capture::PcapSource::OpenLive(interface, filter)
-                         : tokenwatch::capture::PcapSource::OpenFile(flags.read, filter);
+      flags.read.empty()
+          ? tokenwatch::capture::PcapSource::OpenLive(interface, filter)
+          : tokenwatch::capture::PcapSource::OpenFile(flags.read, filter);
   if (!source.ok()) {
-    fprintf(stderr, "tokenwatch-agent: %s\n", std::string(source.status().message()).c_str());
+    fprintf(stderr, "tokenwatch-agent: %s\n",
+            std::string(source.status().message()).c_str());
     return absl::IsInvalidArgument(source.status()) ? 2 : 1;
   }
   tokenwatch::capture::PcapSource& src = **source;
   if (src.IsLive()) {
-    fprintf(stderr, "tokenwatch-agent: capturing on %s%s%s\n", interface.c_str(),
-            filter.empty() ? "" : " with filter ", filter.c_str());
+    fprintf(stderr, "tokenwatch-agent: capturing on %s%s%s\n",
+            interface.c_str(), filter.empty() ? "" : " with filter ",
+            filter.c_str());
   }
 
   // Step 5: metrics. An address given by the user must work; the default
@@ -223,14 +259,17 @@ int Run(int argc, char** argv) {
   auto metrics = std::make_shared<tokenwatch::metrics::AgentMetrics>(agent_id);
   std::unique_ptr<tokenwatch::metrics::MetricsServer> metrics_server;
   if (metrics_listen != "off") {
-    auto started = tokenwatch::metrics::MetricsServer::Start(metrics_listen, metrics);
+    auto started =
+        tokenwatch::metrics::MetricsServer::Start(metrics_listen, metrics);
     if (started.ok()) {
       metrics_server = *std::move(started);
     } else if (metrics_explicit) {
-      fprintf(stderr, "tokenwatch-agent: %s\n", std::string(started.status().message()).c_str());
+      fprintf(stderr, "tokenwatch-agent: %s\n",
+              std::string(started.status().message()).c_str());
       return 1;
     } else {
-      fprintf(stderr, "tokenwatch-agent: warning: %s; running without metrics\n",
+      fprintf(stderr,
+              "tokenwatch-agent: warning: %s; running without metrics\n",
               std::string(started.status().message()).c_str());
     }
   }
@@ -239,15 +278,17 @@ int Run(int argc, char** argv) {
   signal(SIGINT, OnSignal);
   signal(SIGTERM, OnSignal);
   tokenwatch::Pipeline pipeline(cfg, agent_id, fingerprinter.get(), &sink);
-  Progress progress(!src.IsLive() && flags.read != "-" && isatty(STDERR_FILENO));
+  Progress progress(!src.IsLive() && flags.read != "-" &&
+                    isatty(STDERR_FILENO));
   int rc = 0;
   tokenwatch::capture::RawPacket packet;
   uint64_t n = 0;
   double capture_seconds = 0;
   absl::Time last_publish = absl::Now();
   auto publish = [&] {
-    tokenwatch::metrics::StageSeconds st{capture_seconds, pipeline.decode_seconds(),
-                                        pipeline.tcp_http_seconds(), pipeline.output_seconds()};
+    tokenwatch::metrics::StageSeconds st{
+        capture_seconds, pipeline.decode_seconds(), pipeline.tcp_http_seconds(),
+        pipeline.output_seconds()};
     std::optional<tokenwatch::output::DeliveryStats> d;
     if (collector_sink != nullptr) d = collector_sink->Stats();
     metrics->Publish(pipeline.stats(), src.Stats(), st, d);
@@ -255,10 +296,12 @@ int Run(int argc, char** argv) {
   while (!g_stop) {
     bool timed = (n & 63) == 0;
     absl::Time t0 = timed ? absl::Now() : absl::Time();
-    absl::StatusOr<tokenwatch::capture::PacketSource::Result> r = src.Next(&packet);
+    absl::StatusOr<tokenwatch::capture::PacketSource::Result> r =
+        src.Next(&packet);
     if (timed) capture_seconds += 64 * absl::ToDoubleSeconds(absl::Now() - t0);
     if (!r.ok()) {
-      fprintf(stderr, "\ntokenwatch-agent: %s\n", std::string(r.status().message()).c_str());
+      fprintf(stderr, "\ntokenwatch-agent: %s\n",
+              std::string(r.status().message()).c_str());
       rc = 1;
       break;
     }
@@ -267,7 +310,8 @@ int Run(int argc, char** argv) {
       // Live and idle: packet time stands still, the wall clock does not.
       pipeline.Advance(absl::ToUnixMicros(absl::Now()));
       if (json_sink != nullptr) json_sink->Flush();
-      if (metrics_server != nullptr && absl::Now() - last_publish > absl::Seconds(1)) {
+      if (metrics_server != nullptr &&
+          absl::Now() - last_publish > absl::Seconds(1)) {
         publish();
         last_publish = absl::Now();
       }
@@ -275,11 +319,13 @@ int Run(int argc, char** argv) {
     }
     pipeline.OnPacket(packet);
     if ((++n & 0xffff) == 0) progress.Maybe(src, n);
-    if ((n & 0x3ff) == 0 && metrics_server != nullptr && absl::Now() - last_publish > absl::Seconds(1)) {
+    if ((n & 0x3ff) == 0 && metrics_server != nullptr &&
+        absl::Now() - last_publish > absl::Seconds(1)) {
       publish();
       last_publish = absl::Now();
     }
-    if (src.IsLive() && json_sink != nullptr && (n & 0xff) == 0) json_sink->Flush();
+    if (src.IsLive() && json_sink != nullptr && (n & 0xff) == 0)
+      json_sink->Flush();
   }
   progress.Done();
 
@@ -292,20 +338,25 @@ int Run(int argc, char** argv) {
         absl::ToInt64Milliseconds(cfg.agent.drain_timeout)));
     tokenwatch::output::DeliveryStats d = collector_sink->Stats();
     fprintf(stderr,
-            "tokenwatch-agent: delivery: %llu events queued, %llu acknowledged, %llu dropped "
+            "tokenwatch-agent: delivery: %llu events queued, %llu "
+            "acknowledged, %llu dropped "
             "(queue full), %llu reconnects\n",
             (unsigned long long)d.queued, (unsigned long long)d.acked,
             (unsigned long long)d.dropped, (unsigned long long)d.reconnects);
     if (!drained) {
       fprintf(stderr,
-              "tokenwatch-agent: error: %llu events in %llu batches were not acknowledged by "
+              "tokenwatch-agent: error: %llu events in %llu batches were not "
+              "acknowledged by "
               "the collector at %s within %s\n",
-              (unsigned long long)d.unacked_events, (unsigned long long)d.unacked_batches,
-              collector.c_str(), absl::FormatDuration(cfg.agent.drain_timeout).c_str());
+              (unsigned long long)d.unacked_events,
+              (unsigned long long)d.unacked_batches, collector.c_str(),
+              absl::FormatDuration(cfg.agent.drain_timeout).c_str());
       rc = 1;
     } else if (d.dropped > 0) {
-      fprintf(stderr, "tokenwatch-agent: error: %llu events were dropped (queue full)\n",
-              (unsigned long long)d.dropped);
+      fprintf(
+          stderr,
+          "tokenwatch-agent: error: %llu events were dropped (queue full)\n",
+          (unsigned long long)d.dropped);
       rc = 1;
     }
   }

@@ -16,7 +16,8 @@ Pipeline::Pipeline(const config::Config& config, const std::string& agent_id,
     : extractor_(config.agent.token_headers, &stats_),
       tokens_(fingerprinter, config.agent.limits.token_cache_entries, &stats_),
       attributor_(config.services),
-      folder_(absl::ToInt64Microseconds(config.agent.fold_window), kMaxOpenFolds, sink,
+      folder_(absl::ToInt64Microseconds(config.agent.fold_window),
+              kMaxOpenFolds, sink,
               absl::ToInt64Seconds(config.detections.clock_leeway)),
       flows_(config.agent.limits.max_flows,
              absl::ToInt64Microseconds(config.agent.limits.flow_idle_timeout),
@@ -64,8 +65,8 @@ void Pipeline::OnPacket(const capture::RawPacket& packet) {
 }
 
 void Pipeline::Process(const capture::RawPacket& packet, decode::DecodeResult r,
-                       decode::TcpSegment& seg, const decode::IpFragment& frag, bool timed,
-                       int64_t t1) {
+                       decode::TcpSegment& seg, const decode::IpFragment& frag,
+                       bool timed, int64_t t1) {
   ++stats_.packets;
   stats_.bytes += packet.wirelen;
   if (r == decode::DecodeResult::kIpFragment) {

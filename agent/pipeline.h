@@ -53,8 +53,9 @@ class Pipeline {
   }
 
  private:
-  void Process(const capture::RawPacket& packet, decode::DecodeResult r, decode::TcpSegment& seg,
-               const decode::IpFragment& frag, bool timed, int64_t t1);
+  void Process(const capture::RawPacket& packet, decode::DecodeResult r,
+               decode::TcpSegment& seg, const decode::IpFragment& frag,
+               bool timed, int64_t t1);
 
   AgentStats stats_;
   tcp::ReassemblyBudget budget_;

@@ -7,57 +7,96 @@ namespace tokenwatch {
 
 const char* AnomalyName(Anomaly a) {
   switch (a) {
-    case Anomaly::kTcpRetransmission: return "tcp_retransmission";
-    case Anomaly::kTcpOverlapInconsistent: return "tcp_overlap_inconsistent";
-    case Anomaly::kTcpSeqOutOfWindow: return "tcp_seq_out_of_window";
-    case Anomaly::kTcpContentGap: return "tcp_content_gap";
-    case Anomaly::kTcpMidstreamPickup: return "tcp_midstream_pickup";
-    case Anomaly::kHttpBadRequestLine: return "http_bad_request_line";
-    case Anomaly::kHttpBadStatusLine: return "http_bad_status_line";
-    case Anomaly::kHttpHeaderTooLarge: return "http_header_too_large";
-    case Anomaly::kHttpTooManyHeaders: return "http_too_many_headers";
-    case Anomaly::kHttpBadContentLength: return "http_bad_content_length";
-    case Anomaly::kHttpMultipleContentLength: return "http_multiple_content_length";
-    case Anomaly::kHttpClAndChunked: return "http_cl_and_chunked";
-    case Anomaly::kHttpBadChunkSize: return "http_bad_chunk_size";
-    case Anomaly::kHttpResponseWithoutRequest: return "http_response_without_request";
-    case Anomaly::kHttpVersion09: return "http_version_0_9";
-    case Anomaly::kHttpTunnel: return "http_tunnel";
-    case Anomaly::kHttp2Preface: return "http2_preface";
-    case Anomaly::kIpFragmentOverlap: return "ip_fragment_overlap";
-    case Anomaly::kCount: break;
+    case Anomaly::kTcpRetransmission:
+      return "tcp_retransmission";
+    case Anomaly::kTcpOverlapInconsistent:
+      return "tcp_overlap_inconsistent";
+    case Anomaly::kTcpSeqOutOfWindow:
+      return "tcp_seq_out_of_window";
+    case Anomaly::kTcpContentGap:
+      return "tcp_content_gap";
+    case Anomaly::kTcpMidstreamPickup:
+      return "tcp_midstream_pickup";
+    case Anomaly::kHttpBadRequestLine:
+      return "http_bad_request_line";
+    case Anomaly::kHttpBadStatusLine:
+      return "http_bad_status_line";
+    case Anomaly::kHttpHeaderTooLarge:
+      return "http_header_too_large";
+    case Anomaly::kHttpTooManyHeaders:
+      return "http_too_many_headers";
+    case Anomaly::kHttpBadContentLength:
+      return "http_bad_content_length";
+    case Anomaly::kHttpMultipleContentLength:
+      return "http_multiple_content_length";
+    case Anomaly::kHttpClAndChunked:
+      return "http_cl_and_chunked";
+    case Anomaly::kHttpBadChunkSize:
+      return "http_bad_chunk_size";
+    case Anomaly::kHttpResponseWithoutRequest:
+      return "http_response_without_request";
+    case Anomaly::kHttpVersion09:
+      return "http_version_0_9";
+    case Anomaly::kHttpTunnel:
+      return "http_tunnel";
+    case Anomaly::kHttp2Preface:
+      return "http2_preface";
+    case Anomaly::kIpFragmentOverlap:
+      return "ip_fragment_overlap";
+    case Anomaly::kCount:
+      break;
   }
   return "unknown";
 }
 
 const char* DropName(Drop d) {
   switch (d) {
-    case Drop::kCaptureKernel: return "capture_kernel";
-    case Drop::kCaptureInterface: return "capture_interface";
-    case Drop::kFlowTableFull: return "flow_table_full";
-    case Drop::kReassemblyFlowCap: return "reassembly_flow_cap";
-    case Drop::kReassemblyGlobalCap: return "reassembly_global_cap";
-    case Drop::kPendingRequests: return "pending_requests";
-    case Drop::kHeaderBytes: return "header_bytes";
-    case Drop::kTokenTooLong: return "token_too_long";
-    case Drop::kTokensPerRequest: return "tokens_per_request";
-    case Drop::kFragmentTimeout: return "ip_fragment_timeout";
-    case Drop::kFragmentLimit: return "ip_fragment_limit";
-    case Drop::kCount: break;
+    case Drop::kCaptureKernel:
+      return "capture_kernel";
+    case Drop::kCaptureInterface:
+      return "capture_interface";
+    case Drop::kFlowTableFull:
+      return "flow_table_full";
+    case Drop::kReassemblyFlowCap:
+      return "reassembly_flow_cap";
+    case Drop::kReassemblyGlobalCap:
+      return "reassembly_global_cap";
+    case Drop::kPendingRequests:
+      return "pending_requests";
+    case Drop::kHeaderBytes:
+      return "header_bytes";
+    case Drop::kTokenTooLong:
+      return "token_too_long";
+    case Drop::kTokensPerRequest:
+      return "tokens_per_request";
+    case Drop::kFragmentTimeout:
+      return "ip_fragment_timeout";
+    case Drop::kFragmentLimit:
+      return "ip_fragment_limit";
+    case Drop::kCount:
+      break;
   }
   return "unknown";
 }
 
 const char* MalformedName(Malformed m) {
   switch (m) {
-    case Malformed::kEmptyToken: return "empty_token";
-    case Malformed::kBadTokenChars: return "bad_token_chars";
-    case Malformed::kBadBase64: return "bad_base64";
-    case Malformed::kHeaderNotJson: return "header_not_json";
-    case Malformed::kPayloadNotJson: return "payload_not_json";
-    case Malformed::kBadClaimType: return "bad_claim_type";
-    case Malformed::kClaimTooLong: return "claim_too_long";
-    case Malformed::kCount: break;
+    case Malformed::kEmptyToken:
+      return "empty_token";
+    case Malformed::kBadTokenChars:
+      return "bad_token_chars";
+    case Malformed::kBadBase64:
+      return "bad_base64";
+    case Malformed::kHeaderNotJson:
+      return "header_not_json";
+    case Malformed::kPayloadNotJson:
+      return "payload_not_json";
+    case Malformed::kBadClaimType:
+      return "bad_claim_type";
+    case Malformed::kClaimTooLong:
+      return "claim_too_long";
+    case Malformed::kCount:
+      break;
   }
   return "unknown";
 }
@@ -76,10 +115,14 @@ std::string Breakdown(const std::array<uint64_t, N>& counts,
 }
 const char* KindName(TokenKindStat k) {
   switch (k) {
-    case TokenKindStat::kJwt: return "jwt";
-    case TokenKindStat::kOpaque: return "opaque";
-    case TokenKindStat::kJwe: return "jwe";
-    case TokenKindStat::kCount: break;
+    case TokenKindStat::kJwt:
+      return "jwt";
+    case TokenKindStat::kOpaque:
+      return "opaque";
+    case TokenKindStat::kJwe:
+      return "jwe";
+    case TokenKindStat::kCount:
+      break;
   }
   return "unknown";
 }
@@ -88,7 +131,8 @@ const char* KindName(TokenKindStat k) {
 std::string AgentStats::Summary() const {
   std::string out = "tokenwatch-agent: summary\n";
   auto line = [&out](const char* name, const auto& value) {
-    absl::StrAppend(&out, absl::StrFormat("  %-18s %s\n", name, absl::StrCat(value)));
+    absl::StrAppend(&out,
+                    absl::StrFormat("  %-18s %s\n", name, absl::StrCat(value)));
   };
   line("packets", packets);
   line("bytes", bytes);
@@ -103,10 +147,11 @@ std::string AgentStats::Summary() const {
   line("malformed_tokens", Breakdown(malformed, &MalformedName));
   line("events", events);
   line("cache_hit_ratio",
-       absl::StrFormat("%.3f", token_cache_hits + token_cache_misses == 0
-                                   ? 0.0
-                                   : static_cast<double>(token_cache_hits) /
-                                         (token_cache_hits + token_cache_misses)));
+       absl::StrFormat("%.3f",
+                       token_cache_hits + token_cache_misses == 0
+                           ? 0.0
+                           : static_cast<double>(token_cache_hits) /
+                                 (token_cache_hits + token_cache_misses)));
   line("not_decoded", Breakdown(decode, &decode::DecodeResultName));
   line("anomalies", Breakdown(anomalies, &AnomalyName));
   line("drops", Breakdown(drops, &DropName));

@@ -16,8 +16,8 @@ enum class Anomaly : uint8_t {
   kTcpRetransmission,
   kTcpOverlapInconsistent,  // overlapping bytes that differ (first kept)
   kTcpSeqOutOfWindow,
-  kTcpContentGap,           // bytes never seen: parser resynchronised
-  kTcpMidstreamPickup,      // connection already open when capture began
+  kTcpContentGap,       // bytes never seen: parser resynchronised
+  kTcpMidstreamPickup,  // connection already open when capture began
   kHttpBadRequestLine,
   kHttpBadStatusLine,
   kHttpHeaderTooLarge,
@@ -28,9 +28,9 @@ enum class Anomaly : uint8_t {
   kHttpBadChunkSize,
   kHttpResponseWithoutRequest,
   kHttpVersion09,
-  kHttpTunnel,              // CONNECT or Upgrade: parsing stopped
-  kHttp2Preface,            // prior-knowledge HTTP/2: not parsed
-  kIpFragmentOverlap,       // overlapping or inconsistent IP fragments
+  kHttpTunnel,         // CONNECT or Upgrade: parsing stopped
+  kHttp2Preface,       // prior-knowledge HTTP/2: not parsed
+  kIpFragmentOverlap,  // overlapping or inconsistent IP fragments
   kCount,
 };
 const char* AnomalyName(Anomaly a);
@@ -82,7 +82,8 @@ struct AgentStats {
   uint64_t token_cache_hits = 0;
   uint64_t token_cache_misses = 0;
   uint64_t events = 0;
-  std::array<uint64_t, static_cast<size_t>(decode::DecodeResult::kCount)> decode{};
+  std::array<uint64_t, static_cast<size_t>(decode::DecodeResult::kCount)>
+      decode{};
   std::array<uint64_t, static_cast<size_t>(Anomaly::kCount)> anomalies{};
   std::array<uint64_t, static_cast<size_t>(Drop::kCount)> drops{};
   std::array<uint64_t, static_cast<size_t>(Malformed::kCount)> malformed{};

@@ -4,8 +4,8 @@
 #include <string_view>
 
 #include "absl/strings/str_cat.h"
-#include "agent/util/json.h"
 #include "absl/time/time.h"
+#include "agent/util/json.h"
 #include "collector/model.h"
 
 namespace tokenwatch::collector {
@@ -13,7 +13,6 @@ namespace tokenwatch::collector {
 using util::AppendJsonString;
 
 namespace {
-
 
 // RFC 3339 in UTC with milliseconds, truncated like the agent's events:
 // "2026-11-30T10:15:03.120Z".

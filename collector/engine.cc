@@ -20,7 +20,8 @@ std::string AlertKey(const std::string& type, const std::string& identity,
   return absl::StrCat(type, "\x1f", identity, "\x1f", service);
 }
 
-constexpr int64_t kRetireEveryUs = 60'000'000;  // sweep once a minute of traffic
+constexpr int64_t kRetireEveryUs =
+    60'000'000;  // sweep once a minute of traffic
 
 }  // namespace
 
@@ -31,8 +32,10 @@ Engine::Engine(const config::Config& config, Store* store,
       on_alert_(std::move(on_alert)),
       detectors_(MakeDetectors(config)),
       tokens_(std::max<size_t>(8, config.detections.multi_source.min_sources)),
-      multi_source_window_us_(absl::ToInt64Microseconds(config.detections.multi_source.window)),
-      retention_us_(absl::ToInt64Microseconds(config.collector.token_retention)) {}
+      multi_source_window_us_(
+          absl::ToInt64Microseconds(config.detections.multi_source.window)),
+      retention_us_(
+          absl::ToInt64Microseconds(config.collector.token_retention)) {}
 
 absl::Status Engine::Restore() {
   absl::StatusOr<Snapshot> snap = store_->Load();
@@ -42,7 +45,8 @@ absl::Status Engine::Restore() {
     now_us_ = std::max(now_us_, row.last_seen_us);
   }
   for (const Alert& a : snap->alerts) {
-    alerts_[AlertKey(a.type, a.identity, a.service)] = {a.id, a.count, a.last_ts_us, false};
+    alerts_[AlertKey(a.type, a.identity, a.service)] = {a.id, a.count,
+                                                        a.last_ts_us, false};
   }
   for (const AgentProgress& p : snap->progress) {
     applied_[ProgressKey(p.agent_id, p.boot_id)] = p;
@@ -56,7 +60,8 @@ uint64_t Engine::StoredThrough(const std::string& agent, uint64_t boot) const {
   return it == committed_.end() ? 0 : it->second.seq;
 }
 
-bool Engine::Apply(const std::string& agent, uint64_t boot, const v1::EventBatch& batch) {
+bool Engine::Apply(const std::string& agent, uint64_t boot,
+                   const v1::EventBatch& batch) {
   AgentProgress& p = applied_[ProgressKey(agent, boot)];
   if (batch.seq() <= p.seq) {
     ++stats_.duplicate_batches;
@@ -87,9 +92,10 @@ void Engine::ApplyEvent(const std::string& agent, const v1::UsageEvent& e) {
   history.token = &e.token();
   history.services.clear();
   if (!created) tokens_.ServiceNames(s, &history.services);
-  history.recent_sources = created ? 1
-                                   : tokens_.RecentSources(s, e.client(),
-                                                           e.ts_us() - multi_source_window_us_);
+  history.recent_sources =
+      created ? 1
+              : tokens_.RecentSources(s, e.client(),
+                                      e.ts_us() - multi_source_window_us_);
   findings_.clear();
   if ((++sample_ & 63) == 0) {
     // Detector time, sampled: a clock read per detector per event would
@@ -98,22 +104,28 @@ void Engine::ApplyEvent(const std::string& agent, const v1::UsageEvent& e) {
       auto t0 = std::chrono::steady_clock::now();
       d->Check(history, e, &findings_);
       stats_.detector_seconds[d->type()] +=
-          64 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+          64 *
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+              .count();
     }
   } else {
     for (const auto& d : detectors_) d->Check(history, e, &findings_);
   }
   for (const Finding& f : findings_) {
     if (f.type == "expired_use") {
-      const char* accepted = e.status() == 0 ? "unknown" : e.status() < 400 ? "true" : "false";
-      stats_.expired_uses[absl::StrCat(e.service(), "|", accepted)] += e.count();
+      const char* accepted = e.status() == 0    ? "unknown"
+                             : e.status() < 400 ? "true"
+                                                : "false";
+      stats_.expired_uses[absl::StrCat(e.service(), "|", accepted)] +=
+          e.count();
     }
     Raise(f, identity, agent, e);
   }
-  static constexpr const char* kClass[] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
+  static constexpr const char* kClass[] = {"none", "1xx", "2xx",
+                                           "3xx",  "4xx", "5xx"};
   uint32_t st = e.status();
-  stats_.uses_by_service_class[absl::StrCat(e.service(), "|",
-                                            kClass[st >= 100 && st <= 599 ? st / 100 : 0])] +=
+  stats_.uses_by_service_class[absl::StrCat(
+      e.service(), "|", kClass[st >= 100 && st <= 599 ? st / 100 : 0])] +=
       e.count();
 
   tokens_.RecordUse(s, e);
@@ -143,12 +155,13 @@ std::string Engine::NewAlertId(int64_t ts_us) {
   return out;
 }
 
-void Engine::Raise(const Finding& f, const std::string& identity, const std::string& agent,
-                   const v1::UsageEvent& e) {
+void Engine::Raise(const Finding& f, const std::string& identity,
+                   const std::string& agent, const v1::UsageEvent& e) {
   std::string key = AlertKey(f.type, identity, e.service());
   // Every alerting use counts in the metric (alerts over time); only the
   // first one of a (type, identity, service) is a new alert record.
-  stats_.alerts_by_type[absl::StrCat(f.type, "|", f.severity, "|", e.service())] += e.count();
+  stats_.alerts_by_type[absl::StrCat(f.type, "|", f.severity, "|",
+                                     e.service())] += e.count();
   auto it = alerts_.find(key);
   if (it != alerts_.end()) {
     AlertKeyInfo& info = it->second;
@@ -187,7 +200,8 @@ void Engine::RetireTokens(int64_t now_us) {
   last_retire_us_ = now_us;
   std::vector<std::string> retire;
   tokens_.ForEach([&](const std::string& identity, const TokenState& s) {
-    int64_t anchor = s.exp != TokenState::kNone ? s.exp * 1000000 : s.last_seen_us;
+    int64_t anchor =
+        s.exp != TokenState::kNone ? s.exp * 1000000 : s.last_seen_us;
     // A token still in use after its exp is kept while it is used.
     anchor = std::max(anchor, s.last_seen_us);
     if (anchor + retention_us_ < now_us) retire.push_back(identity);
@@ -231,11 +245,14 @@ absl::Status Engine::Commit() {
   }
   for (const auto& [key, p] : applied_) {
     auto c = committed_.find(key);
-    if (c == committed_.end() || c->second.seq != p.seq) batch.progress.push_back(p);
+    if (c == committed_.end() || c->second.seq != p.seq)
+      batch.progress.push_back(p);
   }
   auto t0 = std::chrono::steady_clock::now();
   absl::Status s = store_->Commit(batch);
-  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+          .count();
   stats_.commit_seconds_sum += secs;
   for (size_t i = 0; i < stats_.commit_buckets.size(); ++i) {
     if (secs <= EngineStats::kCommitBounds[i]) ++stats_.commit_buckets[i];

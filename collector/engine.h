@@ -7,8 +7,8 @@
 #ifndef TOKENWATCH_COLLECTOR_ENGINE_H_
 #define TOKENWATCH_COLLECTOR_ENGINE_H_
 
-#include <cstdint>
 #include <array>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -37,14 +37,15 @@ struct EngineStats {
   uint64_t tokens_retired = 0;
   absl::flat_hash_map<std::string, uint64_t> events_by_agent;
   absl::flat_hash_map<std::string, uint64_t> batches_by_agent;
-  // Keys joined with '|': service|class, type|severity|service, service|accepted.
+  // Keys joined with '|': service|class, type|severity|service,
+  // service|accepted.
   absl::flat_hash_map<std::string, uint64_t> uses_by_service_class;
   absl::flat_hash_map<std::string, uint64_t> alerts_by_type;
   absl::flat_hash_map<std::string, uint64_t> expired_uses;
   absl::flat_hash_map<std::string, double> detector_seconds;  // sampled
   // Store commit latency: cumulative counts per upper bound, sum, count.
-  static constexpr double kCommitBounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025,
-                                             0.05,  0.1,    0.25,  0.5,  1,     2.5};
+  static constexpr double kCommitBounds[] = {
+      0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
   std::array<uint64_t, 11> commit_buckets{};
   double commit_seconds_sum = 0;
 };
@@ -62,7 +63,8 @@ class Engine {
   uint64_t StoredThrough(const std::string& agent, uint64_t boot) const;
   // Applies a batch in memory unless it was applied before; false for a
   // duplicate. Takes effect durably at the next successful Commit.
-  bool Apply(const std::string& agent, uint64_t boot, const v1::EventBatch& batch);
+  bool Apply(const std::string& agent, uint64_t boot,
+             const v1::EventBatch& batch);
   // Stores everything applied since the last successful commit. On failure
   // nothing is acknowledged and the same work is retried at the next call.
   absl::Status Commit();
@@ -79,8 +81,8 @@ class Engine {
     bool dirty;  // repeated since the last commit
   };
   void ApplyEvent(const std::string& agent, const v1::UsageEvent& e);
-  void Raise(const Finding& f, const std::string& identity, const std::string& agent,
-             const v1::UsageEvent& e);
+  void Raise(const Finding& f, const std::string& identity,
+             const std::string& agent, const v1::UsageEvent& e);
   void RetireTokens(int64_t now_us);
   std::string NewAlertId(int64_t ts_us);
 
@@ -91,11 +93,13 @@ class Engine {
   TokenTable tokens_;
   int64_t multi_source_window_us_;
   int64_t retention_us_;
-  absl::flat_hash_map<std::string, AlertKeyInfo> alerts_;  // type|identity|service
+  absl::flat_hash_map<std::string, AlertKeyInfo>
+      alerts_;  // type|identity|service
   // Progress: applied (in memory) and committed (durable), per agent|boot.
   absl::flat_hash_map<std::string, AgentProgress> applied_, committed_;
   // Work since the last successful commit.
-  absl::flat_hash_map<std::string, bool> dirty_tokens_;  // identity → still tracked
+  absl::flat_hash_map<std::string, bool>
+      dirty_tokens_;  // identity → still tracked
   std::vector<Alert> new_alerts_;
   std::vector<std::string> dirty_alert_keys_;
   bool pending_dirty_ = false;

@@ -1,6 +1,7 @@
 // tokenwatch-collector: flags, ordered start-up, serve until a signal,
 // teardown (final commit) always.
 #include <getopt.h>
+#include <grpcpp/grpcpp.h>
 #include <signal.h>
 
 #include <atomic>
@@ -11,17 +12,15 @@
 #include <string>
 #include <thread>
 
-#include <grpcpp/grpcpp.h>
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "agent/config/config.h"
 #include "collector/engine.h"
-#include "collector/metrics.h"
-#include "collector/notify/notifier.h"
 #include "collector/http/api_server.h"
 #include "collector/ingest/ingest_service.h"
+#include "collector/metrics.h"
 #include "collector/model.h"
+#include "collector/notify/notifier.h"
 #include "collector/store/store.h"
 
 namespace {
@@ -30,12 +29,14 @@ std::atomic<bool> g_stop{false};
 void OnSignal(int) { g_stop = true; }
 
 constexpr char kUsage[] =
-    "usage: tokenwatch-collector [-c FILE] [--listen ADDR] [--http-listen ADDR]\n"
+    "usage: tokenwatch-collector [-c FILE] [--listen ADDR] [--http-listen "
+    "ADDR]\n"
     "                            [--store URI] [--alerts-out FILE]\n"
     "  -c, --config FILE      the YAML file the agents read\n"
     "      --listen ADDR      gRPC ingest (default 127.0.0.1:9470)\n"
     "      --http-listen ADDR HTTP API and /metrics (default 127.0.0.1:9471)\n"
-    "      --store URI        sqlite:PATH (default sqlite:tokenwatch.db) or memory:\n"
+    "      --store URI        sqlite:PATH (default sqlite:tokenwatch.db) or "
+    "memory:\n"
     "      --alerts-out FILE  append alerts as JSON lines (- = stdout)\n"
     "      --version, --help\n";
 
@@ -59,25 +60,44 @@ int Run(int argc, char** argv) {
   int c;
   while ((c = getopt_long(argc, argv, ":c:h", kOptions, nullptr)) != -1) {
     switch (c) {
-      case 'c': config_path = optarg; break;
-      case 1: listen = optarg; break;
-      case 2: http_listen = optarg; break;
-      case 3: store_uri = optarg; break;
-      case 4: alerts_out = optarg; break;
-      case 5: printf("tokenwatch-collector %s\n", TOKENWATCH_VERSION); return 0;
-      case 'h': printf("%s", kUsage); return 0;
-      case ':': return Usage(absl::StrCat("option ", argv[optind - 1], " needs a value"));
-      default: return Usage(absl::StrCat("unknown option ", argv[optind - 1]));
+      case 'c':
+        config_path = optarg;
+        break;
+      case 1:
+        listen = optarg;
+        break;
+      case 2:
+        http_listen = optarg;
+        break;
+      case 3:
+        store_uri = optarg;
+        break;
+      case 4:
+        alerts_out = optarg;
+        break;
+      case 5:
+        printf("tokenwatch-collector %s\n", TOKENWATCH_VERSION);
+        return 0;
+      case 'h':
+        printf("%s", kUsage);
+        return 0;
+      case ':':
+        return Usage(
+            absl::StrCat("option ", argv[optind - 1], " needs a value"));
+      default:
+        return Usage(absl::StrCat("unknown option ", argv[optind - 1]));
     }
   }
-  if (optind < argc) return Usage(absl::StrCat("unexpected argument ", argv[optind]));
+  if (optind < argc)
+    return Usage(absl::StrCat("unexpected argument ", argv[optind]));
 
   // Step 1: configuration; flags override the file.
   tokenwatch::config::Config cfg;
   if (!config_path.empty()) {
     auto loaded = tokenwatch::config::LoadConfig(config_path);
     if (!loaded.ok()) {
-      fprintf(stderr, "tokenwatch-collector: %s\n", std::string(loaded.status().message()).c_str());
+      fprintf(stderr, "tokenwatch-collector: %s\n",
+              std::string(loaded.status().message()).c_str());
       return 2;
     }
     cfg = *std::move(loaded);
@@ -90,34 +110,41 @@ int Run(int argc, char** argv) {
   // Step 2: the store, and the state it holds.
   auto store = tokenwatch::collector::OpenStore(cfg.collector.store);
   if (!store.ok()) {
-    fprintf(stderr, "tokenwatch-collector: %s\n", std::string(store.status().message()).c_str());
+    fprintf(stderr, "tokenwatch-collector: %s\n",
+            std::string(store.status().message()).c_str());
     return absl::IsInvalidArgument(store.status()) ? 2 : 1;
   }
   FILE* alerts_file = nullptr;
   if (!cfg.collector.alerts_out.empty()) {
-    alerts_file = cfg.collector.alerts_out == "-" ? stdout : fopen(cfg.collector.alerts_out.c_str(), "a");
+    alerts_file = cfg.collector.alerts_out == "-"
+                      ? stdout
+                      : fopen(cfg.collector.alerts_out.c_str(), "a");
     if (alerts_file == nullptr) {
-      fprintf(stderr, "tokenwatch-collector: cannot append to %s: %m\n", cfg.collector.alerts_out.c_str());
+      fprintf(stderr, "tokenwatch-collector: cannot append to %s: %m\n",
+              cfg.collector.alerts_out.c_str());
       return 1;
     }
   }
   auto notifier = tokenwatch::collector::Notifier::Create(cfg.collector, {});
   if (!notifier.ok()) {
-    fprintf(stderr, "tokenwatch-collector: %s\n", std::string(notifier.status().message()).c_str());
+    fprintf(stderr, "tokenwatch-collector: %s\n",
+            std::string(notifier.status().message()).c_str());
     return 2;
   }
   tokenwatch::collector::Notifier* notify = notifier->get();
-  tokenwatch::collector::Engine engine(cfg, store->get(), [alerts_file, notify](const tokenwatch::collector::Alert& a) {
-    notify->Enqueue(a);
-    if (alerts_file == nullptr) return;
-    std::string line = tokenwatch::collector::AlertJson(a);
-    line.push_back('\n');
-    fwrite(line.data(), 1, line.size(), alerts_file);
-    fflush(alerts_file);
-  });
+  tokenwatch::collector::Engine engine(
+      cfg, store->get(),
+      [alerts_file, notify](const tokenwatch::collector::Alert& a) {
+        notify->Enqueue(a);
+        if (alerts_file == nullptr) return;
+        std::string line = tokenwatch::collector::AlertJson(a);
+        line.push_back('\n');
+        fwrite(line.data(), 1, line.size(), alerts_file);
+        fflush(alerts_file);
+      });
   if (absl::Status s = engine.Restore(); !s.ok()) {
-    fprintf(stderr, "tokenwatch-collector: cannot load %s: %s\n", cfg.collector.store.c_str(),
-            std::string(s.message()).c_str());
+    fprintf(stderr, "tokenwatch-collector: cannot load %s: %s\n",
+            cfg.collector.store.c_str(), std::string(s.message()).c_str());
     return 1;
   }
 
@@ -125,12 +152,14 @@ int Run(int argc, char** argv) {
   tokenwatch::collector::IngestService service(&engine);
   grpc::ServerBuilder builder;
   int grpc_port = 0;
-  builder.AddListeningPort(cfg.collector.listen, grpc::InsecureServerCredentials(), &grpc_port);
+  builder.AddListeningPort(cfg.collector.listen,
+                           grpc::InsecureServerCredentials(), &grpc_port);
   builder.RegisterService(&service);
   builder.SetMaxReceiveMessageSize(64 << 20);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || grpc_port == 0) {
-    fprintf(stderr, "tokenwatch-collector: cannot listen on %s\n", cfg.collector.listen.c_str());
+    fprintf(stderr, "tokenwatch-collector: cannot listen on %s\n",
+            cfg.collector.listen.c_str());
     return 1;
   }
 
@@ -141,27 +170,32 @@ int Run(int argc, char** argv) {
       return absl::StrFormat(
           R"({"status":"%s","open_streams":%d,"tokens_tracked":%d,"bytes_per_token":%.1f,)"
           R"("events":%d,"alerts":%d})",
-          service.last_commit_ok() ? "ok" : "store_failing", service.open_streams(),
-          e.tokens().size(), e.tokens().bytes_per_token(), e.stats().events,
+          service.last_commit_ok() ? "ok" : "store_failing",
+          service.open_streams(), e.tokens().size(),
+          e.tokens().bytes_per_token(), e.stats().events,
           e.stats().alerts_raised);
     });
   };
   tokenwatch::collector::CollectorMetrics metrics(
-      [&service](const std::function<void(const tokenwatch::collector::Engine&)>& fn) {
+      [&service](
+          const std::function<void(const tokenwatch::collector::Engine&)>& fn) {
         service.WithEngine([&fn](tokenwatch::collector::Engine& e) { fn(e); });
       },
       [&service]() { return service.open_streams(); },
       [notify]() { return notify->Counters(); });
   hooks.metrics = [&metrics]() { return metrics.Text(); };
-  auto api = tokenwatch::collector::ApiServer::Start(cfg.collector.http_listen, store->get(), hooks);
+  auto api = tokenwatch::collector::ApiServer::Start(cfg.collector.http_listen,
+                                                     store->get(), hooks);
   if (!api.ok()) {
-    fprintf(stderr, "tokenwatch-collector: %s\n", std::string(api.status().message()).c_str());
+    fprintf(stderr, "tokenwatch-collector: %s\n",
+            std::string(api.status().message()).c_str());
     server->Shutdown();
     return 1;
   }
-  fprintf(stderr, "tokenwatch-collector: ingest on %s (port %d), API on %s, store %s\n",
-          cfg.collector.listen.c_str(), grpc_port, cfg.collector.http_listen.c_str(),
-          cfg.collector.store.c_str());
+  fprintf(stderr,
+          "tokenwatch-collector: ingest on %s (port %d), API on %s, store %s\n",
+          cfg.collector.listen.c_str(), grpc_port,
+          cfg.collector.http_listen.c_str(), cfg.collector.store.c_str());
 
   signal(SIGINT, OnSignal);
   signal(SIGTERM, OnSignal);
@@ -174,9 +208,12 @@ int Run(int argc, char** argv) {
   api->reset();
   const auto& st = engine.stats();
   fprintf(stderr,
-          "tokenwatch-collector: summary\n  batches            %llu\n  duplicate_batches  %llu\n"
-          "  events             %llu\n  alerts             %llu\n  tokens_tracked     %zu\n",
-          (unsigned long long)st.batches, (unsigned long long)st.duplicate_batches,
+          "tokenwatch-collector: summary\n  batches            %llu\n  "
+          "duplicate_batches  %llu\n"
+          "  events             %llu\n  alerts             %llu\n  "
+          "tokens_tracked     %zu\n",
+          (unsigned long long)st.batches,
+          (unsigned long long)st.duplicate_batches,
           (unsigned long long)st.events, (unsigned long long)st.alerts_raised,
           engine.tokens().size());
   if (alerts_file != nullptr && alerts_file != stdout) fclose(alerts_file);

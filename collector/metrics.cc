@@ -38,44 +38,68 @@ std::vector<MetricFamily> CollectorMetrics::Collect() const {
   with_engine_([&](const Engine& engine) {
     const EngineStats& st = engine.stats();
     MetricFamily events{"tokenwatch_collector_events_received_total",
-                        "Usage events received and applied, by agent.", C, {}};
-    for (const auto& [agent, n] : st.events_by_agent) events.metric.push_back(Counter(n, {{"agent", agent}}));
+                        "Usage events received and applied, by agent.",
+                        C,
+                        {}};
+    for (const auto& [agent, n] : st.events_by_agent)
+      events.metric.push_back(Counter(n, {{"agent", agent}}));
     out.push_back(std::move(events));
-    MetricFamily batches{"tokenwatch_collector_batches_total", "Event batches applied, by agent.", C, {}};
-    for (const auto& [agent, n] : st.batches_by_agent) batches.metric.push_back(Counter(n, {{"agent", agent}}));
+    MetricFamily batches{"tokenwatch_collector_batches_total",
+                         "Event batches applied, by agent.",
+                         C,
+                         {}};
+    for (const auto& [agent, n] : st.batches_by_agent)
+      batches.metric.push_back(Counter(n, {{"agent", agent}}));
     out.push_back(std::move(batches));
     out.push_back({"tokenwatch_collector_duplicate_batches_total",
-                   "Batches received again after a reconnect and dropped (already stored).", C,
+                   "Batches received again after a reconnect and dropped "
+                   "(already stored).",
+                   C,
                    {Counter(st.duplicate_batches)}});
-    out.push_back({"tokenwatch_collector_tokens_tracked", "Token identities tracked now.", G,
+    out.push_back({"tokenwatch_collector_tokens_tracked",
+                   "Token identities tracked now.",
+                   G,
                    {Gauge(engine.tokens().size())}});
     out.push_back({"tokenwatch_collector_token_bytes_per_token",
-                   "Collector memory per tracked token, in bytes.", G,
+                   "Collector memory per tracked token, in bytes.",
+                   G,
                    {Gauge(engine.tokens().bytes_per_token())}});
     MetricFamily uses{"tokenwatch_collector_token_uses_total",
-                      "Token uses, by service and response status class.", C, {}};
+                      "Token uses, by service and response status class.",
+                      C,
+                      {}};
     for (const auto& [key, n] : st.uses_by_service_class) {
       auto p = Split(key);
-      uses.metric.push_back(Counter(n, {{"service", p[0]}, {"status_class", p[1]}}));
+      uses.metric.push_back(
+          Counter(n, {{"service", p[0]}, {"status_class", p[1]}}));
     }
     out.push_back(std::move(uses));
     MetricFamily alerts{"tokenwatch_collector_alerts_total",
-                        "Alerting token uses (first occurrences and repeats), by type, severity and service.", C, {}};
+                        "Alerting token uses (first occurrences and repeats), "
+                        "by type, severity and service.",
+                        C,
+                        {}};
     for (const auto& [key, n] : st.alerts_by_type) {
       auto p = Split(key);
-      alerts.metric.push_back(Counter(n, {{"type", p[0]}, {"severity", p[1]}, {"service", p[2]}}));
+      alerts.metric.push_back(
+          Counter(n, {{"type", p[0]}, {"severity", p[1]}, {"service", p[2]}}));
     }
     out.push_back(std::move(alerts));
     MetricFamily expired{"tokenwatch_collector_expired_uses_total",
-                         "Uses of expired tokens, by service and whether the service accepted them.",
-                         C, {}};
+                         "Uses of expired tokens, by service and whether the "
+                         "service accepted them.",
+                         C,
+                         {}};
     for (const auto& [key, n] : st.expired_uses) {
       auto p = Split(key);
-      expired.metric.push_back(Counter(n, {{"service", p[0]}, {"accepted", p[1]}}));
+      expired.metric.push_back(
+          Counter(n, {{"service", p[0]}, {"accepted", p[1]}}));
     }
     out.push_back(std::move(expired));
     MetricFamily detectors{"tokenwatch_collector_detector_seconds_total",
-                           "Time spent in each detector (sampled).", C, {}};
+                           "Time spent in each detector (sampled).",
+                           C,
+                           {}};
     for (const auto& [name, secs] : st.detector_seconds) {
       detectors.metric.push_back(Counter(secs, {{"detector", name}}));
     }
@@ -84,21 +108,33 @@ std::vector<MetricFamily> CollectorMetrics::Collect() const {
     h.histogram.sample_count = st.commits + st.commit_failures;
     h.histogram.sample_sum = st.commit_seconds_sum;
     for (size_t i = 0; i < st.commit_buckets.size(); ++i) {
-      h.histogram.bucket.push_back({st.commit_buckets[i], EngineStats::kCommitBounds[i]});
+      h.histogram.bucket.push_back(
+          {st.commit_buckets[i], EngineStats::kCommitBounds[i]});
     }
-    h.histogram.bucket.push_back({h.histogram.sample_count, std::numeric_limits<double>::infinity()});
+    h.histogram.bucket.push_back(
+        {h.histogram.sample_count, std::numeric_limits<double>::infinity()});
     out.push_back({"tokenwatch_collector_store_commit_seconds",
-                   "Latency of store commits (one per group of batches).", MetricType::Histogram, {h}});
+                   "Latency of store commits (one per group of batches).",
+                   MetricType::Histogram,
+                   {h}});
     out.push_back({"tokenwatch_collector_store_commit_failures_total",
-                   "Store commits that failed (retried; nothing is acknowledged meanwhile).", C,
+                   "Store commits that failed (retried; nothing is "
+                   "acknowledged meanwhile).",
+                   C,
                    {Counter(st.commit_failures)}});
   });
-  out.push_back({"tokenwatch_collector_open_streams", "Agent streams open now.", G,
+  out.push_back({"tokenwatch_collector_open_streams",
+                 "Agent streams open now.",
+                 G,
                  {Gauge(open_streams_())}});
-  MetricFamily deliveries{"tokenwatch_collector_alert_deliveries_total",
-                          "Alert deliveries to Alertmanager and webhooks, by result.", C, {}};
+  MetricFamily deliveries{
+      "tokenwatch_collector_alert_deliveries_total",
+      "Alert deliveries to Alertmanager and webhooks, by result.",
+      C,
+      {}};
   for (const DeliveryCounters& d : deliveries_()) {
-    deliveries.metric.push_back(Counter(d.value, {{"sink", d.sink}, {"result", d.result}}));
+    deliveries.metric.push_back(
+        Counter(d.value, {{"sink", d.sink}, {"result", d.result}}));
   }
   out.push_back(std::move(deliveries));
   return out;

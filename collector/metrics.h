@@ -4,13 +4,13 @@
 #ifndef TOKENWATCH_COLLECTOR_METRICS_H_
 #define TOKENWATCH_COLLECTOR_METRICS_H_
 
-#include <functional>
-#include <string>
-#include <vector>
-
 #include <prometheus/client_metric.h>
 #include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
+
+#include <functional>
+#include <string>
+#include <vector>
 
 #include "collector/engine.h"
 
@@ -25,7 +25,8 @@ struct DeliveryCounters {
 class CollectorMetrics : public prometheus::Collectable {
  public:
   // `with_engine` runs its argument on the engine under the engine's lock.
-  using EngineAccess = std::function<void(const std::function<void(const Engine&)>&)>;
+  using EngineAccess =
+      std::function<void(const std::function<void(const Engine&)>&)>;
   CollectorMetrics(EngineAccess with_engine, std::function<int()> open_streams,
                    std::function<std::vector<DeliveryCounters>()> deliveries)
       : with_engine_(std::move(with_engine)),

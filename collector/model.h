@@ -3,8 +3,8 @@
 #ifndef TOKENWATCH_COLLECTOR_MODEL_H_
 #define TOKENWATCH_COLLECTOR_MODEL_H_
 
-#include <cstdint>
 #include <array>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -22,8 +22,8 @@ struct Alert {
   std::string identity;  // token identity: "iss|jti", or the fp
   v1::TokenInfo token;   // fp, jti, sub, iss, aud, exp, alg are reported
   std::string service, method, path, client, agent;
-  uint32_t status = 0;             // 0: no response seen
-  std::optional<bool> accepted;    // status < 400; nullopt without response
+  uint32_t status = 0;           // 0: no response seen
+  std::optional<bool> accepted;  // status < 400; nullopt without response
   std::string detail;
   // Repeats of the same (type, identity, service) update these, not the
   // alert stream.

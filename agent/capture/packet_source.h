@@ -12,10 +12,10 @@
 namespace tokenwatch::capture {
 
 struct CaptureStats {
-  uint64_t received = 0;         // packets handed to us
-  uint64_t kernel_dropped = 0;   // pcap_stats ps_drop (live only)
-  uint64_t iface_dropped = 0;    // pcap_stats ps_ifdrop (live only)
-  uint64_t truncated = 0;        // caplen < wirelen
+  uint64_t received = 0;        // packets handed to us
+  uint64_t kernel_dropped = 0;  // pcap_stats ps_drop (live only)
+  uint64_t iface_dropped = 0;   // pcap_stats ps_ifdrop (live only)
+  uint64_t truncated = 0;       // caplen < wirelen
 };
 
 // Progress of a finite source, for the replay progress line.

@@ -45,8 +45,8 @@ absl::StatusOr<std::unique_ptr<PcapSource>> PcapSource::OpenLive(
   pcap_set_immediate_mode(p, 1);
   int rc = pcap_activate(p);
   if (rc < 0) {
-    std::string msg = absl::StrCat("cannot capture on ", interface, ": ",
-                                   pcap_geterr(p));
+    std::string msg =
+        absl::StrCat("cannot capture on ", interface, ": ", pcap_geterr(p));
     pcap_close(p);
     return rc == PCAP_ERROR_PERM_DENIED ? absl::PermissionDeniedError(msg)
                                         : absl::UnavailableError(msg);
@@ -56,7 +56,8 @@ absl::StatusOr<std::unique_ptr<PcapSource>> PcapSource::OpenLive(
   // the flushing of folded events.
   if (pcap_setnonblock(p, 1, err) != 0) {
     pcap_close(p);
-    return absl::InternalError(absl::StrCat("cannot make capture non-blocking: ", err));
+    return absl::InternalError(
+        absl::StrCat("cannot make capture non-blocking: ", err));
   }
   std::unique_ptr<PcapSource> src(new PcapSource(p, /*live=*/true, 0));
   if (absl::Status s = src->ApplyFilter(filter); !s.ok()) return s;
@@ -69,17 +70,20 @@ absl::StatusOr<std::unique_ptr<PcapSource>> PcapSource::OpenFile(
   pcap_t* p = nullptr;
   uint64_t size = 0;
   if (path == "-") {
-    p = pcap_fopen_offline_with_tstamp_precision(stdin, PCAP_TSTAMP_PRECISION_MICRO, err);
+    p = pcap_fopen_offline_with_tstamp_precision(
+        stdin, PCAP_TSTAMP_PRECISION_MICRO, err);
   } else {
     struct stat st;
     if (stat(path.c_str(), &st) == 0) size = static_cast<uint64_t>(st.st_size);
     FILE* f = fopen(path.c_str(), "rb");
     if (f == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat("cannot read ", path, ": ", strerror(errno)));
+      return absl::InvalidArgumentError(
+          absl::StrCat("cannot read ", path, ": ", strerror(errno)));
     }
     // Large reads: a replay is bound by how fast the file streams in.
     setvbuf(f, nullptr, _IOFBF, kFileBufferBytes);
-    p = pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_MICRO, err);
+    p = pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_MICRO,
+                                                 err);
     if (p == nullptr) fclose(f);
   }
   if (p == nullptr) {
@@ -96,8 +100,8 @@ absl::Status PcapSource::ApplyFilter(const std::string& filter) {
   bpf_program prog;
   if (pcap_compile(handle_, &prog, filter.c_str(), /*optimize=*/1,
                    PCAP_NETMASK_UNKNOWN) != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "bad filter '", filter, "': ", pcap_geterr(handle_)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad filter '", filter, "': ", pcap_geterr(handle_)));
   }
   int rc = pcap_setfilter(handle_, &prog);
   pcap_freecode(&prog);
@@ -114,7 +118,8 @@ absl::StatusOr<PacketSource::Result> PcapSource::Next(RawPacket* packet) {
   int rc = pcap_next_ex(handle_, &hdr, &data);
   if (rc == 0 && live_) {
     pollfd pfd{pcap_get_selectable_fd(handle_), POLLIN, 0};
-    if (poll(&pfd, 1, kReadTimeoutMs) <= 0) return Result::kTimeout;  // or EINTR
+    if (poll(&pfd, 1, kReadTimeoutMs) <= 0)
+      return Result::kTimeout;  // or EINTR
     rc = pcap_next_ex(handle_, &hdr, &data);
   }
   if (rc == 1) {

@@ -666,14 +666,17 @@ class Loader {
             {"limits",
              [&](const Value& l) { return ReadLimits(l, out.limits); }},
             {"batch_max_events",
-             [&](const Value& n) { return ReadCount(n, 1, 1u << 20, out.batch_max_events); }},
+             [&](const Value& n) {
+               return ReadCount(n, 1, 1u << 20, out.batch_max_events);
+             }},
             {"flush_interval",
              [&](const Value& d) {
                return ReadDuration(d, out.flush_interval, /*allow_zero=*/false);
              }},
             {"queue_max_events",
              [&](const Value& n) {
-               return ReadCount(n, 1, std::numeric_limits<uint64_t>::max(), out.queue_max_events);
+               return ReadCount(n, 1, std::numeric_limits<uint64_t>::max(),
+                                out.queue_max_events);
              }},
             {"drain_timeout",
              [&](const Value& d) {
@@ -707,51 +710,63 @@ class Loader {
 
   absl::Status ReadCollector(const Value& v, Collector& out) {
     return ReadMap(
-        v, {
-               {"listen",
-                [&](const Value& s) { return ReadString(s, out.listen); }},
-               {"http_listen",
-                [&](const Value& s) { return ReadString(s, out.http_listen); }},
-               {"store", [&](const Value& s) { return ReadStore(s, out); }},
-               {"alerts_out",
-                [&](const Value& s) { return ReadOutput(s, out.alerts_out); }},
-               {"token_retention",
-                [&](const Value& d) {
-                  return ReadDuration(d, out.token_retention, /*allow_zero=*/true);
-                }},
-               {"alertmanager",
-                [&](const Value& m) {
-                  AlertmanagerSink& am = out.alertmanager.emplace();
-                  return ReadMap(m, {
-                                        {"url", [&](const Value& u) { return ReadHttpUrl(u, am.url); }},
-                                        {"resolve_after",
-                                         [&](const Value& d) {
-                                           return ReadDuration(d, am.resolve_after,
-                                                               /*allow_zero=*/false);
-                                         }},
-                                    },
-                                 /*required=*/{"url"});
-                }},
-               {"webhooks",
-                [&](const Value& list) {
-                  out.webhooks.clear();
-                  return ReadList(list, [&](const Value& item) -> absl::Status {
-                    WebhookSink& w = out.webhooks.emplace_back();
-                    return ReadMap(item, {
-                                             {"url", [&](const Value& u) { return ReadHttpUrl(u, w.url); }},
-                                             {"secret_file",
-                                              [&](const Value& f) { return ReadPath(f, w.secret_file); }},
-                                         },
-                                  /*required=*/{"url"});
-                  });
-                }},
-           });
+        v,
+        {
+            {"listen",
+             [&](const Value& s) { return ReadString(s, out.listen); }},
+            {"http_listen",
+             [&](const Value& s) { return ReadString(s, out.http_listen); }},
+            {"store", [&](const Value& s) { return ReadStore(s, out); }},
+            {"alerts_out",
+             [&](const Value& s) { return ReadOutput(s, out.alerts_out); }},
+            {"token_retention",
+             [&](const Value& d) {
+               return ReadDuration(d, out.token_retention, /*allow_zero=*/true);
+             }},
+            {"alertmanager",
+             [&](const Value& m) {
+               AlertmanagerSink& am = out.alertmanager.emplace();
+               return ReadMap(
+                   m,
+                   {
+                       {"url",
+                        [&](const Value& u) { return ReadHttpUrl(u, am.url); }},
+                       {"resolve_after",
+                        [&](const Value& d) {
+                          return ReadDuration(d, am.resolve_after,
+                                              /*allow_zero=*/false);
+                        }},
+                   },
+                   /*required=*/{"url"});
+             }},
+            {"webhooks",
+             [&](const Value& list) {
+               out.webhooks.clear();
+               return ReadList(list, [&](const Value& item) -> absl::Status {
+                 WebhookSink& w = out.webhooks.emplace_back();
+                 return ReadMap(item,
+                                {
+                                    {"url",
+                                     [&](const Value& u) {
+                                       return ReadHttpUrl(u, w.url);
+                                     }},
+                                    {"secret_file",
+                                     [&](const Value& f) {
+                                       return ReadPath(f, w.secret_file);
+                                     }},
+                                },
+                                /*required=*/{"url"});
+               });
+             }},
+        });
   }
 
   absl::Status ReadHttpUrl(const Value& v, std::string& out) {
     if (absl::Status s = ReadNonEmptyString(v, out); !s.ok()) return s;
-    if (!absl::StartsWith(out, "http://") && !absl::StartsWith(out, "https://")) {
-      return Fail(v, absl::StrCat("bad URL ", Quote(out), " (expected http:// or https://)"));
+    if (!absl::StartsWith(out, "http://") &&
+        !absl::StartsWith(out, "https://")) {
+      return Fail(v, absl::StrCat("bad URL ", Quote(out),
+                                  " (expected http:// or https://)"));
     }
     return absl::OkStatus();
   }

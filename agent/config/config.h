@@ -57,12 +57,12 @@ struct Detections {
 
 // Bounds of the agent's data path. Every bound, when hit, is counted.
 struct AgentLimits {
-  uint64_t max_flows = 262144;                 // tracked TCP connections
-  uint64_t flow_buffer_bytes = 256 * 1024;     // out-of-order bytes per flow
-  uint64_t total_buffer_bytes = 64ull << 20;   // out-of-order bytes, all flows
-  uint64_t max_header_bytes = 64 * 1024;       // one HTTP header block
-  uint64_t max_pending_requests = 64;          // pipelined, awaiting response
-  uint64_t token_cache_entries = 65536;        // decoded-token cache
+  uint64_t max_flows = 262144;                // tracked TCP connections
+  uint64_t flow_buffer_bytes = 256 * 1024;    // out-of-order bytes per flow
+  uint64_t total_buffer_bytes = 64ull << 20;  // out-of-order bytes, all flows
+  uint64_t max_header_bytes = 64 * 1024;      // one HTTP header block
+  uint64_t max_pending_requests = 64;         // pipelined, awaiting response
+  uint64_t token_cache_entries = 65536;       // decoded-token cache
   absl::Duration flow_idle_timeout = absl::Seconds(120);
 };
 
@@ -73,11 +73,11 @@ struct Agent {
   std::string agent_id;
   std::string events_out;
   std::string metrics_listen;
-  std::vector<std::string> token_headers;  // lower-cased header names
+  std::vector<std::string> token_headers;         // lower-cased header names
   absl::Duration fold_window = absl::Seconds(1);  // 0s disables folding
   AgentLimits limits;
   // Delivery to the collector.
-  uint64_t batch_max_events = 1024;                   // events per batch
+  uint64_t batch_max_events = 1024;                        // events per batch
   absl::Duration flush_interval = absl::Milliseconds(10);  // oldest event waits
   uint64_t queue_max_events = 1u << 20;  // unacknowledged; overflow is counted
   absl::Duration drain_timeout = absl::Seconds(30);  // -r: wait for acks
@@ -90,7 +90,8 @@ struct AlertmanagerSink {
 };
 struct WebhookSink {
   std::string url;
-  std::string secret_file;  // HMAC-SHA256 key for the signature header; absolute
+  std::string
+      secret_file;  // HMAC-SHA256 key for the signature header; absolute
 };
 
 struct Collector {

@@ -23,9 +23,12 @@ constexpr int kMaxIpv6ExtHeaders = 8;
 constexpr int kLinktypeRaw = 101, kLinktypeIpv4 = 228, kLinktypeIpv6 = 229;
 constexpr int kDltRawBsd = 14;
 
-uint16_t Be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+uint16_t Be16(const uint8_t* p) {
+  return static_cast<uint16_t>(p[0] << 8 | p[1]);
+}
 uint32_t Be32(const uint8_t* p) {
-  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
+  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 |
+         p[3];
 }
 
 }  // namespace
@@ -47,7 +50,8 @@ DecodeResult DecodeTcp(const uint8_t* p, uint32_t len, TcpSegment* out) {
 
 namespace {
 
-DecodeResult DecodeIpv4(const uint8_t* p, uint32_t len, TcpSegment* out, IpFragment* frag) {
+DecodeResult DecodeIpv4(const uint8_t* p, uint32_t len, TcpSegment* out,
+                        IpFragment* frag) {
   if (len < 20) return DecodeResult::kTruncated;
   if ((p[0] >> 4) != 4) return DecodeResult::kBadIpHeader;
   uint32_t ihl = (p[0] & 0x0f) * 4u;
@@ -84,7 +88,8 @@ DecodeResult DecodeIpv4(const uint8_t* p, uint32_t len, TcpSegment* out, IpFragm
   return DecodeTcp(p + ihl, len - ihl, out);
 }
 
-DecodeResult DecodeIpv6(const uint8_t* p, uint32_t len, TcpSegment* out, IpFragment* frag) {
+DecodeResult DecodeIpv6(const uint8_t* p, uint32_t len, TcpSegment* out,
+                        IpFragment* frag) {
   if (len < 40) return DecodeResult::kTruncated;
   if ((p[0] >> 4) != 6) return DecodeResult::kBadIpHeader;
   uint32_t payload = Be16(p + 4);
@@ -98,8 +103,8 @@ DecodeResult DecodeIpv6(const uint8_t* p, uint32_t len, TcpSegment* out, IpFragm
     switch (next) {
       case 6:
         return DecodeTcp(p + off, len - off, out);
-      case 0:    // hop-by-hop
-      case 43:   // routing
+      case 0:     // hop-by-hop
+      case 43:    // routing
       case 60: {  // destination options
         if (off + 8 > len) return DecodeResult::kTruncated;
         uint32_t ext = (p[off + 1] + 1u) * 8u;
@@ -130,7 +135,8 @@ DecodeResult DecodeIpv6(const uint8_t* p, uint32_t len, TcpSegment* out, IpFragm
   return DecodeResult::kBadIpHeader;
 }
 
-DecodeResult DecodeByVersion(const uint8_t* p, uint32_t len, TcpSegment* out, IpFragment* frag);
+DecodeResult DecodeByVersion(const uint8_t* p, uint32_t len, TcpSegment* out,
+                             IpFragment* frag);
 
 DecodeResult DecodeByEthertype(uint16_t type, const uint8_t* p, uint32_t len,
                                TcpSegment* out, IpFragment* frag) {
@@ -164,12 +170,16 @@ DecodeResult DecodeByEthertype(uint16_t type, const uint8_t* p, uint32_t len,
   }
 }
 
-DecodeResult DecodeByVersion(const uint8_t* p, uint32_t len, TcpSegment* out, IpFragment* frag) {
+DecodeResult DecodeByVersion(const uint8_t* p, uint32_t len, TcpSegment* out,
+                             IpFragment* frag) {
   if (len < 1) return DecodeResult::kTruncated;
   switch (p[0] >> 4) {
-    case 4: return DecodeIpv4(p, len, out, frag);
-    case 6: return DecodeIpv6(p, len, out, frag);
-    default: return DecodeResult::kNotIp;
+    case 4:
+      return DecodeIpv4(p, len, out, frag);
+    case 6:
+      return DecodeIpv6(p, len, out, frag);
+    default:
+      return DecodeResult::kNotIp;
   }
 }
 
@@ -177,21 +187,31 @@ DecodeResult DecodeByVersion(const uint8_t* p, uint32_t len, TcpSegment* out, Ip
 
 const char* DecodeResultName(DecodeResult r) {
   switch (r) {
-    case DecodeResult::kTcp: return "tcp";
-    case DecodeResult::kNotIp: return "not_ip";
-    case DecodeResult::kNotTcp: return "not_tcp";
-    case DecodeResult::kTruncated: return "truncated";
-    case DecodeResult::kBadIpHeader: return "bad_ip_header";
-    case DecodeResult::kBadTcpHeader: return "bad_tcp_header";
-    case DecodeResult::kIpFragment: return "ip_fragment";
-    case DecodeResult::kUnsupportedLinktype: return "unsupported_linktype";
-    case DecodeResult::kCount: break;
+    case DecodeResult::kTcp:
+      return "tcp";
+    case DecodeResult::kNotIp:
+      return "not_ip";
+    case DecodeResult::kNotTcp:
+      return "not_tcp";
+    case DecodeResult::kTruncated:
+      return "truncated";
+    case DecodeResult::kBadIpHeader:
+      return "bad_ip_header";
+    case DecodeResult::kBadTcpHeader:
+      return "bad_tcp_header";
+    case DecodeResult::kIpFragment:
+      return "ip_fragment";
+    case DecodeResult::kUnsupportedLinktype:
+      return "unsupported_linktype";
+    case DecodeResult::kCount:
+      break;
   }
   return "unknown";
 }
 
 bool IpAddress::is_v4() const {
-  static constexpr uint8_t kPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  static constexpr uint8_t kPrefix[12] = {0, 0, 0, 0, 0,    0,
+                                          0, 0, 0, 0, 0xff, 0xff};
   return std::memcmp(bytes, kPrefix, 12) == 0;
 }
 
@@ -219,8 +239,9 @@ DecodeResult Decode(const capture::RawPacket& packet, TcpSegment* out,
       if (len < 14) return DecodeResult::kTruncated;
       uint16_t type = Be16(p + 12);
       uint32_t off = 14;
-      for (int i = 0; i < kMaxVlanTags &&
-                      (type == kEtherVlan || type == kEtherQinQ || type == kEtherQinQOld);
+      for (int i = 0;
+           i < kMaxVlanTags &&
+           (type == kEtherVlan || type == kEtherQinQ || type == kEtherQinQOld);
            ++i) {
         if (off + 4 > len) return DecodeResult::kTruncated;
         type = Be16(p + off + 2);

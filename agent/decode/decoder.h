@@ -12,13 +12,13 @@
 namespace tokenwatch::decode {
 
 enum class DecodeResult : uint8_t {
-  kTcp,                 // a TCP segment: the only result the pipeline uses
-  kNotIp,               // ARP, LLDP, ...
-  kNotTcp,              // UDP, ICMP, ...
-  kTruncated,           // headers cut short by caplen or lying lengths
-  kBadIpHeader,         // version/IHL/length nonsense
-  kBadTcpHeader,        // data offset nonsense
-  kIpFragment,          // IPv4/IPv6 fragment: not reassembled, counted
+  kTcp,           // a TCP segment: the only result the pipeline uses
+  kNotIp,         // ARP, LLDP, ...
+  kNotTcp,        // UDP, ICMP, ...
+  kTruncated,     // headers cut short by caplen or lying lengths
+  kBadIpHeader,   // version/IHL/length nonsense
+  kBadTcpHeader,  // data offset nonsense
+  kIpFragment,    // IPv4/IPv6 fragment: not reassembled, counted
   kUnsupportedLinktype,
   kCount,
 };

@@ -39,7 +39,8 @@ bool Defragmenter::Add(const IpFragment& frag, int64_t ts_us, TcpSegment* seg) {
   }
   Datagram& d = it->second;
   if (!frag.more) {
-    if (d.total != 0 && d.total != end) stats_->Count(Anomaly::kIpFragmentOverlap);
+    if (d.total != 0 && d.total != end)
+      stats_->Count(Anomaly::kIpFragmentOverlap);
     if (d.total == 0) d.total = static_cast<uint32_t>(end);
   }
   // First copy wins: keep only the bytes no earlier fragment covered.
@@ -50,7 +51,8 @@ bool Defragmenter::Add(const IpFragment& frag, int64_t ts_us, TcpSegment* seg) {
     auto next = d.pieces.upper_bound(start);
     if (next != d.pieces.begin()) {
       auto prev = std::prev(next);
-      uint32_t prev_end = prev->first + static_cast<uint32_t>(prev->second.size());
+      uint32_t prev_end =
+          prev->first + static_cast<uint32_t>(prev->second.size());
       if (prev_end > start) {
         stats_->Count(Anomaly::kIpFragmentOverlap);
         uint32_t skip = std::min(prev_end, stop) - start;
@@ -67,7 +69,8 @@ bool Defragmenter::Add(const IpFragment& frag, int64_t ts_us, TcpSegment* seg) {
       Drop(it);
       return false;
     }
-    d.pieces.emplace(start, std::string(reinterpret_cast<const char*>(data), n));
+    d.pieces.emplace(start,
+                     std::string(reinterpret_cast<const char*>(data), n));
     d.bytes += n;
     total_bytes_ += n;
     start += n;
@@ -78,7 +81,8 @@ bool Defragmenter::Add(const IpFragment& frag, int64_t ts_us, TcpSegment* seg) {
   uint32_t covered = 0;
   for (const auto& [off, bytes] : d.pieces) {
     if (off > covered) return false;
-    covered = std::max<uint32_t>(covered, off + static_cast<uint32_t>(bytes.size()));
+    covered =
+        std::max<uint32_t>(covered, off + static_cast<uint32_t>(bytes.size()));
   }
   if (covered < d.total) return false;
   assembled_.clear();
@@ -91,7 +95,8 @@ bool Defragmenter::Add(const IpFragment& frag, int64_t ts_us, TcpSegment* seg) {
   Drop(it);
   if (!tcp) return false;
   return DecodeTcp(reinterpret_cast<const uint8_t*>(assembled_.data()),
-                   static_cast<uint32_t>(assembled_.size()), seg) == DecodeResult::kTcp;
+                   static_cast<uint32_t>(assembled_.size()),
+                   seg) == DecodeResult::kTcp;
 }
 
 }  // namespace tokenwatch::decode

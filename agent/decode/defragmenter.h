@@ -19,12 +19,13 @@ namespace tokenwatch::decode {
 class Defragmenter {
  public:
   struct Limits {
-    size_t max_datagrams = 4096;       // in progress at once
+    size_t max_datagrams = 4096;  // in progress at once
     size_t max_datagram_bytes = 65535;
     size_t max_total_bytes = 16 << 20;
     int64_t timeout_us = 30'000'000;
   };
-  Defragmenter(Limits limits, AgentStats* stats) : limits_(limits), stats_(stats) {}
+  Defragmenter(Limits limits, AgentStats* stats)
+      : limits_(limits), stats_(stats) {}
 
   // Adds a fragment. When it completes a TCP datagram, fills `seg` (whose
   // payload points into this object until the next call) and returns true.
@@ -39,13 +40,15 @@ class Defragmenter {
     uint32_t id;
     uint8_t protocol;
     bool operator==(const Key& o) const {
-      return id == o.id && protocol == o.protocol && src == o.src && dst == o.dst;
+      return id == o.id && protocol == o.protocol && src == o.src &&
+             dst == o.dst;
     }
     template <typename H>
     friend H AbslHashValue(H h, const Key& k) {
-      return H::combine(H::combine_contiguous(std::move(h), k.src.bytes, 16),
-                        absl::string_view(reinterpret_cast<const char*>(k.dst.bytes), 16),
-                        k.id, k.protocol);
+      return H::combine(
+          H::combine_contiguous(std::move(h), k.src.bytes, 16),
+          absl::string_view(reinterpret_cast<const char*>(k.dst.bytes), 16),
+          k.id, k.protocol);
     }
   };
   struct Datagram {

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
-#include "agent/util/strings.h"
 
+#include "agent/util/strings.h"
 
 namespace tokenwatch::http {
 namespace {
@@ -14,9 +14,9 @@ constexpr size_t kNpos = std::string_view::npos;
 // Methods that may start a message when resynchronising: a stricter test
 // than the one applied to a head in sync, so body bytes rarely pass.
 constexpr std::string_view kKnownMethods[] = {
-    "GET",      "POST",  "PUT",   "DELETE",    "HEAD",  "OPTIONS",
-    "PATCH",    "TRACE", "CONNECT", "PROPFIND", "PROPPATCH", "MKCOL",
-    "COPY",     "MOVE",  "LOCK",  "UNLOCK",    "SEARCH", "REPORT"};
+    "GET",   "POST",  "PUT",     "DELETE",   "HEAD",      "OPTIONS",
+    "PATCH", "TRACE", "CONNECT", "PROPFIND", "PROPPATCH", "MKCOL",
+    "COPY",  "MOVE",  "LOCK",    "UNLOCK",   "SEARCH",    "REPORT"};
 
 bool IsTokenChar(char c) {
   return util::IsDigit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
@@ -41,8 +41,7 @@ size_t FindHeadEnd(const char* p, size_t n, size_t from) {
 
 bool StartsWithKnownMethod(std::string_view s) {
   for (std::string_view m : kKnownMethods) {
-    if (s.size() > m.size() && s.substr(0, m.size()) == m &&
-        s[m.size()] == ' ')
+    if (s.size() > m.size() && s.substr(0, m.size()) == m && s[m.size()] == ' ')
       return true;
   }
   return false;
@@ -170,7 +169,8 @@ size_t HttpParser::FeedHead(const uint8_t* data, size_t len) {
   size_t room = max_header_bytes_ > old ? max_header_bytes_ - old : 0;
   size_t take = std::min(len, room);
   head_buf_.append(p, take);
-  size_t end = FindHeadEnd(head_buf_.data(), head_buf_.size(), old >= 3 ? old - 3 : 0);
+  size_t end =
+      FindHeadEnd(head_buf_.data(), head_buf_.size(), old >= 3 ? old - 3 : 0);
   if (end != kNpos) {
     size_t used_here = end - old;
     std::string block = std::move(head_buf_);
@@ -226,14 +226,18 @@ bool HttpParser::ParseHead(std::string_view block, bool allow_http09) {
   h.status = 0;
   size_t nl = block.find('\n');
   std::string_view start = Trim(block.substr(0, nl));
-  std::string_view rest = nl == kNpos ? std::string_view() : block.substr(nl + 1);
+  std::string_view rest =
+      nl == kNpos ? std::string_view() : block.substr(nl + 1);
 
-  bool as_response = role_ != Role::kRequest && util::StartsWith(start, "HTTP/");
+  bool as_response =
+      role_ != Role::kRequest && util::StartsWith(start, "HTTP/");
   if (as_response) {
     // HTTP/1.1 SP 3DIGIT [SP reason]
     size_t sp = start.find(' ');
-    std::string_view code = sp == kNpos ? std::string_view() : Trim(start.substr(sp + 1, 4));
-    if (!ParseVersion(start.substr(0, sp), &h.version_major, &h.version_minor) ||
+    std::string_view code =
+        sp == kNpos ? std::string_view() : Trim(start.substr(sp + 1, 4));
+    if (!ParseVersion(start.substr(0, sp), &h.version_major,
+                      &h.version_minor) ||
         code.size() != 3 || !util::IsDigit(code[0]) ||
         !util::IsDigit(code[1]) || !util::IsDigit(code[2])) {
       LoseSync(Anomaly::kHttpBadStatusLine);
@@ -272,7 +276,8 @@ bool HttpParser::ParseHead(std::string_view block, bool allow_http09) {
       h.version_minor = 9;
     } else {
       h.target = Trim(after.substr(0, sp2));
-      if (!ParseVersion(after.substr(sp2 + 1), &h.version_major, &h.version_minor) ||
+      if (!ParseVersion(after.substr(sp2 + 1), &h.version_major,
+                        &h.version_minor) ||
           h.target.empty()) {
         LoseSync(Anomaly::kHttpBadRequestLine);
         return false;
@@ -301,7 +306,8 @@ bool HttpParser::ParseHead(std::string_view block, bool allow_http09) {
     if ((line.front() == ' ' || line.front() == '\t') && h.num_headers > 0) {
       Header& prev = h.headers[h.num_headers - 1];
       const char* begin = prev.value.empty() ? line.data() : prev.value.data();
-      prev.value = Trim(std::string_view(begin, line.data() + line.size() - begin));
+      prev.value =
+          Trim(std::string_view(begin, line.data() + line.size() - begin));
       continue;
     }
     size_t colon = line.find(':');
@@ -314,7 +320,8 @@ bool HttpParser::ParseHead(std::string_view block, bool allow_http09) {
                                   Trim(line.substr(colon + 1))};
   }
 
-  if (role_ == Role::kUnknown) role_ = h.is_request ? Role::kRequest : Role::kResponse;
+  if (role_ == Role::kUnknown)
+    role_ = h.is_request ? Role::kRequest : Role::kResponse;
   BodyRule rule = handler_->OnMessageHead(*this, h);
   if (state_ == State::kTunnel && rule != BodyRule::kTunnel) {
     return true;  // the handler switched this parser into a tunnel
@@ -421,7 +428,7 @@ void HttpParser::OnLine(std::string_view line) {
       }
       uint64_t n = 0;
       for (char c : hex) {
-        int d = util::IsDigit(c) ? c - '0'
+        int d = util::IsDigit(c)         ? c - '0'
                 : (c >= 'a' && c <= 'f') ? c - 'a' + 10
                 : (c >= 'A' && c <= 'F') ? c - 'A' + 10
                                          : -1;

@@ -30,7 +30,8 @@ class HttpParser;
 class Handler {
  public:
   virtual ~Handler() = default;
-  virtual BodyRule OnMessageHead(HttpParser& parser, const MessageHead& head) = 0;
+  virtual BodyRule OnMessageHead(HttpParser& parser,
+                                 const MessageHead& head) = 0;
   // The connection stopped speaking HTTP/1 on its own (an HTTP/2 preface).
   virtual void OnOpaqueProtocol(HttpParser& parser) {}
   // Framing was lost (a gap or malformed bytes): messages were skipped.
@@ -56,7 +57,10 @@ class HttpParser {
   void set_role(Role role) { role_ = role; }
   // Start by searching for a message start: the stream was picked up
   // mid-connection.
-  void StartResync() { state_ = State::kResync; at_line_start_ = true; }
+  void StartResync() {
+    state_ = State::kResync;
+    at_line_start_ = true;
+  }
   void EnterTunnel() { state_ = State::kTunnel; }
   // A CONNECT was refused: the client goes on speaking HTTP.
   void LeaveTunnel() {

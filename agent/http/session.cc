@@ -7,8 +7,10 @@ namespace tokenwatch::http {
 HttpSession::HttpSession(SessionContext* ctx, Endpoint side0, Endpoint side1)
     : ctx_(ctx),
       ends_{std::move(side0), std::move(side1)},
-      parsers_{HttpParser(Role::kUnknown, this, ctx->stats, ctx->max_header_bytes, &ctx->head_scratch),
-               HttpParser(Role::kUnknown, this, ctx->stats, ctx->max_header_bytes, &ctx->head_scratch)} {}
+      parsers_{HttpParser(Role::kUnknown, this, ctx->stats,
+                          ctx->max_header_bytes, &ctx->head_scratch),
+               HttpParser(Role::kUnknown, this, ctx->stats,
+                          ctx->max_header_bytes, &ctx->head_scratch)} {}
 
 void HttpSession::SetClientSide(int dir) {
   if (client_ >= 0) return;
@@ -23,7 +25,8 @@ void HttpSession::OnData(int dir, const uint8_t* data, size_t len) {
 
 void HttpSession::OnGap(int dir, uint64_t len) { parsers_[dir].OnGap(len); }
 
-BodyRule HttpSession::OnMessageHead(HttpParser& parser, const MessageHead& head) {
+BodyRule HttpSession::OnMessageHead(HttpParser& parser,
+                                    const MessageHead& head) {
   int dir = &parser == &parsers_[0] ? 0 : 1;
   if (client_ < 0) SetClientSide(head.is_request ? dir : 1 - dir);
   if (head.is_request != (dir == client_)) {
@@ -55,7 +58,8 @@ BodyRule HttpSession::OnRequest(int dir, const MessageHead& head) {
     const Endpoint& server = ends_[1 - dir];
     auto req = std::make_shared<output::RequestInfo>();
     req->agent = ctx_->agent_id;
-    req->service = ctx_->attributor->Attribute(head.Find("host"), server.ip, server.port);
+    req->service =
+        ctx_->attributor->Attribute(head.Find("host"), server.ip, server.port);
     req->method.assign(head.method);
     req->path.assign(token::Extractor::PathOf(head.target));
     req->client = client.ip;
@@ -96,13 +100,15 @@ BodyRule HttpSession::OnResponse(int dir, const MessageHead& head) {
   if (pending_.empty()) {
     ctx_->stats->Count(Anomaly::kHttpResponseWithoutRequest);
     if (status == 101) return BodyRule::kTunnel;
-    return status == 204 || status == 304 ? BodyRule::kNone : BodyRule::kFromHeaders;
+    return status == 204 || status == 304 ? BodyRule::kNone
+                                          : BodyRule::kFromHeaders;
   }
   Pending& front = pending_.front();
   if (!front.tracked) {
     // The response of a request we could not track: consume the slot.
     if (--front.untracked_after == 0) pending_.erase(pending_.begin());
-    return status == 204 || status == 304 ? BodyRule::kNone : BodyRule::kFromHeaders;
+    return status == 204 || status == 304 ? BodyRule::kNone
+                                          : BodyRule::kFromHeaders;
   }
   Complete(front, static_cast<uint32_t>(status));
   bool is_head = front.is_head, is_connect = front.is_connect;

@@ -29,8 +29,8 @@ struct SessionContext {
   const service::Attributor* attributor = nullptr;
   output::EventFolder* folder = nullptr;
   token::Extraction extraction;  // scratch for the request being handled
-  int64_t now_us = 0;  // packet time of the segment being processed
-  MessageHead head_scratch;  // shared by every parser of the pipeline
+  int64_t now_us = 0;            // packet time of the segment being processed
+  MessageHead head_scratch;      // shared by every parser of the pipeline
 };
 
 struct Endpoint {
@@ -61,8 +61,8 @@ class HttpSession : public Handler {
 
  private:
   struct Pending {
-    bool tracked = true;            // false once answered (or never tracked)
-    uint32_t untracked_after = 0;   // untracked requests queued behind it
+    bool tracked = true;           // false once answered (or never tracked)
+    uint32_t untracked_after = 0;  // untracked requests queued behind it
     bool is_head = false;
     bool is_connect = false;
     std::vector<output::UsageRecord> uses;

@@ -16,16 +16,19 @@ class Builder {
  public:
   explicit Builder(const std::string& agent) : agent_(agent) {}
 
-  MetricFamily& Family(const std::string& name, const std::string& help, MetricType type) {
+  MetricFamily& Family(const std::string& name, const std::string& help,
+                       MetricType type) {
     families_.push_back({name, help, type, {}});
     return families_.back();
   }
-  void Counter(MetricFamily& f, double v, std::vector<ClientMetric::Label> labels = {}) {
+  void Counter(MetricFamily& f, double v,
+               std::vector<ClientMetric::Label> labels = {}) {
     ClientMetric m = Metric(std::move(labels));
     m.counter.value = v;
     f.metric.push_back(std::move(m));
   }
-  void Gauge(MetricFamily& f, double v, std::vector<ClientMetric::Label> labels = {}) {
+  void Gauge(MetricFamily& f, double v,
+             std::vector<ClientMetric::Label> labels = {}) {
     ClientMetric m = Metric(std::move(labels));
     m.gauge.value = v;
     f.metric.push_back(std::move(m));
@@ -45,9 +48,10 @@ class Builder {
 
 }  // namespace
 
-void AgentMetrics::Publish(const AgentStats& stats, const capture::CaptureStats& capture,
-                           const StageSeconds& stages,
-                           const std::optional<output::DeliveryStats>& delivery) {
+void AgentMetrics::Publish(
+    const AgentStats& stats, const capture::CaptureStats& capture,
+    const StageSeconds& stages,
+    const std::optional<output::DeliveryStats>& delivery) {
   std::lock_guard<std::mutex> lock(mu_);
   stats_ = stats;
   capture_ = capture;
@@ -59,40 +63,57 @@ std::vector<MetricFamily> AgentMetrics::Collect() const {
   std::lock_guard<std::mutex> lock(mu_);
   Builder b(agent_id_);
   const MetricType C = MetricType::Counter, G = MetricType::Gauge;
-  b.Counter(b.Family("tokenwatch_agent_packets_total", "Packets captured.", C), stats_.packets);
-  b.Counter(b.Family("tokenwatch_agent_bytes_total", "Bytes captured (on the wire).", C), stats_.bytes);
-  auto& cap = b.Family("tokenwatch_agent_capture_drops_total",
-                       "Packets dropped before the agent saw them (pcap_stats).", C);
+  b.Counter(b.Family("tokenwatch_agent_packets_total", "Packets captured.", C),
+            stats_.packets);
+  b.Counter(b.Family("tokenwatch_agent_bytes_total",
+                     "Bytes captured (on the wire).", C),
+            stats_.bytes);
+  auto& cap =
+      b.Family("tokenwatch_agent_capture_drops_total",
+               "Packets dropped before the agent saw them (pcap_stats).", C);
   b.Counter(cap, capture_.kernel_dropped, {{"reason", "kernel"}});
   b.Counter(cap, capture_.iface_dropped, {{"reason", "interface"}});
-  b.Gauge(b.Family("tokenwatch_agent_flows_active", "TCP connections tracked now.", G),
+  b.Gauge(b.Family("tokenwatch_agent_flows_active",
+                   "TCP connections tracked now.", G),
           stats_.flows_active);
-  b.Counter(b.Family("tokenwatch_agent_flows_total", "TCP connections tracked since start.", C),
+  b.Counter(b.Family("tokenwatch_agent_flows_total",
+                     "TCP connections tracked since start.", C),
             stats_.flows_created);
   b.Gauge(b.Family("tokenwatch_agent_reassembly_buffered_bytes",
-                   "Out-of-order TCP bytes held for reassembly, block overhead included.", G),
+                   "Out-of-order TCP bytes held for reassembly, block overhead "
+                   "included.",
+                   G),
           stats_.reassembly_buffered_bytes);
-  auto& drops = b.Family("tokenwatch_agent_drops_total",
-                         "Data given up because a bound was hit, by reason.", C);
+  auto& drops =
+      b.Family("tokenwatch_agent_drops_total",
+               "Data given up because a bound was hit, by reason.", C);
   for (size_t i = 0; i < stats_.drops.size(); ++i) {
     auto d = static_cast<Drop>(i);
-    if (d == Drop::kCaptureKernel || d == Drop::kCaptureInterface) continue;  // capture_drops
+    if (d == Drop::kCaptureKernel || d == Drop::kCaptureInterface)
+      continue;  // capture_drops
     b.Counter(drops, stats_.drops[i], {{"reason", DropName(d)}});
   }
-  auto& http = b.Family("tokenwatch_agent_http_messages_total", "HTTP messages parsed.", C);
+  auto& http = b.Family("tokenwatch_agent_http_messages_total",
+                        "HTTP messages parsed.", C);
   b.Counter(http, stats_.http_requests, {{"direction", "request"}});
   b.Counter(http, stats_.http_responses, {{"direction", "response"}});
   auto& anomalies = b.Family("tokenwatch_agent_anomalies_total",
                              "Protocol oddities seen on the wire, by name.", C);
   for (size_t i = 0; i < stats_.anomalies.size(); ++i) {
-    b.Counter(anomalies, stats_.anomalies[i], {{"name", AnomalyName(static_cast<Anomaly>(i))}});
+    b.Counter(anomalies, stats_.anomalies[i],
+              {{"name", AnomalyName(static_cast<Anomaly>(i))}});
   }
-  auto& tokens = b.Family("tokenwatch_agent_tokens_total", "Token uses found, by kind.", C);
-  b.Counter(tokens, stats_.tokens[size_t(TokenKindStat::kJwt)], {{"kind", "jwt"}});
-  b.Counter(tokens, stats_.tokens[size_t(TokenKindStat::kOpaque)], {{"kind", "opaque"}});
-  b.Counter(tokens, stats_.tokens[size_t(TokenKindStat::kJwe)], {{"kind", "jwe"}});
-  auto& malformed = b.Family("tokenwatch_agent_malformed_tokens_total",
-                             "Tokens that could not be fully decoded, by reason.", C);
+  auto& tokens = b.Family("tokenwatch_agent_tokens_total",
+                          "Token uses found, by kind.", C);
+  b.Counter(tokens, stats_.tokens[size_t(TokenKindStat::kJwt)],
+            {{"kind", "jwt"}});
+  b.Counter(tokens, stats_.tokens[size_t(TokenKindStat::kOpaque)],
+            {{"kind", "opaque"}});
+  b.Counter(tokens, stats_.tokens[size_t(TokenKindStat::kJwe)],
+            {{"kind", "jwe"}});
+  auto& malformed =
+      b.Family("tokenwatch_agent_malformed_tokens_total",
+               "Tokens that could not be fully decoded, by reason.", C);
   for (size_t i = 0; i < stats_.malformed.size(); ++i) {
     b.Counter(malformed, stats_.malformed[i],
               {{"reason", MalformedName(static_cast<Malformed>(i))}});
@@ -104,7 +125,8 @@ std::vector<MetricFamily> AgentMetrics::Collect() const {
   auto& events = b.Family("tokenwatch_agent_events_total",
                           "Usage events, by delivery state.", C);
   output::DeliveryStats d = delivery_.value_or(output::DeliveryStats{});
-  b.Counter(events, delivery_ ? d.queued : stats_.events, {{"state", "queued"}});
+  b.Counter(events, delivery_ ? d.queued : stats_.events,
+            {{"state", "queued"}});
   b.Counter(events, d.sent, {{"state", "sent"}});
   b.Counter(events, d.acked, {{"state", "acked"}});
   b.Counter(events, d.dropped, {{"state", "dropped"}});
@@ -114,11 +136,14 @@ std::vector<MetricFamily> AgentMetrics::Collect() const {
   b.Gauge(b.Family("tokenwatch_agent_queue_events",
                    "Events not yet acknowledged by the collector.", G),
           d.unacked_events);
-  b.Gauge(b.Family("tokenwatch_agent_delivery_lag_seconds",
-                   "Age of the oldest event not yet acknowledged by the collector.", G),
-          d.oldest_unacked_age_seconds);
-  auto& stages = b.Family("tokenwatch_agent_stage_seconds_total",
-                          "CPU time spent per stage of the data path (sampled).", C);
+  b.Gauge(
+      b.Family("tokenwatch_agent_delivery_lag_seconds",
+               "Age of the oldest event not yet acknowledged by the collector.",
+               G),
+      d.oldest_unacked_age_seconds);
+  auto& stages =
+      b.Family("tokenwatch_agent_stage_seconds_total",
+               "CPU time spent per stage of the data path (sampled).", C);
   b.Counter(stages, stages_.capture, {{"stage", "capture"}});
   b.Counter(stages, stages_.decode, {{"stage", "decode"}});
   b.Counter(stages, stages_.tcp_http, {{"stage", "tcp_http"}});
@@ -127,12 +152,15 @@ std::vector<MetricFamily> AgentMetrics::Collect() const {
 }
 
 absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
-    const std::string& address, std::shared_ptr<prometheus::Collectable> metrics) {
+    const std::string& address,
+    std::shared_ptr<prometheus::Collectable> metrics) {
   auto server = std::make_unique<MetricsServer>();
   try {
-    server->exposer_ = std::make_unique<prometheus::Exposer>(address, /*num_threads=*/1);
+    server->exposer_ =
+        std::make_unique<prometheus::Exposer>(address, /*num_threads=*/1);
   } catch (const std::exception& e) {
-    return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", address, ": ", e.what()));
+    return absl::UnavailableError(
+        absl::StrCat("cannot serve metrics on ", address, ": ", e.what()));
   }
   server->metrics_ = std::move(metrics);
   server->exposer_->RegisterCollectable(server->metrics_);

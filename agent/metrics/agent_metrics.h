@@ -5,18 +5,18 @@
 #ifndef TOKENWATCH_AGENT_METRICS_AGENT_METRICS_H_
 #define TOKENWATCH_AGENT_METRICS_AGENT_METRICS_H_
 
+#include <prometheus/client_metric.h>
+#include <prometheus/collectable.h>
+#include <prometheus/exposer.h>
+#include <prometheus/metric_family.h>
+#include <prometheus/metric_type.h>
+
 #include <array>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <prometheus/client_metric.h>
-#include <prometheus/collectable.h>
-#include <prometheus/exposer.h>
-#include <prometheus/metric_family.h>
-#include <prometheus/metric_type.h>
 
 #include "absl/status/statusor.h"
 #include "agent/capture/packet_source.h"
@@ -31,10 +31,12 @@ struct StageSeconds {
 
 class AgentMetrics : public prometheus::Collectable {
  public:
-  explicit AgentMetrics(std::string agent_id) : agent_id_(std::move(agent_id)) {}
+  explicit AgentMetrics(std::string agent_id)
+      : agent_id_(std::move(agent_id)) {}
 
   void Publish(const AgentStats& stats, const capture::CaptureStats& capture,
-               const StageSeconds& stages, const std::optional<output::DeliveryStats>& delivery);
+               const StageSeconds& stages,
+               const std::optional<output::DeliveryStats>& delivery);
   std::vector<prometheus::MetricFamily> Collect() const override;
 
  private:
@@ -50,7 +52,8 @@ class AgentMetrics : public prometheus::Collectable {
 class MetricsServer {
  public:
   static absl::StatusOr<std::unique_ptr<MetricsServer>> Start(
-      const std::string& address, std::shared_ptr<prometheus::Collectable> metrics);
+      const std::string& address,
+      std::shared_ptr<prometheus::Collectable> metrics);
   int port() const;
 
  private:

@@ -10,7 +10,8 @@ namespace tokenwatch::output {
 class CollectorSink::Stream
     : public grpc::ClientBidiReactor<v1::AgentMessage, v1::CollectorMessage> {
  public:
-  Stream(CollectorSink* sink, const std::string& agent_id, uint64_t boot_id) : sink_(sink) {
+  Stream(CollectorSink* sink, const std::string& agent_id, uint64_t boot_id)
+      : sink_(sink) {
     hello_.mutable_hello()->set_agent_id(agent_id);
     hello_.mutable_hello()->set_boot_id(boot_id);
   }
@@ -71,14 +72,17 @@ class CollectorSink::Stream
   std::shared_ptr<const v1::AgentMessage> current_;  // alive while written
 };
 
-CollectorSink::CollectorSink(CollectorSinkOptions options) : opt_(std::move(options)) {
+CollectorSink::CollectorSink(CollectorSinkOptions options)
+    : opt_(std::move(options)) {
   RAND_bytes(reinterpret_cast<unsigned char*>(&boot_id_), sizeof boot_id_);
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, static_cast<int>(opt_.backoff_max.count()));
-  channel_ = grpc::CreateCustomChannel(opt_.target, grpc::InsecureChannelCredentials(), args);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
+              static_cast<int>(opt_.backoff_max.count()));
+  channel_ = grpc::CreateCustomChannel(
+      opt_.target, grpc::InsecureChannelCredentials(), args);
   stub_ = v1::Ingest::NewStub(channel_);
   thread_ = std::thread([this] { Run(); });
 }
@@ -109,7 +113,8 @@ void CollectorSink::Emit(const UsageRecord& record) {
   *open_.add_events() = ToProto(record);
   ++queued_events_;
   ++stats_.queued;
-  if (static_cast<size_t>(open_.events_size()) >= opt_.batch_max_events) SealLocked();
+  if (static_cast<size_t>(open_.events_size()) >= opt_.batch_max_events)
+    SealLocked();
 }
 
 void CollectorSink::SealLocked() {
@@ -134,7 +139,8 @@ void CollectorSink::Flush() {
   SealLocked();
 }
 
-std::shared_ptr<const v1::AgentMessage> CollectorSink::NextToSend(const Stream* s) {
+std::shared_ptr<const v1::AgentMessage> CollectorSink::NextToSend(
+    const Stream* s) {
   std::lock_guard<std::mutex> lock(mu_);
   if (s != stream_.get() || send_pos_ >= queue_.size()) return nullptr;
   const Batch& b = queue_[send_pos_++];
@@ -166,7 +172,9 @@ void CollectorSink::OnStreamDone(const Stream* s, const grpc::Status&) {
 bool CollectorSink::Drain(std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
   SealLocked();
-  return cv_.wait_for(lock, timeout, [this] { return queue_.empty() && open_.events_size() == 0; });
+  return cv_.wait_for(lock, timeout, [this] {
+    return queue_.empty() && open_.events_size() == 0;
+  });
 }
 
 DeliveryStats CollectorSink::Stats() const {
@@ -176,9 +184,11 @@ DeliveryStats CollectorSink::Stats() const {
   out.unacked_batches = queue_.size();
   auto now = std::chrono::steady_clock::now();
   if (!queue_.empty()) {
-    out.oldest_unacked_age_seconds = std::chrono::duration<double>(now - queue_.front().opened).count();
+    out.oldest_unacked_age_seconds =
+        std::chrono::duration<double>(now - queue_.front().opened).count();
   } else if (open_.events_size() > 0) {
-    out.oldest_unacked_age_seconds = std::chrono::duration<double>(now - open_since_).count();
+    out.oldest_unacked_age_seconds =
+        std::chrono::duration<double>(now - open_since_).count();
   }
   return out;
 }
@@ -195,8 +205,9 @@ void CollectorSink::Run() {
       if (!first) {
         ++stats_.reconnects;
         // Full jitter: a fleet of agents does not reconnect in step.
-        auto wait = std::chrono::milliseconds(
-            std::uniform_int_distribution<int64_t>(backoff.count() / 2, backoff.count())(rng));
+        auto wait =
+            std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(
+                backoff.count() / 2, backoff.count())(rng));
         cv_.wait_for(lock, wait, [this] { return stop_; });
         if (stop_) break;
         backoff = std::min(backoff * 2, opt_.backoff_max);

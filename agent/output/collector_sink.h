@@ -7,6 +7,8 @@
 #ifndef TOKENWATCH_AGENT_OUTPUT_COLLECTOR_SINK_H_
 #define TOKENWATCH_AGENT_OUTPUT_COLLECTOR_SINK_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -17,15 +19,13 @@
 #include <string>
 #include <thread>
 
-#include <grpcpp/grpcpp.h>
-
 #include "agent/output/event_sink.h"
 #include "tokenwatch/v1/ingest.grpc.pb.h"
 
 namespace tokenwatch::output {
 
 struct CollectorSinkOptions {
-  std::string target;    // host:port
+  std::string target;  // host:port
   std::string agent_id;
   size_t batch_max_events = 1024;
   std::chrono::milliseconds flush_interval{10};
@@ -35,10 +35,10 @@ struct CollectorSinkOptions {
 };
 
 struct DeliveryStats {
-  uint64_t queued = 0;      // events accepted into batches
-  uint64_t sent = 0;        // events written to a stream (resends included)
-  uint64_t acked = 0;       // events the collector has stored
-  uint64_t dropped = 0;     // events refused: queue full
+  uint64_t queued = 0;   // events accepted into batches
+  uint64_t sent = 0;     // events written to a stream (resends included)
+  uint64_t acked = 0;    // events the collector has stored
+  uint64_t dropped = 0;  // events refused: queue full
   uint64_t reconnects = 0;
   uint64_t unacked_events = 0;
   uint64_t unacked_batches = 0;

@@ -6,7 +6,9 @@
 namespace tokenwatch::output {
 namespace {
 
-int64_t FloorSeconds(int64_t us) { return us >= 0 ? us / 1000000 : (us - 999999) / 1000000; }
+int64_t FloorSeconds(int64_t us) {
+  return us >= 0 ? us / 1000000 : (us - 999999) / 1000000;
+}
 
 int64_t SaturatingAdd(int64_t a, int64_t b) {
   int64_t r;
@@ -19,13 +21,14 @@ int64_t SaturatingAdd(int64_t a, int64_t b) {
 void EventFolder::BuildKey(const UsageRecord& e) {
   const RequestInfo& r = *e.request;
   key_buf_.clear();
-  for (const std::string* s : {&e.token->info.fp(), &r.service, &r.method, &r.path,
-                               &r.client, &r.server, &e.param}) {
+  for (const std::string* s : {&e.token->info.fp(), &r.service, &r.method,
+                               &r.path, &r.client, &r.server, &e.param}) {
     key_buf_.append(*s);
     key_buf_.push_back('\x1f');
   }
   char tail[16];
-  int n = snprintf(tail, sizeof tail, "%u|%d", e.status, static_cast<int>(e.location));
+  int n = snprintf(tail, sizeof tail, "%u|%d", e.status,
+                   static_cast<int>(e.location));
   key_buf_.append(tail, n);
 }
 

@@ -2,10 +2,10 @@
 // use of a key is emitted at once (so alerts never wait for a window); the
 // repeats that follow within the window become one event with a count and
 // first/last observation times. Windows tumble on packet time: every open
-// fold is emitted when the window that began with the first of them closes. Folding
-// is keyed on everything a detection reads (token, service, method, path,
-// client, server, status, location) and never spans the token's exp or nbf,
-// so no detection loses what it needs.
+// fold is emitted when the window that began with the first of them closes.
+// Folding is keyed on everything a detection reads (token, service, method,
+// path, client, server, status, location) and never spans the token's exp or
+// nbf, so no detection loses what it needs.
 #ifndef TOKENWATCH_AGENT_OUTPUT_EVENT_FOLDER_H_
 #define TOKENWATCH_AGENT_OUTPUT_EVENT_FOLDER_H_
 
@@ -24,8 +24,12 @@ class EventFolder {
   // folds are held; more close the window early (emitted, not lost).
   // `leeway_s`: the detections' clock leeway; folds stop at exp, nbf and
   // iat shifted by it too.
-  EventFolder(int64_t window_us, size_t max_open, EventSink* sink, int64_t leeway_s = 0)
-      : window_us_(window_us), max_open_(max_open), sink_(sink), leeway_s_(leeway_s) {}
+  EventFolder(int64_t window_us, size_t max_open, EventSink* sink,
+              int64_t leeway_s = 0)
+      : window_us_(window_us),
+        max_open_(max_open),
+        sink_(sink),
+        leeway_s_(leeway_s) {}
 
   // Takes one use (count 1, ts_us = last_ts_us = observation time).
   void Add(UsageRecord&& use);
@@ -51,7 +55,7 @@ class EventFolder {
   size_t max_open_;
   EventSink* sink_;
   int64_t leeway_s_;
-  std::vector<UsageRecord> open_;                    // in opening order
+  std::vector<UsageRecord> open_;                   // in opening order
   absl::flat_hash_map<std::string, size_t> index_;  // fold key → open_ slot
   int64_t window_end_us_ = 0;
   uint64_t emitted_ = 0;

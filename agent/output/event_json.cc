@@ -1,9 +1,8 @@
 #include "agent/output/event_json.h"
 
-#include "agent/util/json.h"
-
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "agent/util/json.h"
 
 namespace tokenwatch::output {
 
@@ -19,13 +18,14 @@ void AppendTimestamp(std::string* out, int64_t ts_us) {
   int64_t sec = ts_us >= 0 ? ts_us / 1000000 : (ts_us - 999999) / 1000000;
   int64_t ms = (ts_us - sec * 1000000) / 1000;
   if (sec != cached_sec) {
-    std::string t = absl::FormatTime("%Y-%m-%dT%H:%M:%S", absl::FromUnixSeconds(sec),
-                                     absl::UTCTimeZone());
+    std::string t = absl::FormatTime(
+        "%Y-%m-%dT%H:%M:%S", absl::FromUnixSeconds(sec), absl::UTCTimeZone());
     snprintf(cached, sizeof cached, "%s", t.c_str());
     cached_sec = sec;
   }
   char buf[48];
-  int n = snprintf(buf, sizeof buf, "\"%s.%03dZ\"", cached, static_cast<int>(ms));
+  int n =
+      snprintf(buf, sizeof buf, "\"%s.%03dZ\"", cached, static_cast<int>(ms));
   out->append(buf, n);
 }
 
@@ -39,21 +39,31 @@ std::string FormatTimestamp(int64_t ts_us) {
 
 const char* LocationName(v1::TokenLocation loc) {
   switch (loc) {
-    case v1::TOKEN_LOCATION_AUTHORIZATION: return "authorization";
-    case v1::TOKEN_LOCATION_COOKIE: return "cookie";
-    case v1::TOKEN_LOCATION_QUERY: return "query";
-    case v1::TOKEN_LOCATION_HEADER: return "header";
-    case v1::TOKEN_LOCATION_WEBSOCKET_PROTOCOL: return "websocket_protocol";
-    default: return "unknown";
+    case v1::TOKEN_LOCATION_AUTHORIZATION:
+      return "authorization";
+    case v1::TOKEN_LOCATION_COOKIE:
+      return "cookie";
+    case v1::TOKEN_LOCATION_QUERY:
+      return "query";
+    case v1::TOKEN_LOCATION_HEADER:
+      return "header";
+    case v1::TOKEN_LOCATION_WEBSOCKET_PROTOCOL:
+      return "websocket_protocol";
+    default:
+      return "unknown";
   }
 }
 
 const char* KindName(v1::TokenKind kind) {
   switch (kind) {
-    case v1::TOKEN_KIND_JWT: return "jwt";
-    case v1::TOKEN_KIND_OPAQUE: return "opaque";
-    case v1::TOKEN_KIND_JWE: return "jwe";
-    default: return "unknown";
+    case v1::TOKEN_KIND_JWT:
+      return "jwt";
+    case v1::TOKEN_KIND_OPAQUE:
+      return "opaque";
+    case v1::TOKEN_KIND_JWE:
+      return "jwe";
+    default:
+      return "unknown";
   }
 }
 
@@ -94,7 +104,8 @@ void AppendToken(const v1::TokenInfo& t, std::string* out) {
   if (t.has_iat()) absl::StrAppend(out, ",\"iat\":", t.iat());
   if (t.scopes_size() > 0) StrList(out, "scope", t.scopes());
   if (!t.client_id().empty()) Str(out, "client_id", t.client_id());
-  if (!t.alg().empty() || t.kind() == v1::TOKEN_KIND_JWT) Str(out, "alg", t.alg());
+  if (!t.alg().empty() || t.kind() == v1::TOKEN_KIND_JWT)
+    Str(out, "alg", t.alg());
   if (!t.kid().empty()) Str(out, "kid", t.kid());
   if (!t.typ().empty()) Str(out, "typ", t.typ());
   if (!t.jku().empty()) Str(out, "jku", t.jku());

@@ -39,7 +39,9 @@ class TeeSink : public EventSink {
 // Keeps events in memory, in wire form: for tests.
 class VectorSink : public EventSink {
  public:
-  void Emit(const UsageRecord& record) override { events.push_back(ToProto(record)); }
+  void Emit(const UsageRecord& record) override {
+    events.push_back(ToProto(record));
+  }
   std::vector<v1::UsageEvent> events;
 };
 

@@ -14,7 +14,8 @@ Attributor::Attributor(const std::vector<config::Service>& services) {
         by_host_.emplace(host, s.name);  // first service listed wins
       }
     }
-    for (const std::string& a : s.match.addresses) by_address_.emplace(a, s.name);
+    for (const std::string& a : s.match.addresses)
+      by_address_.emplace(a, s.name);
   }
 }
 
@@ -50,8 +51,10 @@ std::string Attributor::Attribute(std::string_view host_header,
   }
   if (!by_address_.empty()) {
     std::string addr = JoinHostPort(server_ip, server_port);
-    if (auto it = by_address_.find(addr); it != by_address_.end()) return it->second;
-    if (auto it = by_address_.find(std::string(server_ip)); it != by_address_.end()) {
+    if (auto it = by_address_.find(addr); it != by_address_.end())
+      return it->second;
+    if (auto it = by_address_.find(std::string(server_ip));
+        it != by_address_.end()) {
       return it->second;
     }
   }

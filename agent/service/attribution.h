@@ -18,8 +18,8 @@ class Attributor {
 
   // `host_header` as sent (may carry a port, any case); `server_ip` as text
   // ("10.0.0.5", "::1"); `server_port` the destination port.
-  std::string Attribute(std::string_view host_header, std::string_view server_ip,
-                        uint16_t server_port) const;
+  std::string Attribute(std::string_view host_header,
+                        std::string_view server_ip, uint16_t server_port) const;
 
   // "10.0.0.5:8080" / "[::1]:8080".
   static std::string JoinHostPort(std::string_view ip, uint16_t port);
@@ -27,9 +27,9 @@ class Attributor {
   static std::string HostWithoutPort(std::string_view host_header);
 
  private:
-  absl::flat_hash_map<std::string, std::string> by_host_;     // exact host
+  absl::flat_hash_map<std::string, std::string> by_host_;       // exact host
   std::vector<std::pair<std::string, std::string>> by_suffix_;  // "*.x" → ".x"
-  absl::flat_hash_map<std::string, std::string> by_address_;  // ip:port or ip
+  absl::flat_hash_map<std::string, std::string> by_address_;    // ip:port or ip
 };
 
 }  // namespace tokenwatch::service

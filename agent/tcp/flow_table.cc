@@ -40,7 +40,8 @@ void Flow::Direction::OnData(const uint8_t* data, size_t len) {
   if (!resync_checked) {
     resync_checked = true;
     // Picked up mid-connection: find the next message start first.
-    if (flow->reasm_[dir].picked_up_midstream()) flow->session_.StartResync(dir);
+    if (flow->reasm_[dir].picked_up_midstream())
+      flow->session_.StartResync(dir);
   }
   flow->session_.OnData(dir, data, len);
 }
@@ -53,7 +54,8 @@ void Flow::Direction::OnGap(uint64_t len) {
 Flow::Verdict Flow::OnSegment(const decode::TcpSegment& seg) {
   int dir = (seg.src_port == port0_ && seg.src == ip0_) ? 0 : 1;
   uint8_t f = seg.flags;
-  if ((f & decode::kTcpSyn) && !(f & decode::kTcpAck) && reasm_[dir].IsNewConnection(seg.seq)) {
+  if ((f & decode::kTcpSyn) && !(f & decode::kTcpAck) &&
+      reasm_[dir].IsNewConnection(seg.seq)) {
     return Verdict::kNewConnection;  // port reuse: the old connection is over
   }
   if (f & decode::kTcpSyn) {
@@ -132,7 +134,8 @@ void FlowTable::OnSegment(const decode::TcpSegment& seg) {
 }
 
 void FlowTable::Expire(int64_t now_us) {
-  while (!lru_.empty() && lru_.front()->last_ts_us + idle_timeout_us_ < now_us) {
+  while (!lru_.empty() &&
+         lru_.front()->last_ts_us + idle_timeout_us_ < now_us) {
     ++stats_->flows_timed_out;
     Remove(lru_.front());
   }

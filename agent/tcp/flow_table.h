@@ -31,9 +31,10 @@ struct FlowKey {
   }
   template <typename H>
   friend H AbslHashValue(H h, const FlowKey& k) {
-    return H::combine(H::combine_contiguous(std::move(h), k.lo_ip.bytes, 16),
-                      absl::string_view(reinterpret_cast<const char*>(k.hi_ip.bytes), 16),
-                      k.lo_port, k.hi_port);
+    return H::combine(
+        H::combine_contiguous(std::move(h), k.lo_ip.bytes, 16),
+        absl::string_view(reinterpret_cast<const char*>(k.hi_ip.bytes), 16),
+        k.lo_port, k.hi_port);
   }
 };
 
@@ -75,8 +76,9 @@ class Flow {
 
 class FlowTable {
  public:
-  FlowTable(size_t max_flows, int64_t idle_timeout_us, http::SessionContext* ctx,
-            ReassemblyBudget* budget, AgentStats* stats)
+  FlowTable(size_t max_flows, int64_t idle_timeout_us,
+            http::SessionContext* ctx, ReassemblyBudget* budget,
+            AgentStats* stats)
       : max_flows_(max_flows),
         idle_timeout_us_(idle_timeout_us),
         ctx_(ctx),

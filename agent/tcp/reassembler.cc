@@ -44,7 +44,8 @@ void StreamReassembler::OnSegment(uint32_t seq, const uint8_t* data,
   Accept(Relative(seq), data, len);
 }
 
-void StreamReassembler::Accept(uint64_t start, const uint8_t* data, size_t len) {
+void StreamReassembler::Accept(uint64_t start, const uint8_t* data,
+                               size_t len) {
   uint64_t end = start + len;
   if (end <= next_) {
     stats_->Count(Anomaly::kTcpRetransmission);
@@ -62,7 +63,8 @@ void StreamReassembler::Accept(uint64_t start, const uint8_t* data, size_t len) 
     // In order. Bytes up to the first held block go straight from the
     // packet; held (earlier) copies of later bytes win, as on overlap.
     uint64_t direct_end = end;
-    if (!blocks_.empty() && blocks_.begin()->first < end) direct_end = blocks_.begin()->first;
+    if (!blocks_.empty() && blocks_.begin()->first < end)
+      direct_end = blocks_.begin()->first;
     size_t n = static_cast<size_t>(direct_end - start);
     next_ = direct_end;
     Deliver(data, n);
@@ -86,7 +88,8 @@ void StreamReassembler::Accept(uint64_t start, const uint8_t* data, size_t len) 
   if (!blocks_.empty() && blocks_.begin()->first <= next_) Drain();
 }
 
-bool StreamReassembler::Insert(uint64_t start, const uint8_t* data, size_t len) {
+bool StreamReassembler::Insert(uint64_t start, const uint8_t* data,
+                               size_t len) {
   uint64_t end = start + len;
   // First copy wins: cut the new segment around blocks already held.
   auto it = blocks_.upper_bound(start);
@@ -95,7 +98,8 @@ bool StreamReassembler::Insert(uint64_t start, const uint8_t* data, size_t len) 
     uint64_t prev_end = prev->first + prev->second.size();
     if (prev_end > start) {
       uint64_t common = std::min(prev_end, end) - start;
-      if (std::memcmp(prev->second.data() + (start - prev->first), data, common) != 0) {
+      if (std::memcmp(prev->second.data() + (start - prev->first), data,
+                      common) != 0) {
         stats_->Count(Anomaly::kTcpOverlapInconsistent);
       }
       if (prev_end >= end) {
@@ -115,7 +119,8 @@ bool StreamReassembler::Insert(uint64_t start, const uint8_t* data, size_t len) 
       uint64_t cost = n + kBlockOverhead;
       bool over_flow = buffered_ + cost > budget_->flow_cap;
       if (over_flow || budget_->used + cost > budget_->global_cap) {
-        Drop why = over_flow ? Drop::kReassemblyFlowCap : Drop::kReassemblyGlobalCap;
+        Drop why =
+            over_flow ? Drop::kReassemblyFlowCap : Drop::kReassemblyGlobalCap;
         if (blocks_.empty()) {
           stats_->Count(why, end - start);  // nothing of ours to give up
           return true;
@@ -125,7 +130,8 @@ bool StreamReassembler::Insert(uint64_t start, const uint8_t* data, size_t len) 
         SkipToFirstBlock();
         return false;
       }
-      blocks_.emplace(start, std::string(reinterpret_cast<const char*>(data), n));
+      blocks_.emplace(start,
+                      std::string(reinterpret_cast<const char*>(data), n));
       Charge(static_cast<int64_t>(cost));
     }
     if (it == blocks_.end() || it->first >= end) break;
@@ -133,7 +139,8 @@ bool StreamReassembler::Insert(uint64_t start, const uint8_t* data, size_t len) 
     uint64_t blk_end = it->first + it->second.size();
     uint64_t ov_end = std::min(blk_end, end);
     uint64_t ov_len = ov_end - it->first;
-    if (std::memcmp(it->second.data(), data + (it->first - start), ov_len) != 0) {
+    if (std::memcmp(it->second.data(), data + (it->first - start), ov_len) !=
+        0) {
       stats_->Count(Anomaly::kTcpOverlapInconsistent);
     }
     data += ov_end - start;

@@ -58,7 +58,9 @@ class StreamReassembler {
   // Bytes held, block overhead included.
   uint64_t buffered() const { return buffered_; }
   // A SYN for a new connection on the same 4-tuple (a different ISN).
-  bool IsNewConnection(uint32_t isn) const { return started_ && base_ != isn + 1; }
+  bool IsNewConnection(uint32_t isn) const {
+    return started_ && base_ != isn + 1;
+  }
 
  private:
   uint64_t Relative(uint32_t seq) const;

@@ -25,7 +25,8 @@ constexpr std::array<bool, 256> MakeB64TokenTable() {
   for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
   for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
   for (int c = '0'; c <= '9'; ++c) t[c] = true;
-  for (char c : std::string_view("-._~+/")) t[static_cast<unsigned char>(c)] = true;
+  for (char c : std::string_view("-._~+/"))
+    t[static_cast<unsigned char>(c)] = true;
   return t;
 }
 constexpr std::array<bool, 256> kB64Token = MakeB64TokenTable();
@@ -65,7 +66,8 @@ std::string_view Extractor::PathOf(std::string_view target) {
     if (scheme != std::string_view::npos) {
       size_t slash = target.find('/', scheme + 3);
       size_t q = target.find('?', scheme + 3);
-      if (slash == std::string_view::npos || (q != std::string_view::npos && q < slash)) {
+      if (slash == std::string_view::npos ||
+          (q != std::string_view::npos && q < slash)) {
         return "/";
       }
       target.remove_prefix(slash);
@@ -131,12 +133,14 @@ void Extractor::FromCookie(std::string_view value, Extraction* out) const {
   while (!value.empty()) {
     size_t semi = value.find(';');
     std::string_view pair = Trim(value.substr(0, semi));
-    value = semi == std::string_view::npos ? std::string_view() : value.substr(semi + 1);
+    value = semi == std::string_view::npos ? std::string_view()
+                                           : value.substr(semi + 1);
     size_t eq = pair.find('=');
     if (eq == std::string_view::npos) continue;
     std::string_view name = Trim(pair.substr(0, eq));
     std::string_view v = Trim(pair.substr(eq + 1));
-    if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+    if (v.size() >= 2 && v.front() == '"' && v.back() == '"')
+      v = v.substr(1, v.size() - 2);
     if (LooksLikeJwt(v)) Add(v1::TOKEN_LOCATION_COOKIE, name, v, out);
   }
 }
@@ -145,7 +149,8 @@ void Extractor::FromQuery(std::string_view query, Extraction* out) const {
   while (!query.empty()) {
     size_t amp = query.find('&');
     std::string_view pair = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    query = amp == std::string_view::npos ? std::string_view()
+                                          : query.substr(amp + 1);
     size_t eq = pair.find('=');
     if (eq == std::string_view::npos) continue;
     std::string_view name = pair.substr(0, eq);
@@ -157,8 +162,10 @@ void Extractor::FromQuery(std::string_view query, Extraction* out) const {
       std::string decoded;
       decoded.reserve(v.size());
       for (size_t i = 0; i < v.size(); ++i) {
-        if (v[i] == '%' && i + 2 < v.size() && HexVal(v[i + 1]) >= 0 && HexVal(v[i + 2]) >= 0) {
-          decoded.push_back(static_cast<char>(HexVal(v[i + 1]) * 16 + HexVal(v[i + 2])));
+        if (v[i] == '%' && i + 2 < v.size() && HexVal(v[i + 1]) >= 0 &&
+            HexVal(v[i + 2]) >= 0) {
+          decoded.push_back(
+              static_cast<char>(HexVal(v[i + 1]) * 16 + HexVal(v[i + 2])));
           i += 2;
         } else {
           decoded.push_back(v[i]);  // '+' stays: it is a b64token character
@@ -184,9 +191,11 @@ void Extractor::Extract(const http::MessageHead& req, Extraction* out) const {
       while (!v.empty()) {
         size_t comma = v.find(',');
         std::string_view item = Trim(v.substr(0, comma));
-        v = comma == std::string_view::npos ? std::string_view() : v.substr(comma + 1);
+        v = comma == std::string_view::npos ? std::string_view()
+                                            : v.substr(comma + 1);
         if (util::StartsWithIgnoreCase(item, kWsBearerPrefix)) {
-          Add(v1::TOKEN_LOCATION_WEBSOCKET_PROTOCOL, "", item.substr(kWsBearerPrefix.size()), out);
+          Add(v1::TOKEN_LOCATION_WEBSOCKET_PROTOCOL, "",
+              item.substr(kWsBearerPrefix.size()), out);
         }
       }
     } else {

@@ -14,7 +14,8 @@ namespace tokenwatch::token {
 
 absl::StatusOr<std::unique_ptr<Fingerprinter>> Fingerprinter::Create(
     std::string_view key) {
-  if (key.empty()) return absl::InvalidArgumentError("fingerprint key is empty");
+  if (key.empty())
+    return absl::InvalidArgumentError("fingerprint key is empty");
   EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
   if (mac == nullptr) return absl::InternalError("OpenSSL has no HMAC");
   EVP_MAC_CTX* ctx = EVP_MAC_CTX_new(mac);
@@ -35,12 +36,15 @@ absl::StatusOr<std::unique_ptr<Fingerprinter>> Fingerprinter::Create(
 absl::StatusOr<std::unique_ptr<Fingerprinter>> Fingerprinter::FromFile(
     const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read fingerprint key file ", path));
+  if (!in)
+    return absl::NotFoundError(
+        absl::StrCat("cannot read fingerprint key file ", path));
   std::stringstream ss;
   ss << in.rdbuf();
   std::string key = ss.str();
   if (key.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("fingerprint key file ", path, " is empty"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("fingerprint key file ", path, " is empty"));
   }
   return Create(key);
 }
@@ -52,7 +56,8 @@ std::string Fingerprinter::Fingerprint(std::string_view input) const {
   unsigned char out[EVP_MAX_MD_SIZE];
   size_t out_len = 0;
   EVP_MAC_CTX* ctx = EVP_MAC_CTX_dup(keyed_);
-  EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(input.data()), input.size());
+  EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(input.data()),
+                 input.size());
   EVP_MAC_final(ctx, out, &out_len, sizeof out);
   EVP_MAC_CTX_free(ctx);
   std::string hex(32, '0');

@@ -15,9 +15,11 @@ namespace tokenwatch::token {
 
 class Fingerprinter {
  public:
-  static absl::StatusOr<std::unique_ptr<Fingerprinter>> Create(std::string_view key);
+  static absl::StatusOr<std::unique_ptr<Fingerprinter>> Create(
+      std::string_view key);
   // Reads the key file's bytes exactly as stored.
-  static absl::StatusOr<std::unique_ptr<Fingerprinter>> FromFile(const std::string& path);
+  static absl::StatusOr<std::unique_ptr<Fingerprinter>> FromFile(
+      const std::string& path);
   ~Fingerprinter();
 
   std::string Fingerprint(std::string_view input) const;

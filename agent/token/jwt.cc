@@ -52,7 +52,8 @@ void JwtDecoder::Decode(std::string_view token, v1::TokenInfo* info) {
   std::vector<std::string_view> parts;
   for (size_t start = 0;;) {
     size_t dot = token.find('.', start);
-    parts.push_back(token.substr(start, dot == std::string_view::npos ? dot : dot - start));
+    parts.push_back(
+        token.substr(start, dot == std::string_view::npos ? dot : dot - start));
     if (dot == std::string_view::npos) break;
     start = dot + 1;
   }
@@ -135,7 +136,8 @@ void GetStringOrList(element e, AddFn add, AgentStats* stats) {
 
 }  // namespace
 
-bool JwtDecoder::DecodeHeader(std::string_view json, v1::TokenInfo* info, bool count_failure) {
+bool JwtDecoder::DecodeHeader(std::string_view json, v1::TokenInfo* info,
+                              bool count_failure) {
   element doc;
   simdjson::dom::object obj;
   if (parser_.parse(json.data(), json.size(), /*realloc_if_needed=*/true)
@@ -165,7 +167,10 @@ bool JwtDecoder::DecodeHeader(std::string_view json, v1::TokenInfo* info, bool c
     } else if (k == "jwk") {
       info->set_has_jwk(true);
     } else if (k == "crit") {
-      GetStringOrList(field.value, [info](std::string_view s) { info->add_crit(std::string(s)); }, stats_);
+      GetStringOrList(
+          field.value,
+          [info](std::string_view s) { info->add_crit(std::string(s)); },
+          stats_);
     }
   }
   return true;
@@ -190,7 +195,10 @@ void JwtDecoder::DecodeClaims(std::string_view json, v1::TokenInfo* info) {
     } else if (k == "sub") {
       GetString(field.value, info->mutable_sub(), stats_);
     } else if (k == "aud") {
-      GetStringOrList(field.value, [info](std::string_view s) { info->add_aud(std::string(s)); }, stats_);
+      GetStringOrList(
+          field.value,
+          [info](std::string_view s) { info->add_aud(std::string(s)); },
+          stats_);
     } else if (k == "exp") {
       if (GetNumericDate(field.value, &t, stats_)) info->set_exp(t);
     } else if (k == "nbf") {
@@ -212,15 +220,21 @@ void JwtDecoder::DecodeClaims(std::string_view json, v1::TokenInfo* info) {
           size_t sp = rest.find(' ');
           std::string_view s = rest.substr(0, sp);
           if (!s.empty()) info->add_scopes(std::string(s));
-          rest = sp == std::string_view::npos ? std::string_view() : rest.substr(sp + 1);
+          rest = sp == std::string_view::npos ? std::string_view()
+                                              : rest.substr(sp + 1);
         }
       }
     } else if (k == "scp") {
-      GetStringOrList(field.value, [info](std::string_view s) {
-        if (info->scopes_size() < kMaxListItems) info->add_scopes(std::string(s));
-      }, stats_);
+      GetStringOrList(
+          field.value,
+          [info](std::string_view s) {
+            if (info->scopes_size() < kMaxListItems)
+              info->add_scopes(std::string(s));
+          },
+          stats_);
     } else if (k == "client_id") {
-      have_client_id = GetString(field.value, info->mutable_client_id(), stats_);
+      have_client_id =
+          GetString(field.value, info->mutable_client_id(), stats_);
     } else if (k == "azp") {
       GetString(field.value, &azp, stats_);
     }

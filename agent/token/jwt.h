@@ -3,10 +3,10 @@
 #ifndef TOKENWATCH_AGENT_TOKEN_JWT_H_
 #define TOKENWATCH_AGENT_TOKEN_JWT_H_
 
+#include <simdjson.h>
+
 #include <string>
 #include <string_view>
-
-#include <simdjson.h>
 
 #include "agent/stats.h"
 #include "tokenwatch/v1/event.pb.h"
@@ -20,8 +20,7 @@ bool LooksLikeJwt(std::string_view value);
 
 // The part of a token the fingerprint covers: a JWS's signing input
 // (header.payload), otherwise the whole value.
-std::string_view FingerprintInput(std::string_view token,
-                                  v1::TokenKind kind);
+std::string_view FingerprintInput(std::string_view token, v1::TokenKind kind);
 
 class JwtDecoder {
  public:
@@ -30,7 +29,8 @@ class JwtDecoder {
   void Decode(std::string_view token, v1::TokenInfo* info);
 
  private:
-  bool DecodeHeader(std::string_view json, v1::TokenInfo* info, bool count_failure);
+  bool DecodeHeader(std::string_view json, v1::TokenInfo* info,
+                    bool count_failure);
   void DecodeClaims(std::string_view json, v1::TokenInfo* info);
 
   AgentStats* stats_;

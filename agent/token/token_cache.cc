@@ -20,15 +20,22 @@ DecodedToken TokenCache::Lookup(std::string_view raw_std) {
     ++stats_->token_cache_misses;
     v1::TokenInfo info;
     decoder_.Decode(raw_std, &info);
-    info.set_fp(fingerprinter_->Fingerprint(FingerprintInput(raw_std, info.kind())));
+    info.set_fp(
+        fingerprinter_->Fingerprint(FingerprintInput(raw_std, info.kind())));
     found = output::MakeTokenRecord(std::move(info));
   } else {
     ++stats_->token_cache_hits;
   }
   switch (found->info.kind()) {
-    case v1::TOKEN_KIND_JWT: ++stats_->tokens[size_t(TokenKindStat::kJwt)]; break;
-    case v1::TOKEN_KIND_JWE: ++stats_->tokens[size_t(TokenKindStat::kJwe)]; break;
-    default: ++stats_->tokens[size_t(TokenKindStat::kOpaque)]; break;
+    case v1::TOKEN_KIND_JWT:
+      ++stats_->tokens[size_t(TokenKindStat::kJwt)];
+      break;
+    case v1::TOKEN_KIND_JWE:
+      ++stats_->tokens[size_t(TokenKindStat::kJwe)];
+      break;
+    default:
+      ++stats_->tokens[size_t(TokenKindStat::kOpaque)];
+      break;
   }
   if (!in_young) {
     if (young_.size() >= capacity_) {

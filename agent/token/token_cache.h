@@ -10,10 +10,10 @@
 #include <string_view>
 
 #include "absl/container/flat_hash_map.h"
+#include "agent/output/usage_record.h"
 #include "agent/stats.h"
 #include "agent/token/fingerprint.h"
 #include "agent/token/jwt.h"
-#include "agent/output/usage_record.h"
 #include "tokenwatch/v1/event.pb.h"
 
 namespace tokenwatch::token {
@@ -22,8 +22,12 @@ using DecodedToken = output::TokenRef;
 
 class TokenCache {
  public:
-  TokenCache(const Fingerprinter* fingerprinter, size_t capacity, AgentStats* stats)
-      : fingerprinter_(fingerprinter), capacity_(capacity), stats_(stats), decoder_(stats) {}
+  TokenCache(const Fingerprinter* fingerprinter, size_t capacity,
+             AgentStats* stats)
+      : fingerprinter_(fingerprinter),
+        capacity_(capacity),
+        stats_(stats),
+        decoder_(stats) {}
 
   // Never null. Counts the token's kind and hit/miss.
   DecodedToken Lookup(std::string_view raw);

@@ -18,7 +18,8 @@ class AudienceMismatch : public Detector {
       if (s.name != use.service() || s.audiences.empty()) continue;
       if (AudienceCovers(config_, s.name, use.token())) return;
       bool accepted = use.status() != 0 && use.status() < 400;
-      std::vector<std::string> aud(use.token().aud().begin(), use.token().aud().end());
+      std::vector<std::string> aud(use.token().aud().begin(),
+                                   use.token().aud().end());
       out->push_back({type(), accepted ? "high" : "medium",
                       absl::StrCat("token aud [", absl::StrJoin(aud, ", "),
                                    "] names none of ", s.name, "'s audiences [",
@@ -34,7 +35,8 @@ class AudienceMismatch : public Detector {
 
 }  // namespace
 
-std::unique_ptr<Detector> MakeAudienceMismatchDetector(const config::Config& c) {
+std::unique_ptr<Detector> MakeAudienceMismatchDetector(
+    const config::Config& c) {
   return std::make_unique<AudienceMismatch>(c);
 }
 

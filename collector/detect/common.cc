@@ -37,7 +37,8 @@ const char* AcceptedWord(uint32_t status) {
   return status < 400 ? "the service accepted it" : "the service rejected it";
 }
 
-std::vector<std::unique_ptr<Detector>> MakeDetectors(const config::Config& config) {
+std::vector<std::unique_ptr<Detector>> MakeDetectors(
+    const config::Config& config) {
   std::vector<std::unique_ptr<Detector>> out;
   out.push_back(MakeCrossServiceDetector(config));
   out.push_back(MakeAudienceMismatchDetector(config));

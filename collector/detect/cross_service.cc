@@ -20,12 +20,16 @@ class CrossService : public Detector {
     }
     bool here_covered = AudienceCovers(config_, here, use.token());
     for (std::string_view before : h.services) {
-      if (here_covered && AudienceCovers(config_, before, use.token())) continue;
+      if (here_covered && AudienceCovers(config_, before, use.token()))
+        continue;
       bool accepted = use.status() != 0 && use.status() < 400;
-      out->push_back({type(), accepted || use.status() == 0 ? "high" : "medium",
-                      absl::StrCat("token first used at ", absl::string_view(before.data(), before.size()), " is now used at ",
-                                   here, " and its aud does not cover both; ",
-                                   AcceptedWord(use.status()))});
+      out->push_back(
+          {type(), accepted || use.status() == 0 ? "high" : "medium",
+           absl::StrCat("token first used at ",
+                        absl::string_view(before.data(), before.size()),
+                        " is now used at ", here,
+                        " and its aud does not cover both; ",
+                        AcceptedWord(use.status()))});
       return;
     }
   }

@@ -17,8 +17,8 @@ namespace tokenwatch::collector {
 
 // What the collector knew about the token before this use.
 struct TokenHistory {
-  const v1::TokenInfo* token = nullptr;        // latest claims (this use's)
-  std::vector<std::string_view> services;      // services used before
+  const v1::TokenInfo* token = nullptr;    // latest claims (this use's)
+  std::vector<std::string_view> services;  // services used before
   // Distinct client addresses seen within the multi-source window ending at
   // this use, this use's client included.
   size_t recent_sources = 1;
@@ -40,14 +40,18 @@ class Detector {
 
 // The detectors of this build, configured from `config`, which must outlive
 // them.
-std::vector<std::unique_ptr<Detector>> MakeDetectors(const config::Config& config);
+std::vector<std::unique_ptr<Detector>> MakeDetectors(
+    const config::Config& config);
 
 // Individual detectors (exposed for their tests).
-std::unique_ptr<Detector> MakeCrossServiceDetector(const config::Config& config);
-std::unique_ptr<Detector> MakeAudienceMismatchDetector(const config::Config& config);
+std::unique_ptr<Detector> MakeCrossServiceDetector(
+    const config::Config& config);
+std::unique_ptr<Detector> MakeAudienceMismatchDetector(
+    const config::Config& config);
 std::unique_ptr<Detector> MakeExpiredUseDetector(const config::Config& config);
 std::unique_ptr<Detector> MakeNotYetValidDetector(const config::Config& config);
-std::unique_ptr<Detector> MakeSensitiveEndpointDetector(const config::Config& config);
+std::unique_ptr<Detector> MakeSensitiveEndpointDetector(
+    const config::Config& config);
 std::unique_ptr<Detector> MakeMultiSourceDetector(const config::Config& config);
 
 // Helpers shared by detectors.

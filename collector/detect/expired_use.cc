@@ -20,10 +20,13 @@ class ExpiredUse : public Detector {
     int64_t late_us = use.ts_us() - (use.token().exp() + leeway_s_) * 1000000;
     if (late_us <= 0) return;
     int64_t late_s = use.ts_us() / 1000000 - use.token().exp();
-    const char* severity = use.status() == 0 ? "medium" : use.status() < 400 ? "critical" : "low";
-    out->push_back({type(), severity,
-                    absl::StrCat("token expired ", HumanDuration(late_s), " before use and ",
-                                 AcceptedWord(use.status()))});
+    const char* severity = use.status() == 0    ? "medium"
+                           : use.status() < 400 ? "critical"
+                                                : "low";
+    out->push_back(
+        {type(), severity,
+         absl::StrCat("token expired ", HumanDuration(late_s),
+                      " before use and ", AcceptedWord(use.status()))});
   }
 
  private:

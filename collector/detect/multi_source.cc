@@ -17,8 +17,10 @@ class MultiSource : public Detector {
              std::vector<Finding>* out) const override {
     if (h.recent_sources < min_) return;
     out->push_back({type(), "medium",
-                    absl::StrCat("token used from ", h.recent_sources, " client addresses within ",
-                                 absl::FormatDuration(window_), ", the latest ", use.client())});
+                    absl::StrCat("token used from ", h.recent_sources,
+                                 " client addresses within ",
+                                 absl::FormatDuration(window_), ", the latest ",
+                                 use.client())});
   }
 
  private:

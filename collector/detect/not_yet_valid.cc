@@ -15,17 +15,23 @@ class NotYetValid : public Detector {
   void Check(const TokenHistory&, const v1::UsageEvent& use,
              std::vector<Finding>* out) const override {
     const v1::TokenInfo& t = use.token();
-    const char* severity = use.status() == 0 ? "medium" : use.status() < 400 ? "high" : "low";
+    const char* severity = use.status() == 0    ? "medium"
+                           : use.status() < 400 ? "high"
+                                                : "low";
     if (t.has_nbf() && use.ts_us() + leeway_us_ < t.nbf() * 1000000) {
-      out->push_back({type(), severity,
-                      absl::StrCat("token used ", HumanDuration(t.nbf() - use.ts_us() / 1000000),
-                                   " before its nbf and ", AcceptedWord(use.status()))});
+      out->push_back(
+          {type(), severity,
+           absl::StrCat("token used ",
+                        HumanDuration(t.nbf() - use.ts_us() / 1000000),
+                        " before its nbf and ", AcceptedWord(use.status()))});
       return;
     }
     if (t.has_iat() && use.ts_us() + leeway_us_ < t.iat() * 1000000) {
-      out->push_back({type(), severity,
-                      absl::StrCat("token issued ", HumanDuration(t.iat() - use.ts_us() / 1000000),
-                                   " in the future (iat) and ", AcceptedWord(use.status()))});
+      out->push_back(
+          {type(), severity,
+           absl::StrCat(
+               "token issued ", HumanDuration(t.iat() - use.ts_us() / 1000000),
+               " in the future (iat) and ", AcceptedWord(use.status()))});
     }
   }
 

@@ -19,7 +19,8 @@ std::vector<std::string_view> Segments(std::string_view p) {
 
 // Iterative matcher with backtracking over the last `**` (linear in
 // practice, never exponential).
-bool Match(const std::vector<std::string_view>& pat, const std::vector<std::string_view>& path) {
+bool Match(const std::vector<std::string_view>& pat,
+           const std::vector<std::string_view>& path) {
   size_t p = 0, s = 0, star_p = std::string_view::npos, star_s = 0;
   while (s < path.size()) {
     if (p < pat.size() && pat[p] == "**") {

@@ -26,11 +26,14 @@ class SensitiveEndpoint : public Detector {
         if (!have) missing.push_back(want);
       }
       bool accepted = use.status() != 0 && use.status() < 400;
-      std::string severity = !missing.empty() && accepted ? "critical" : ep.severity;
-      std::string detail = absl::StrCat(use.method(), " ", use.path(), " matches sensitive endpoint ",
-                                        ep.method.empty() ? "" : ep.method + " ", ep.path);
+      std::string severity =
+          !missing.empty() && accepted ? "critical" : ep.severity;
+      std::string detail = absl::StrCat(
+          use.method(), " ", use.path(), " matches sensitive endpoint ",
+          ep.method.empty() ? "" : ep.method + " ", ep.path);
       if (!missing.empty()) {
-        absl::StrAppend(&detail, "; token lacks required scope ", absl::StrJoin(missing, ", "));
+        absl::StrAppend(&detail, "; token lacks required scope ",
+                        absl::StrJoin(missing, ", "));
       }
       absl::StrAppend(&detail, "; ", AcceptedWord(use.status()));
       out->push_back({type(), severity, detail});
@@ -44,7 +47,8 @@ class SensitiveEndpoint : public Detector {
 
 }  // namespace
 
-std::unique_ptr<Detector> MakeSensitiveEndpointDetector(const config::Config& c) {
+std::unique_ptr<Detector> MakeSensitiveEndpointDetector(
+    const config::Config& c) {
   return std::make_unique<SensitiveEndpoint>(c);
 }
 

@@ -1,5 +1,4 @@
 #include "collector/http/api_server.h"
-#include "agent/util/json.h"
 
 #include <arpa/inet.h>
 #include <civetweb.h>
@@ -21,6 +20,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "agent/util/json.h"
 #include "simdjson.h"
 
 namespace tokenwatch::collector {
@@ -61,7 +61,6 @@ struct Response {
 // ---------------------------------------------------------------------------
 // JSON output. Claims and names come from observed tokens, so every string
 // is escaped and invalid UTF-8 becomes U+FFFD: the output is always JSON.
-
 
 template <typename Strings>
 void AppendJsonStringArray(std::string* out, const Strings& items) {

@@ -6,8 +6,8 @@
 namespace tokenwatch::collector {
 
 namespace {
-constexpr size_t kMaxInFlight = 16;    // batches per stream awaiting an ack
-constexpr size_t kMaxGroup = 64;       // batches applied per commit
+constexpr size_t kMaxInFlight = 16;  // batches per stream awaiting an ack
+constexpr size_t kMaxGroup = 64;     // batches applied per commit
 constexpr auto kRetryCommit = std::chrono::milliseconds(500);
 }  // namespace
 
@@ -15,7 +15,8 @@ constexpr auto kRetryCommit = std::chrono::milliseconds(500);
 // detaches itself when gRPC is done with it.
 class StreamHandle {
  public:
-  using Reactor = grpc::ServerBidiReactor<v1::AgentMessage, v1::CollectorMessage>;
+  using Reactor =
+      grpc::ServerBidiReactor<v1::AgentMessage, v1::CollectorMessage>;
   explicit StreamHandle(Reactor* reactor) : reactor_(reactor) { NewMessage(); }
 
   // A fresh arena and message for the next read; the previous pair went
@@ -25,16 +26,20 @@ class StreamHandle {
     options.start_block_size = 64 * 1024;
     options.max_block_size = 1 << 20;
     arena_ = std::make_unique<google::protobuf::Arena>(options);
-    in_ = google::protobuf::Arena::CreateMessage<v1::AgentMessage>(arena_.get());
+    in_ =
+        google::protobuf::Arena::CreateMessage<v1::AgentMessage>(arena_.get());
   }
-  std::unique_ptr<google::protobuf::Arena> TakeArena() { return std::move(arena_); }
+  std::unique_ptr<google::protobuf::Arena> TakeArena() {
+    return std::move(arena_);
+  }
 
   // The engine stored everything up to `seq` for this stream's agent.
   void Stored(uint64_t seq) {
     std::lock_guard<std::mutex> lock(mu_);
     if (reactor_ == nullptr) return;
     if (seq > ack_pending_) ack_pending_ = seq;
-    while (!in_flight_.empty() && in_flight_.front() <= seq) in_flight_.pop_front();
+    while (!in_flight_.empty() && in_flight_.front() <= seq)
+      in_flight_.pop_front();
     MaybeWriteLocked();
     MaybeReadLocked();
     MaybeFinishLocked();
@@ -83,7 +88,8 @@ class StreamHandle {
  private:
   void MaybeWriteLocked() {
     if (reactor_ == nullptr || writing_ || finished_ || write_failed_) return;
-    if (ack_pending_ <= ack_sent_ && !(ack_sent_ == 0 && hello_answer_due_)) return;
+    if (ack_pending_ <= ack_sent_ && !(ack_sent_ == 0 && hello_answer_due_))
+      return;
     out_.mutable_ack()->set_stored_through(ack_pending_);
     ack_sent_ = ack_pending_;
     hello_answer_due_ = false;
@@ -97,7 +103,9 @@ class StreamHandle {
     reactor_->StartRead(in_);
   }
   void MaybeFinishLocked() {
-    if (reactor_ == nullptr || finished_ || !reads_done_ || writing_ || !in_flight_.empty()) return;
+    if (reactor_ == nullptr || finished_ || !reads_done_ || writing_ ||
+        !in_flight_.empty())
+      return;
     finished_ = true;
     reactor_->Finish(grpc::Status::OK);
   }
@@ -112,7 +120,8 @@ class StreamHandle {
   uint64_t ack_pending_ = 0, ack_sent_ = 0;
   bool hello_answer_due_ = false;
   bool reading_ = true;  // the reactor starts with a read
-  bool writing_ = false, write_failed_ = false, reads_done_ = false, finished_ = false;
+  bool writing_ = false, write_failed_ = false, reads_done_ = false,
+       finished_ = false;
 };
 
 class StreamReactor : public StreamHandle::Reactor {
@@ -131,7 +140,8 @@ class StreamReactor : public StreamHandle::Reactor {
     v1::AgentMessage& msg = *handle_->in();
     if (msg.has_hello()) {
       if (msg.hello().agent_id().empty()) {
-        handle_->Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "hello without agent_id"));
+        handle_->Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                   "hello without agent_id"));
         return;
       }
       agent_ = msg.hello().agent_id();
@@ -140,7 +150,8 @@ class StreamReactor : public StreamHandle::Reactor {
         std::lock_guard<std::mutex> lock(handle_->mu_);
         handle_->hello_answer_due_ = true;
       }
-      IngestService::Task t{handle_, agent_, boot_, /*hello=*/true, nullptr, nullptr};
+      IngestService::Task t{handle_,        agent_,  boot_,
+                            /*hello=*/true, nullptr, nullptr};
       service_->Post(std::move(t));
       handle_->ReadAgain();
       return;
@@ -151,7 +162,8 @@ class StreamReactor : public StreamHandle::Reactor {
       return;
     }
     uint64_t seq = msg.batch().seq();
-    IngestService::Task t{handle_, agent_, boot_, /*hello=*/false, nullptr, &msg.batch()};
+    IngestService::Task t{handle_,         agent_,  boot_,
+                          /*hello=*/false, nullptr, &msg.batch()};
     {
       // Only the reactor reads into the message: hand it over with its arena.
       std::lock_guard<std::mutex> lock(handle_->mu_);
@@ -182,8 +194,8 @@ IngestService::IngestService(Engine* engine) : engine_(engine) {
 
 IngestService::~IngestService() { Shutdown(); }
 
-grpc::ServerBidiReactor<v1::AgentMessage, v1::CollectorMessage>* IngestService::Stream(
-    grpc::CallbackServerContext*) {
+grpc::ServerBidiReactor<v1::AgentMessage, v1::CollectorMessage>*
+IngestService::Stream(grpc::CallbackServerContext*) {
   return new StreamReactor(this);
 }
 
@@ -212,7 +224,8 @@ void IngestService::Run() {
     bool stopping;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait_for(lock, kRetryCommit, [&] { return stop_ || !queue_.empty(); });
+      cv_.wait_for(lock, kRetryCommit,
+                   [&] { return stop_ || !queue_.empty(); });
       stopping = stop_;
       while (!queue_.empty() && group.size() < kMaxGroup) {
         group.push_back(std::move(queue_.front()));
@@ -231,7 +244,8 @@ void IngestService::Run() {
       committed = s.ok();
       last_commit_ok_ = committed;
       if (!committed) {
-        fprintf(stderr, "tokenwatch-collector: store commit failed (will retry): %s\n",
+        fprintf(stderr,
+                "tokenwatch-collector: store commit failed (will retry): %s\n",
                 std::string(s.message()).c_str());
       }
     }
@@ -251,7 +265,8 @@ void IngestService::Run() {
       std::lock_guard<std::mutex> lock(mu_);
       if (queue_.empty()) return;
     }
-    if (stopping && !committed) return;  // nothing acknowledged is lost: agents resend
+    if (stopping && !committed)
+      return;  // nothing acknowledged is lost: agents resend
   }
 }
 

@@ -16,10 +16,12 @@ namespace tokenwatch::collector {
 namespace {
 
 std::string Rfc3339(int64_t us) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::FromUnixMicros(us), absl::UTCTimeZone());
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::FromUnixMicros(us),
+                          absl::UTCTimeZone());
 }
 
-void Field(std::string* out, const char* key, const std::string& value, bool* first) {
+void Field(std::string* out, const char* key, const std::string& value,
+           bool* first) {
   if (!*first) out->push_back(',');
   *first = false;
   util::AppendJsonString(out, key);
@@ -38,7 +40,8 @@ std::string AlertmanagerBody(const Alert& a, absl::Duration resolve_after) {
   Field(&out, "type", a.type, &first);
   Field(&out, "severity", a.severity, &first);
   Field(&out, "service", a.service, &first);
-  Field(&out, "token", a.token.fp(), &first);  // a keyed hash: one alert per token
+  Field(&out, "token", a.token.fp(),
+        &first);  // a keyed hash: one alert per token
   out += "},\"annotations\":{";
   first = true;
   Field(&out, "summary", absl::StrCat(a.type, " at ", a.service), &first);
@@ -49,21 +52,29 @@ std::string AlertmanagerBody(const Alert& a, absl::Duration resolve_after) {
   Field(&out, "client", a.client, &first);
   Field(&out, "agent", a.agent, &first);
   Field(&out, "request", absl::StrCat(a.method, " ", a.path), &first);
-  Field(&out, "status", a.status == 0 ? "none" : std::to_string(a.status), &first);
-  Field(&out, "accepted", !a.accepted ? "unknown" : *a.accepted ? "true" : "false", &first);
+  Field(&out, "status", a.status == 0 ? "none" : std::to_string(a.status),
+        &first);
+  Field(&out, "accepted",
+        !a.accepted   ? "unknown"
+        : *a.accepted ? "true"
+                      : "false",
+        &first);
   out += "},";
   first = true;
   Field(&out, "startsAt", Rfc3339(a.ts_us), &first);
-  Field(&out, "endsAt", Rfc3339(a.ts_us + absl::ToInt64Microseconds(resolve_after)), &first);
+  Field(&out, "endsAt",
+        Rfc3339(a.ts_us + absl::ToInt64Microseconds(resolve_after)), &first);
   out += "}]";
   return out;
 }
 
-std::string WebhookSignature(const std::string& secret, const std::string& body) {
+std::string WebhookSignature(const std::string& secret,
+                             const std::string& body) {
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-       reinterpret_cast<const unsigned char*>(body.data()), body.size(), mac, &len);
+       reinterpret_cast<const unsigned char*>(body.data()), body.size(), mac,
+       &len);
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out = "sha256=";
   for (unsigned i = 0; i < len; ++i) {
@@ -73,13 +84,14 @@ std::string WebhookSignature(const std::string& secret, const std::string& body)
   return out;
 }
 
-absl::StatusOr<std::unique_ptr<Notifier>> Notifier::Create(const config::Collector& config,
-                                                           Options options) {
+absl::StatusOr<std::unique_ptr<Notifier>> Notifier::Create(
+    const config::Collector& config, Options options) {
   std::unique_ptr<Notifier> n(new Notifier(options));
   if (config.alertmanager) {
     std::string url = config.alertmanager->url;
     while (!url.empty() && url.back() == '/') url.pop_back();
-    n->sinks_.push_back({"alertmanager", url + "/api/v2/alerts", "", config.alertmanager->resolve_after});
+    n->sinks_.push_back({"alertmanager", url + "/api/v2/alerts", "",
+                         config.alertmanager->resolve_after});
   }
   for (const config::WebhookSink& w : config.webhooks) {
     std::string secret;
@@ -133,22 +145,26 @@ void Notifier::Enqueue(const Alert& alert) {
   cv_.notify_all();
 }
 
-bool Notifier::Post(const Sink& sink, const std::string& body, std::string* error) {
+bool Notifier::Post(const Sink& sink, const std::string& body,
+                    std::string* error) {
   CURL* curl = curl_easy_init();
   if (curl == nullptr) {
     *error = "curl_easy_init failed";
     return false;
   }
-  curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
+  curl_slist* headers =
+      curl_slist_append(nullptr, "Content-Type: application/json");
   if (!sink.secret.empty()) {
-    headers = curl_slist_append(
-        headers, ("X-Tokenwatch-Signature: " + WebhookSignature(sink.secret, body)).c_str());
+    headers = curl_slist_append(headers, ("X-Tokenwatch-Signature: " +
+                                          WebhookSignature(sink.secret, body))
+                                             .c_str());
   }
   curl_easy_setopt(curl, CURLOPT_URL, sink.url.c_str());
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
   curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(opt_.timeout.count()));
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
+                   static_cast<long>(opt_.timeout.count()));
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &Discard);
   CURLcode rc = curl_easy_perform(curl);
@@ -172,7 +188,8 @@ void Notifier::Run() {
   while (true) {
     if (stop_) return;
     auto now = std::chrono::steady_clock::now();
-    auto due = std::find_if(queue_.begin(), queue_.end(), [&](const Job& j) { return j.due <= now; });
+    auto due = std::find_if(queue_.begin(), queue_.end(),
+                            [&](const Job& j) { return j.due <= now; });
     if (due == queue_.end()) {
       auto next = std::chrono::steady_clock::time_point::max();
       for (const Job& j : queue_) next = std::min(next, j.due);
@@ -197,11 +214,14 @@ void Notifier::Run() {
       ++s.ok;
     } else if (++job.attempts >= opt_.max_attempts) {
       ++s.dropped;
-      fprintf(stderr, "tokenwatch-collector: giving up delivering an alert to %s after %d attempts: %s\n",
+      fprintf(stderr,
+              "tokenwatch-collector: giving up delivering an alert to %s after "
+              "%d attempts: %s\n",
               s.url.c_str(), job.attempts, error.c_str());
     } else {
       ++s.retry;
-      auto backoff = std::min(opt_.backoff_max, opt_.backoff_initial * (1 << (job.attempts - 1)));
+      auto backoff = std::min(opt_.backoff_max,
+                              opt_.backoff_initial * (1 << (job.attempts - 1)));
       job.due = std::chrono::steady_clock::now() + backoff;
       queue_.push_back(std::move(job));
     }
@@ -211,7 +231,8 @@ void Notifier::Run() {
 
 bool Notifier::WaitIdle(std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
-  return cv_.wait_for(lock, timeout, [this] { return queue_.empty() && in_flight_ == 0; });
+  return cv_.wait_for(lock, timeout,
+                      [this] { return queue_.empty() && in_flight_ == 0; });
 }
 
 std::vector<DeliveryCounters> Notifier::Counters() const {

@@ -27,7 +27,8 @@ namespace tokenwatch::collector {
 // startsAt = the observation time, endsAt = startsAt + resolve_after.
 std::string AlertmanagerBody(const Alert& a, absl::Duration resolve_after);
 // "sha256=" + hex HMAC-SHA256(secret, body): the X-Tokenwatch-Signature header.
-std::string WebhookSignature(const std::string& secret, const std::string& body);
+std::string WebhookSignature(const std::string& secret,
+                             const std::string& body);
 
 class Notifier {
  public:
@@ -38,8 +39,8 @@ class Notifier {
     std::chrono::milliseconds backoff_max{30000};
     std::chrono::milliseconds timeout{5000};
   };
-  static absl::StatusOr<std::unique_ptr<Notifier>> Create(const config::Collector& config,
-                                                          Options options);
+  static absl::StatusOr<std::unique_ptr<Notifier>> Create(
+      const config::Collector& config, Options options);
   ~Notifier();
 
   bool enabled() const { return !sinks_.empty(); }

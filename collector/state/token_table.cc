@@ -49,7 +49,8 @@ std::string IdentityOf(const v1::TokenInfo& token) {
   return out;
 }
 
-uint32_t TokenTable::InternList(const google::protobuf::RepeatedPtrField<std::string>& list) {
+uint32_t TokenTable::InternList(
+    const google::protobuf::RepeatedPtrField<std::string>& list) {
   if (list.empty()) return 0;
   std::string joined;
   for (const std::string& s : list) {
@@ -66,21 +67,23 @@ std::vector<std::string> TokenTable::ListOf(uint32_t id) const {
   size_t start = 0;
   while (true) {
     size_t sep = s.find('\x1f', start);
-    out.emplace_back(s.substr(start, sep == std::string_view::npos ? sep : sep - start));
+    out.emplace_back(
+        s.substr(start, sep == std::string_view::npos ? sep : sep - start));
     if (sep == std::string_view::npos) break;
     start = sep + 1;
   }
   return out;
 }
 
-TokenState& TokenTable::Upsert(const std::string& identity, const v1::TokenInfo& t,
-                               bool* created) {
+TokenState& TokenTable::Upsert(const std::string& identity,
+                               const v1::TokenInfo& t, bool* created) {
   auto [it, inserted] = tokens_.try_emplace(identity);
   *created = inserted;
   TokenState& s = it->second;
   std::array<uint8_t, 16> fp{};
   for (size_t i = 0; i < 16 && 2 * i + 1 < t.fp().size(); ++i) {
-    fp[i] = static_cast<uint8_t>(HexNibble(t.fp()[2 * i]) << 4 | HexNibble(t.fp()[2 * i + 1]));
+    fp[i] = static_cast<uint8_t>(HexNibble(t.fp()[2 * i]) << 4 |
+                                 HexNibble(t.fp()[2 * i + 1]));
   }
   if (!inserted && fp == s.fp) return s;  // same signing input: same claims
   s.fp = fp;
@@ -107,12 +110,14 @@ TokenState* TokenTable::Find(const std::string& identity) {
 void TokenTable::Erase(const std::string& identity) { tokens_.erase(identity); }
 
 void TokenTable::RecordUse(TokenState& s, const v1::UsageEvent& use) {
-  if (s.uses == 0 || use.ts_us() < s.first_seen_us) s.first_seen_us = use.ts_us();
+  if (s.uses == 0 || use.ts_us() < s.first_seen_us)
+    s.first_seen_us = use.ts_us();
   s.last_seen_us = std::max({s.last_seen_us, use.last_ts_us(), use.ts_us()});
   s.uses += use.count();
   uint32_t service = strings_.Intern(use.service());
-  auto svc = std::find_if(s.services.begin(), s.services.end(),
-                          [&](const TokenState::ServiceUses& u) { return u.service == service; });
+  auto svc = std::find_if(
+      s.services.begin(), s.services.end(),
+      [&](const TokenState::ServiceUses& u) { return u.service == service; });
   if (svc == s.services.end()) {
     s.services.push_back({service, {}});
     svc = s.services.end() - 1;
@@ -127,8 +132,9 @@ void TokenTable::RecordUse(TokenState& s, const v1::UsageEvent& use) {
     }
   }
   if (s.clients.size() >= max_clients_) {
-    auto oldest = std::min_element(s.clients.begin(), s.clients.end(),
-                                   [](const auto& a, const auto& b) { return a.last_us < b.last_us; });
+    auto oldest = std::min_element(
+        s.clients.begin(), s.clients.end(),
+        [](const auto& a, const auto& b) { return a.last_us < b.last_us; });
     *oldest = {client, seen};
   } else {
     s.clients.push_back({client, seen});
@@ -144,12 +150,14 @@ size_t TokenTable::RecentSources(const TokenState& s, std::string_view client,
   return n;
 }
 
-void TokenTable::ServiceNames(const TokenState& s, std::vector<std::string_view>* out) const {
+void TokenTable::ServiceNames(const TokenState& s,
+                              std::vector<std::string_view>* out) const {
   out->clear();
   for (const auto& u : s.services) out->push_back(strings_.Get(u.service));
 }
 
-v1::TokenInfo TokenTable::Claims(const std::string& identity, const TokenState& s) const {
+v1::TokenInfo TokenTable::Claims(const std::string& identity,
+                                 const TokenState& s) const {
   static constexpr char kHex[] = "0123456789abcdef";
   v1::TokenInfo t;
   t.set_kind(static_cast<v1::TokenKind>(s.kind));
@@ -163,7 +171,8 @@ v1::TokenInfo TokenTable::Claims(const std::string& identity, const TokenState& 
   t.set_sub(strings_.Get(s.sub));
   const std::string& iss = strings_.Get(s.iss);
   if (s.kind == v1::TOKEN_KIND_JWT && identity.size() > iss.size() &&
-      identity.compare(0, iss.size(), iss) == 0 && identity[iss.size()] == '|') {
+      identity.compare(0, iss.size(), iss) == 0 &&
+      identity[iss.size()] == '|') {
     t.set_jti(identity.substr(iss.size() + 1));
   }
   t.set_alg(strings_.Get(s.alg));
@@ -178,7 +187,8 @@ v1::TokenInfo TokenTable::Claims(const std::string& identity, const TokenState& 
   return t;
 }
 
-TokenRow TokenTable::ToRow(const std::string& identity, const TokenState& s) const {
+TokenRow TokenTable::ToRow(const std::string& identity,
+                           const TokenState& s) const {
   TokenRow row;
   row.identity = identity;
   row.token = Claims(identity, s);
@@ -191,7 +201,8 @@ TokenRow TokenTable::ToRow(const std::string& identity, const TokenState& s) con
     for (size_t i = 0; i < 6; ++i) counts[i] = u.by_class[i];
     row.uses_by_service[strings_.Get(u.service)] = counts;
   }
-  std::vector<TokenState::ClientSeen> clients(s.clients.begin(), s.clients.end());
+  std::vector<TokenState::ClientSeen> clients(s.clients.begin(),
+                                              s.clients.end());
   std::sort(clients.begin(), clients.end(),
             [](const auto& a, const auto& b) { return a.last_us < b.last_us; });
   for (const auto& c : clients) row.clients.push_back(strings_.Get(c.client));
@@ -209,7 +220,8 @@ void TokenTable::Restore(const TokenRow& row) {
     TokenState::ServiceUses u{strings_.Intern(name), {}};
     auto it = row.uses_by_service.find(name);
     if (it != row.uses_by_service.end()) {
-      for (size_t i = 0; i < 6; ++i) u.by_class[i] = static_cast<uint32_t>(it->second[i]);
+      for (size_t i = 0; i < 6; ++i)
+        u.by_class[i] = static_cast<uint32_t>(it->second[i]);
     }
     s.services.push_back(u);
   }
@@ -217,7 +229,8 @@ void TokenTable::Restore(const TokenRow& row) {
   // Restored clients count as last seen at the token's last use: enough for
   // the multi-source window across a restart.
   for (const std::string& c : row.clients) {
-    if (s.clients.size() < max_clients_) s.clients.push_back({strings_.Intern(c), row.last_seen_us});
+    if (s.clients.size() < max_clients_)
+      s.clients.push_back({strings_.Intern(c), row.last_seen_us});
   }
 }
 
@@ -229,8 +242,10 @@ double TokenTable::bytes_per_token() const {
                  (sizeof(std::pair<const std::string, TokenState>) + 1);
   for (const auto& [identity, s] : tokens_) {
     if (identity.capacity() > 15) bytes += identity.capacity() + 1;
-    if (s.services.size() > 1) bytes += s.services.capacity() * sizeof(TokenState::ServiceUses);
-    if (s.clients.size() > 2) bytes += s.clients.capacity() * sizeof(TokenState::ClientSeen);
+    if (s.services.size() > 1)
+      bytes += s.services.capacity() * sizeof(TokenState::ServiceUses);
+    if (s.clients.size() > 2)
+      bytes += s.clients.capacity() * sizeof(TokenState::ClientSeen);
   }
   return bytes / static_cast<double>(tokens_.size());
 }

@@ -6,8 +6,8 @@
 #define TOKENWATCH_COLLECTOR_STATE_TOKEN_TABLE_H_
 
 #include <array>
-#include <deque>
 #include <cstdint>
+#include <deque>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -62,21 +62,25 @@ struct TokenState {
 
 class TokenTable {
  public:
-  explicit TokenTable(size_t max_clients_per_token = 8) : max_clients_(max_clients_per_token) {}
+  explicit TokenTable(size_t max_clients_per_token = 8)
+      : max_clients_(max_clients_per_token) {}
 
   // Finds or creates the token's state; `created` tells which. Claims are
   // (re)read only when the fingerprint changed: the same fp is the same
   // signing input, so the same claims.
-  TokenState& Upsert(const std::string& identity, const v1::TokenInfo& token, bool* created);
+  TokenState& Upsert(const std::string& identity, const v1::TokenInfo& token,
+                     bool* created);
   TokenState* Find(const std::string& identity);
   void Erase(const std::string& identity);
 
   // Records one (folded) use after detection has looked at the history.
   void RecordUse(TokenState& s, const v1::UsageEvent& use);
   // Distinct clients seen since `since_us`, counting `client` as seen now.
-  size_t RecentSources(const TokenState& s, std::string_view client, int64_t since_us) const;
+  size_t RecentSources(const TokenState& s, std::string_view client,
+                       int64_t since_us) const;
   // Views into interned strings (stable for the table's life).
-  void ServiceNames(const TokenState& s, std::vector<std::string_view>* out) const;
+  void ServiceNames(const TokenState& s,
+                    std::vector<std::string_view>* out) const;
 
   TokenRow ToRow(const std::string& identity, const TokenState& s) const;
   void Restore(const TokenRow& row);
@@ -92,7 +96,8 @@ class TokenTable {
   }
 
  private:
-  uint32_t InternList(const google::protobuf::RepeatedPtrField<std::string>& list);
+  uint32_t InternList(
+      const google::protobuf::RepeatedPtrField<std::string>& list);
   std::vector<std::string> ListOf(uint32_t id) const;
 
   size_t max_clients_;

@@ -1,5 +1,4 @@
 #include "collector/store/sqlite_store.h"
-#include "agent/util/json.h"
 
 #include <sqlite3.h>
 
@@ -14,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "agent/util/json.h"
 
 namespace tokenwatch::collector {
 
@@ -193,7 +193,6 @@ std::string FormatTimestamp(int64_t us) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::FromUnixMicros(us),
                           absl::UTCTimeZone());
 }
-
 
 template <typename Strings>
 void StringArrayJson(const Strings& items, std::string* out) {

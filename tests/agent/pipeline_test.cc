@@ -24,23 +24,28 @@ class PipelineTest : public ::testing::Test {
     fp_ = *token::Fingerprinter::Create("key");
   }
   Pipeline& P() {
-    if (!pipeline_) pipeline_ = std::make_unique<Pipeline>(cfg_, "host-a", fp_.get(), &sink_);
+    if (!pipeline_)
+      pipeline_ = std::make_unique<Pipeline>(cfg_, "host-a", fp_.get(), &sink_);
     return *pipeline_;
   }
-  void Run(std::vector<capture::MemoryPacketSource::Frame>& frames, bool finish = true) {
+  void Run(std::vector<capture::MemoryPacketSource::Frame>& frames,
+           bool finish = true) {
     for (auto& f : frames) {
-      capture::RawPacket p{f.ts_us, f.bytes.data(), static_cast<uint32_t>(f.bytes.size()),
+      capture::RawPacket p{f.ts_us, f.bytes.data(),
+                           static_cast<uint32_t>(f.bytes.size()),
                            static_cast<uint32_t>(f.bytes.size()), DLT_EN10MB};
       P().OnPacket(p);
     }
     if (finish) P().Finish();
   }
   static std::string Get(std::string path, std::string extra = "") {
-    return "GET " + path + " HTTP/1.1\r\nHost: orders.internal\r\n" + extra + "\r\n";
+    return "GET " + path + " HTTP/1.1\r\nHost: orders.internal\r\n" + extra +
+           "\r\n";
   }
   static std::string Ok(int status = 200, std::string body = "ok") {
-    return "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Length: " +
-           std::to_string(body.size()) + "\r\n\r\n" + body;
+    return "HTTP/1.1 " + std::to_string(status) +
+           " X\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+           body;
   }
 
   config::Config cfg_;
@@ -48,13 +53,17 @@ class PipelineTest : public ::testing::Test {
   output::VectorSink sink_;
   std::unique_ptr<Pipeline> pipeline_;
   // {"iss":"https://idp.test","sub":"alice","jti":"j-1","exp":1764501300}
-  std::string jwt_ = MakeJwt(R"({"iss":"https://idp.test","sub":"alice","jti":"j-1","exp":1764501300})");
+  std::string jwt_ = MakeJwt(
+      R"({"iss":"https://idp.test","sub":"alice","jti":"j-1","exp":1764501300})");
 };
 
 TEST_F(PipelineTest, TokenUseCarriesItsResponseStatus) {
   FlowBuilder f;
-  f.Handshake().Client(Get("/v1/orders/42?x=1", "Authorization: Bearer " + jwt_ + "\r\n"))
-      .Server(Ok(200)).Fin();
+  f.Handshake()
+      .Client(
+          Get("/v1/orders/42?x=1", "Authorization: Bearer " + jwt_ + "\r\n"))
+      .Server(Ok(200))
+      .Fin();
   Run(f.frames());
   ASSERT_EQ(sink_.events.size(), 1u);
   const v1::UsageEvent& e = sink_.events[0];
@@ -76,8 +85,10 @@ TEST_F(PipelineTest, PipelinedRequestsPairInOrder) {
   FlowBuilder f;
   std::string auth = "Authorization: Bearer " + jwt_ + "\r\n";
   f.Handshake()
-      .Client(Get("/a", auth) + Get("/b", auth) + "HEAD /c HTTP/1.1\r\n" + auth + "\r\n")
-      .Server(Ok(200) + Ok(404, "missing") + "HTTP/1.1 401 No\r\nContent-Length: 99\r\n\r\n")
+      .Client(Get("/a", auth) + Get("/b", auth) + "HEAD /c HTTP/1.1\r\n" +
+              auth + "\r\n")
+      .Server(Ok(200) + Ok(404, "missing") +
+              "HTTP/1.1 401 No\r\nContent-Length: 99\r\n\r\n")
       .Fin();
   Run(f.frames());
   ASSERT_EQ(sink_.events.size(), 3u);
@@ -92,10 +103,15 @@ TEST_F(PipelineTest, KeepAliveWithChunkedAndInterimResponses) {
   FlowBuilder f;
   std::string auth = "Authorization: Bearer " + jwt_ + "\r\n";
   f.Handshake()
-      .Client("POST /up HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 4\r\n" + auth + "\r\n")
+      .Client(
+          "POST /up HTTP/1.1\r\nHost: x\r\nExpect: "
+          "100-continue\r\nContent-Length: 4\r\n" +
+          auth + "\r\n")
       .Server("HTTP/1.1 100 Continue\r\n\r\n")
       .Client("data")
-      .Server("HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n")
+      .Server(
+          "HTTP/1.1 201 Created\r\nTransfer-Encoding: "
+          "chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n")
       .Client(Get("/next", auth))
       .Server("HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n")
       .Client(Get("/after", auth))
@@ -111,8 +127,11 @@ TEST_F(PipelineTest, KeepAliveWithChunkedAndInterimResponses) {
 
 TEST_F(PipelineTest, HeadersSplitAcrossSegmentsAndOutOfOrder) {
   FlowBuilder f;
-  f.Handshake().ClientInPieces(Get("/split", "Authorization: Bearer " + jwt_ + "\r\n"), 7)
-      .Server(Ok()).Fin();
+  f.Handshake()
+      .ClientInPieces(Get("/split", "Authorization: Bearer " + jwt_ + "\r\n"),
+                      7)
+      .Server(Ok())
+      .Fin();
   auto& frames = f.frames();
   std::swap(frames[4], frames[6]);  // reorder two data segments
   Run(frames);
@@ -123,9 +142,12 @@ TEST_F(PipelineTest, HeadersSplitAcrossSegmentsAndOutOfOrder) {
 TEST_F(PipelineTest, EveryLocation) {
   FlowBuilder f;
   f.Handshake()
-      .Client("GET /cb?access_token=" + jwt_ + " HTTP/1.1\r\nHost: orders.internal\r\nCookie: s=" + jwt_ +
-              "\r\nX-Api-Token: opaque-7\r\nAuthorization: BEARER mF_9.B5f-4.1JqM\r\n\r\n")
-      .Server(Ok(403)).Fin();
+      .Client("GET /cb?access_token=" + jwt_ +
+              " HTTP/1.1\r\nHost: orders.internal\r\nCookie: s=" + jwt_ +
+              "\r\nX-Api-Token: opaque-7\r\nAuthorization: BEARER "
+              "mF_9.B5f-4.1JqM\r\n\r\n")
+      .Server(Ok(403))
+      .Fin();
   Run(f.frames());
   ASSERT_EQ(sink_.events.size(), 4u);
   std::map<std::string, const v1::UsageEvent*> by;
@@ -140,7 +162,8 @@ TEST_F(PipelineTest, EveryLocation) {
 
 TEST_F(PipelineTest, NoResponseMeansNoStatus) {
   FlowBuilder f;
-  f.Handshake().Client(Get("/lonely", "Authorization: Bearer " + jwt_ + "\r\n"));
+  f.Handshake().Client(
+      Get("/lonely", "Authorization: Bearer " + jwt_ + "\r\n"));
   Run(f.frames());
   ASSERT_EQ(sink_.events.size(), 1u);
   EXPECT_EQ(sink_.events[0].status(), 0u);
@@ -148,7 +171,8 @@ TEST_F(PipelineTest, NoResponseMeansNoStatus) {
 
 TEST_F(PipelineTest, MidstreamPickupResynchronises) {
   FlowBuilder f;
-  f.Client("tail of an earlier body\r\n" + Get("/picked", "Authorization: Bearer " + jwt_ + "\r\n"))
+  f.Client("tail of an earlier body\r\n" +
+           Get("/picked", "Authorization: Bearer " + jwt_ + "\r\n"))
       .Server(Ok());
   Run(f.frames());
   ASSERT_EQ(sink_.events.size(), 1u);
@@ -159,7 +183,9 @@ TEST_F(PipelineTest, MidstreamPickupResynchronises) {
 
 TEST_F(PipelineTest, RstEndsTheFlowAndReportsPending) {
   FlowBuilder f;
-  f.Handshake().Client(Get("/x", "Authorization: Bearer " + jwt_ + "\r\n")).Rst();
+  f.Handshake()
+      .Client(Get("/x", "Authorization: Bearer " + jwt_ + "\r\n"))
+      .Rst();
   Run(f.frames(), /*finish=*/false);
   EXPECT_EQ(sink_.events.size(), 1u);  // emitted at the RST, not at exit
   EXPECT_EQ(P().stats().flows_active, 0u);
@@ -167,7 +193,8 @@ TEST_F(PipelineTest, RstEndsTheFlowAndReportsPending) {
 
 TEST_F(PipelineTest, IdleFlowsTimeOutOnPacketTime) {
   cfg_.agent.limits.flow_idle_timeout = absl::Seconds(10);
-  FlowBuilder a({"10.0.3.7", 40000}), b({"10.0.3.8", 40001}, {"10.0.0.5", 8080});
+  FlowBuilder a({"10.0.3.7", 40000}),
+      b({"10.0.3.8", 40001}, {"10.0.0.5", 8080});
   a.Handshake().Client(Get("/a", "Authorization: Bearer " + jwt_ + "\r\n"));
   b.Wait(60'000'000).Handshake();
   Run(a.frames(), false);
@@ -192,7 +219,9 @@ TEST_F(PipelineTest, PendingRequestsAreBounded) {
   cfg_.agent.limits.max_pending_requests = 2;
   FlowBuilder f;
   std::string reqs;
-  for (int i = 0; i < 5; ++i) reqs += Get("/r" + std::to_string(i), "Authorization: Bearer t" + std::to_string(i) + "\r\n");
+  for (int i = 0; i < 5; ++i)
+    reqs += Get("/r" + std::to_string(i),
+                "Authorization: Bearer t" + std::to_string(i) + "\r\n");
   f.Handshake().Client(reqs);
   Run(f.frames());
   EXPECT_EQ(P().stats().Get(Drop::kPendingRequests), 3u);
@@ -207,7 +236,8 @@ TEST_F(PipelineTest, FoldsRepeatedUses) {
   for (int i = 0; i < 5; ++i) f.Client(Get("/same", auth)).Server(Ok());
   f.Fin();
   Run(f.frames());
-  ASSERT_EQ(sink_.events.size(), 2u);  // the first use at once, then the repeats
+  ASSERT_EQ(sink_.events.size(),
+            2u);  // the first use at once, then the repeats
   EXPECT_EQ(sink_.events[0].count(), 1u);
   EXPECT_EQ(sink_.events[1].count(), 4u);
   EXPECT_GT(sink_.events[1].last_ts_us(), sink_.events[1].ts_us());
@@ -217,7 +247,10 @@ TEST_F(PipelineTest, FoldsRepeatedUses) {
 TEST_F(PipelineTest, Ipv6AndUpgrade) {
   FlowBuilder f({"::1", 50000}, {"::1", 8443});
   f.Handshake()
-      .Client("GET /ws HTTP/1.1\r\nHost: [::1]:8443\r\nUpgrade: websocket\r\nAuthorization: Bearer " + jwt_ + "\r\n\r\n")
+      .Client(
+          "GET /ws HTTP/1.1\r\nHost: [::1]:8443\r\nUpgrade: "
+          "websocket\r\nAuthorization: Bearer " +
+          jwt_ + "\r\n\r\n")
       .Server("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n")
       .Client("\x81\x05GET / HTTP/1.1\r\n\r\n")  // frames, not HTTP
       .Fin();

@@ -23,7 +23,9 @@ using tokenwatch::output::UsageRecord;
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: ingest_bench HOST:PORT [--streams S] [--events N] [--tokens T]\n");
+    fprintf(stderr,
+            "usage: ingest_bench HOST:PORT [--streams S] [--events N] "
+            "[--tokens T]\n");
     return 2;
   }
   std::string target = argv[1];
@@ -43,7 +45,8 @@ int main(int argc, char** argv) {
       r->agent = "bench";
       r->service = services[s];
       r->method = "GET";
-      r->path = "/v1/" + std::string(services[s]) + "/" + std::to_string(1000 + c);
+      r->path =
+          "/v1/" + std::string(services[s]) + "/" + std::to_string(1000 + c);
       r->client = "10.1." + std::to_string(s) + "." + std::to_string(c);
       r->server = "10.0.0." + std::to_string(5 + s) + ":8080";
       requests.push_back(r);
@@ -88,18 +91,24 @@ int main(int argc, char** argv) {
         r.status = (x >> 20) % 10 == 0 ? 401 : 200;
         r.location = tokenwatch::v1::TOKEN_LOCATION_AUTHORIZATION;
         r.token = token_refs[t];
-        r.request = requests[(t % 4) * 16 + (t / 4) % 16];  // a token keeps its client
+        r.request =
+            requests[(t % 4) * 16 + (t / 4) % 16];  // a token keeps its client
         sink.Emit(r);
       }
       ok[s] = sink.Drain(std::chrono::minutes(5)) ? 1 : 0;
     });
   }
   for (auto& t : threads) t.join();
-  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
   long total = per_stream * streams;
   int good = 0;
   for (int v : ok) good += v;
-  printf("ingest: %ld events over %d streams, %d tokens: %.2f s, %.0f events/s acknowledged%s\n",
-         total, streams, tokens, secs, total / secs, good == streams ? "" : " (NOT all acknowledged)");
+  printf(
+      "ingest: %ld events over %d streams, %d tokens: %.2f s, %.0f events/s "
+      "acknowledged%s\n",
+      total, streams, tokens, secs, total / secs,
+      good == streams ? "" : " (NOT all acknowledged)");
   return good == streams ? 0 : 1;
 }

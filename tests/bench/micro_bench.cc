@@ -15,7 +15,8 @@ namespace tokenwatch {
 namespace {
 
 // {"iss":"https://idp.bench","sub":"user-1234","aud":["orders-api"],
-//  "exp":1764500403,"iat":1764496803,"jti":"b-1","scope":"orders:read orders:write"}
+//  "exp":1764500403,"iat":1764496803,"jti":"b-1","scope":"orders:read
+//  orders:write"}
 const std::string kJwt = testing::MakeJwt(
     R"({"iss":"https://idp.bench","sub":"user-1234","aud":["orders-api"],"exp":1764500403,)"
     R"("iat":1764496803,"jti":"b-1","scope":"orders:read orders:write"})");
@@ -23,13 +24,18 @@ const std::string kJwt = testing::MakeJwt(
 const std::string kRequest =
     "GET /v1/orders/12345?expand=items HTTP/1.1\r\n"
     "Host: orders.internal:8080\r\n"
-    "User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36\r\n"
-    "Accept: application/json\r\nAccept-Encoding: gzip, deflate, br\r\nAccept-Language: en-US,en;q=0.9\r\n"
-    "X-Request-Id: 6f1c2a9e-8d3b-4c55-9e21-0a7b3c4d5e6f\r\nConnection: keep-alive\r\n"
-    "Authorization: Bearer " + kJwt + "\r\n\r\n";
+    "User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, "
+    "like Gecko) Chrome/120.0 Safari/537.36\r\n"
+    "Accept: application/json\r\nAccept-Encoding: gzip, deflate, "
+    "br\r\nAccept-Language: en-US,en;q=0.9\r\n"
+    "X-Request-Id: 6f1c2a9e-8d3b-4c55-9e21-0a7b3c4d5e6f\r\nConnection: "
+    "keep-alive\r\n"
+    "Authorization: Bearer " +
+    kJwt + "\r\n\r\n";
 
 struct NullHandler : http::Handler {
-  http::BodyRule OnMessageHead(http::HttpParser&, const http::MessageHead& h) override {
+  http::BodyRule OnMessageHead(http::HttpParser&,
+                               const http::MessageHead& h) override {
     benchmark::DoNotOptimize(h.num_headers);
     return http::BodyRule::kFromHeaders;
   }
@@ -39,9 +45,11 @@ void BM_HttpParseRequest(benchmark::State& state) {
   AgentStats stats;
   NullHandler handler;
   http::MessageHead scratch;
-  http::HttpParser parser(http::Role::kRequest, &handler, &stats, 64 * 1024, &scratch);
+  http::HttpParser parser(http::Role::kRequest, &handler, &stats, 64 * 1024,
+                          &scratch);
   for (auto _ : state) {
-    parser.Feed(reinterpret_cast<const uint8_t*>(kRequest.data()), kRequest.size());
+    parser.Feed(reinterpret_cast<const uint8_t*>(kRequest.data()),
+                kRequest.size());
   }
   state.SetBytesProcessed(state.iterations() * kRequest.size());
 }
@@ -51,8 +59,10 @@ void BM_ExtractToken(benchmark::State& state) {
   AgentStats stats;
   NullHandler handler;
   http::MessageHead head;
-  http::HttpParser parser(http::Role::kRequest, &handler, &stats, 64 * 1024, &head);
-  parser.Feed(reinterpret_cast<const uint8_t*>(kRequest.data()), kRequest.size());
+  http::HttpParser parser(http::Role::kRequest, &handler, &stats, 64 * 1024,
+                          &head);
+  parser.Feed(reinterpret_cast<const uint8_t*>(kRequest.data()),
+              kRequest.size());
   token::Extractor extractor({}, &stats);
   token::Extraction out;
   for (auto _ : state) {
@@ -86,7 +96,8 @@ void BM_TokenCacheMiss(benchmark::State& state) {
   token::TokenCache cache(fp.get(), 1 << 20, &stats);
   std::vector<std::string> tokens;
   for (int i = 0; i < 4096; ++i) {
-    tokens.push_back(testing::MakeJwt(R"({"sub":"u)" + std::to_string(i) + R"(","exp":1764500403})"));
+    tokens.push_back(testing::MakeJwt(R"({"sub":"u)" + std::to_string(i) +
+                                      R"(","exp":1764500403})"));
   }
   size_t i = 0;
   for (auto _ : state) {
@@ -123,11 +134,14 @@ void BM_PipelinePerPacket(benchmark::State& state) {
   for (int t = 0; t < 64; ++t) {
     std::string r = kRequest;
     r.replace(r.find(kJwt), kJwt.size(),
-              testing::MakeJwt(R"({"sub":"user-)" + std::to_string(t) + R"(","exp":1764500403})"));
+              testing::MakeJwt(R"({"sub":"user-)" + std::to_string(t) +
+                               R"(","exp":1764500403})"));
     requests.push_back(r);
   }
   for (int i = 0; i < 20000; ++i) {
-    flow.Client(requests[i % 64]).Server("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").ClientAck();
+    flow.Client(requests[i % 64])
+        .Server("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        .ClientAck();
   }
   auto& frames = flow.frames();
   auto pipeline = std::make_unique<Pipeline>(cfg, "bench", fp.get(), &sink);
@@ -141,15 +155,15 @@ void BM_PipelinePerPacket(benchmark::State& state) {
       state.ResumeTiming();
     }
     auto& f = frames[i++];
-    capture::RawPacket p{f.ts_us, f.bytes.data(), static_cast<uint32_t>(f.bytes.size()),
+    capture::RawPacket p{f.ts_us, f.bytes.data(),
+                         static_cast<uint32_t>(f.bytes.size()),
                          static_cast<uint32_t>(f.bytes.size()), 1};
     pipeline->OnPacket(p);
   }
-  state.counters["packets/s"] = benchmark::Counter(static_cast<double>(state.iterations()),
-                                                   benchmark::Counter::kIsRate);
+  state.counters["packets/s"] = benchmark::Counter(
+      static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_PipelinePerPacket);
-
 
 }  // namespace
 }  // namespace tokenwatch

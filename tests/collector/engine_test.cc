@@ -16,7 +16,8 @@ namespace {
 
 constexpr int64_t kExp = 1764497703;
 
-v1::UsageEvent Use(const std::string& service, int64_t ts_s, const std::string& client = "10.0.3.7",
+v1::UsageEvent Use(const std::string& service, int64_t ts_s,
+                   const std::string& client = "10.0.3.7",
                    uint32_t status = 200, const std::string& jti = "j-1") {
   v1::UsageEvent e;
   e.set_ts_us(ts_s * 1000000);
@@ -54,15 +55,18 @@ class EngineTest : public ::testing::TestWithParam<std::string> {
     cfg_.services.push_back({"orders", {{}, {}}, {"orders-api"}});
     cfg_.services.push_back({"payments", {{}, {}}, {"payments-api"}});
     cfg_.detections.multi_source = {absl::Minutes(5), 3};
-    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::string name =
+        ::testing::UnitTest::GetInstance()->current_test_info()->name();
     std::replace(name.begin(), name.end(), '/', '_');
-    uri_ = GetParam() == "sqlite" ? "sqlite:" + ::testing::TempDir() + "/engine_test_" + name + ".db"
+    uri_ = GetParam() == "sqlite" ? "sqlite:" + ::testing::TempDir() +
+                                        "/engine_test_" + name + ".db"
                                   : "memory:";
     if (GetParam() == "sqlite") std::filesystem::remove(uri_.substr(7));
     store_ = *OpenStore(uri_);
   }
   std::unique_ptr<Engine> NewEngine() {
-    auto e = std::make_unique<Engine>(cfg_, store_.get(), [this](const Alert& a) { raised_.push_back(a); });
+    auto e = std::make_unique<Engine>(
+        cfg_, store_.get(), [this](const Alert& a) { raised_.push_back(a); });
     EXPECT_TRUE(e->Restore().ok());
     return e;
   }
@@ -74,9 +78,10 @@ class EngineTest : public ::testing::TestWithParam<std::string> {
 
 TEST_P(EngineTest, RaisesOnceAndCountsRepeats) {
   auto engine = NewEngine();
-  EXPECT_TRUE(engine->Apply("host-a", 1, Batch(1, {Use("orders", kExp - 100),
-                                                   Use("payments", kExp - 90),
-                                                   Use("payments", kExp - 80)})));
+  EXPECT_TRUE(engine->Apply(
+      "host-a", 1,
+      Batch(1, {Use("orders", kExp - 100), Use("payments", kExp - 90),
+                Use("payments", kExp - 80)})));
   EXPECT_TRUE(engine->Commit().ok());
   // cross_service and audience_mismatch at payments, once each.
   ASSERT_EQ(raised_.size(), 2u);
@@ -97,9 +102,12 @@ TEST_P(EngineTest, RaisesOnceAndCountsRepeats) {
 
 TEST_P(EngineTest, DuplicateBatchesCountOnce) {
   auto engine = NewEngine();
-  EXPECT_TRUE(engine->Apply("host-a", 7, Batch(1, {Use("orders", kExp - 100)})));
-  EXPECT_FALSE(engine->Apply("host-a", 7, Batch(1, {Use("orders", kExp - 100)})));
-  EXPECT_TRUE(engine->Apply("host-b", 7, Batch(1, {Use("orders", kExp - 100)})));  // other agent
+  EXPECT_TRUE(
+      engine->Apply("host-a", 7, Batch(1, {Use("orders", kExp - 100)})));
+  EXPECT_FALSE(
+      engine->Apply("host-a", 7, Batch(1, {Use("orders", kExp - 100)})));
+  EXPECT_TRUE(engine->Apply(
+      "host-b", 7, Batch(1, {Use("orders", kExp - 100)})));  // other agent
   EXPECT_TRUE(engine->Commit().ok());
   EXPECT_EQ(engine->StoredThrough("host-a", 7), 1u);
   EXPECT_EQ(engine->StoredThrough("host-a", 8), 0u);  // a new run of the agent
@@ -114,7 +122,9 @@ class PersistentEngineTest : public EngineTest {};
 TEST_P(PersistentEngineTest, RestartResumesWithoutRaisingTwice) {
   {
     auto engine = NewEngine();
-    engine->Apply("host-a", 1, Batch(1, {Use("orders", kExp - 100), Use("payments", kExp - 90)}));
+    engine->Apply(
+        "host-a", 1,
+        Batch(1, {Use("orders", kExp - 100), Use("payments", kExp - 90)}));
     ASSERT_TRUE(engine->Commit().ok());
   }
   size_t before = raised_.size();
@@ -122,10 +132,12 @@ TEST_P(PersistentEngineTest, RestartResumesWithoutRaisingTwice) {
   store_ = *OpenStore(uri_);
   auto engine = NewEngine();
   EXPECT_EQ(engine->StoredThrough("host-a", 1), 1u);
-  EXPECT_FALSE(engine->Apply("host-a", 1, Batch(1, {Use("payments", kExp - 90)})));  // resent
+  EXPECT_FALSE(engine->Apply(
+      "host-a", 1, Batch(1, {Use("payments", kExp - 90)})));  // resent
   engine->Apply("host-a", 1, Batch(2, {Use("payments", kExp - 10)}));
   ASSERT_TRUE(engine->Commit().ok());
-  EXPECT_EQ(raised_.size(), before);  // nothing new: same (type, identity, service)
+  EXPECT_EQ(raised_.size(),
+            before);  // nothing new: same (type, identity, service)
   auto row = store_->GetToken("https://idp.test|j-1");
   ASSERT_TRUE(row.ok() && row->has_value());
   EXPECT_EQ((*row)->uses, 3u);
@@ -134,13 +146,17 @@ TEST_P(PersistentEngineTest, RestartResumesWithoutRaisingTwice) {
 
 TEST_P(EngineTest, MultiSourceWithinTheWindow) {
   auto engine = NewEngine();
-  engine->Apply("a", 1, Batch(1, {Use("orders", kExp - 1000, "10.0.0.1"),
-                                  Use("orders", kExp - 900, "10.0.0.2")}));
-  engine->Apply("a", 1, Batch(2, {Use("orders", kExp - 100, "10.0.0.3")}));  // > 5 min later
+  engine->Apply("a", 1,
+                Batch(1, {Use("orders", kExp - 1000, "10.0.0.1"),
+                          Use("orders", kExp - 900, "10.0.0.2")}));
+  engine->Apply(
+      "a", 1,
+      Batch(2, {Use("orders", kExp - 100, "10.0.0.3")}));  // > 5 min later
   ASSERT_TRUE(engine->Commit().ok());
   EXPECT_TRUE(raised_.empty());
-  engine->Apply("a", 1, Batch(3, {Use("orders", kExp - 90, "10.0.0.4"),
-                                  Use("orders", kExp - 80, "10.0.0.5")}));
+  engine->Apply("a", 1,
+                Batch(3, {Use("orders", kExp - 90, "10.0.0.4"),
+                          Use("orders", kExp - 80, "10.0.0.5")}));
   ASSERT_TRUE(engine->Commit().ok());
   ASSERT_EQ(raised_.size(), 1u);
   EXPECT_EQ(raised_[0].type, "multi_source");
@@ -150,8 +166,10 @@ TEST_P(EngineTest, MultiSourceWithinTheWindow) {
 TEST_P(EngineTest, ExpiredTokensAreRetiredAfterRetention) {
   cfg_.collector.token_retention = absl::Hours(1);
   auto engine = NewEngine();
-  engine->Apply("a", 1, Batch(1, {Use("orders", kExp - 100, "10.0.0.1", 200, "old")}));
-  engine->Apply("a", 1, Batch(2, {Use("orders", kExp + 7200, "10.0.0.1", 401, "new")}));
+  engine->Apply("a", 1,
+                Batch(1, {Use("orders", kExp - 100, "10.0.0.1", 200, "old")}));
+  engine->Apply("a", 1,
+                Batch(2, {Use("orders", kExp + 7200, "10.0.0.1", 401, "new")}));
   ASSERT_TRUE(engine->Commit().ok());
   EXPECT_EQ(engine->stats().tokens_retired, 1u);
   auto gone = store_->GetToken("https://idp.test|old");
@@ -163,7 +181,8 @@ TEST_P(EngineTest, MemoryPerTokenIsMeasured) {
   auto engine = NewEngine();
   std::vector<v1::UsageEvent> events;
   for (int i = 0; i < 20000; ++i) {
-    events.push_back(Use("orders", kExp - 100, "10.0.0.1", 200, "jti-" + std::to_string(i)));
+    events.push_back(
+        Use("orders", kExp - 100, "10.0.0.1", 200, "jti-" + std::to_string(i)));
   }
   engine->Apply("a", 1, Batch(1, std::move(events)));
   EXPECT_EQ(engine->tokens().size(), 20000u);
@@ -173,8 +192,10 @@ TEST_P(EngineTest, MemoryPerTokenIsMeasured) {
   EXPECT_LT(bytes, 512);
 }
 
-INSTANTIATE_TEST_SUITE_P(Stores, EngineTest, ::testing::Values("memory", "sqlite"));
-INSTANTIATE_TEST_SUITE_P(Stores, PersistentEngineTest, ::testing::Values("sqlite"));
+INSTANTIATE_TEST_SUITE_P(Stores, EngineTest,
+                         ::testing::Values("memory", "sqlite"));
+INSTANTIATE_TEST_SUITE_P(Stores, PersistentEngineTest,
+                         ::testing::Values("sqlite"));
 
 }  // namespace
 }  // namespace tokenwatch::collector

@@ -787,7 +787,8 @@ TEST(ConfigErrorTest, ErrorsFromFilesNameTheFile) {
   EXPECT_EQ(loaded.status().message(),
             file +
                 ":3: key 'collector.lisen': unknown key (expected one of: "
-                "listen, http_listen, store, alerts_out, token_retention, alertmanager, webhooks)");
+                "listen, http_listen, store, alerts_out, token_retention, "
+                "alertmanager, webhooks)");
 }
 
 // Hostile or broken text yields an error, never an exception or a crash.

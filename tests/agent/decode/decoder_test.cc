@@ -1,8 +1,7 @@
 #include "agent/decode/decoder.h"
 
-#include <pcap/dlt.h>
-
 #include <gtest/gtest.h>
+#include <pcap/dlt.h>
 
 #include "tests/agent/testing/packet_builder.h"
 
@@ -16,7 +15,8 @@ using testing::IpTcp;
 const Endpoint kClient{"10.0.3.7", 40000};
 const Endpoint kServer{"10.0.0.5", 8080};
 
-DecodeResult DecodeFrame(int linktype, const std::vector<uint8_t>& frame, TcpSegment* seg) {
+DecodeResult DecodeFrame(int linktype, const std::vector<uint8_t>& frame,
+                         TcpSegment* seg) {
   capture::RawPacket p;
   p.data = frame.data();
   p.caplen = p.wirelen = static_cast<uint32_t>(frame.size());
@@ -27,7 +27,8 @@ DecodeResult DecodeFrame(int linktype, const std::vector<uint8_t>& frame, TcpSeg
 
 TEST(DecoderTest, EthernetIpv4Tcp) {
   TcpSegment seg;
-  auto frame = Ethernet(IpTcp(kClient, kServer, 7, 9, kTcpAck | kTcpPsh, "hello"));
+  auto frame =
+      Ethernet(IpTcp(kClient, kServer, 7, 9, kTcpAck | kTcpPsh, "hello"));
   ASSERT_EQ(DecodeFrame(DLT_EN10MB, frame, &seg), DecodeResult::kTcp);
   EXPECT_EQ(seg.src.ToString(), "10.0.3.7");
   EXPECT_EQ(seg.dst.ToString(), "10.0.0.5");
@@ -36,14 +37,17 @@ TEST(DecoderTest, EthernetIpv4Tcp) {
   EXPECT_EQ(seg.seq, 7u);
   EXPECT_EQ(seg.ack, 9u);
   EXPECT_EQ(seg.flags, kTcpAck | kTcpPsh);
-  EXPECT_EQ(std::string(reinterpret_cast<const char*>(seg.payload), seg.payload_len), "hello");
+  EXPECT_EQ(
+      std::string(reinterpret_cast<const char*>(seg.payload), seg.payload_len),
+      "hello");
   EXPECT_EQ(seg.ts_us, 42);
   EXPECT_TRUE(seg.src.is_v4());
 }
 
 TEST(DecoderTest, VlanAndQinQ) {
   TcpSegment seg;
-  auto frame = Ethernet(IpTcp(kClient, kServer, 1, 1, kTcpAck, "x"), {100, 200});
+  auto frame =
+      Ethernet(IpTcp(kClient, kServer, 1, 1, kTcpAck, "x"), {100, 200});
   ASSERT_EQ(DecodeFrame(DLT_EN10MB, frame, &seg), DecodeResult::kTcp);
   EXPECT_EQ(seg.payload_len, 1u);
 }
@@ -135,7 +139,8 @@ TEST(DecoderTest, RejectsWhatItCannotUse) {
   testing::Put16(&arp, 0x0806);
   arp.resize(60, 0);
   EXPECT_EQ(DecodeFrame(DLT_EN10MB, arp, &seg), DecodeResult::kNotIp);
-  EXPECT_EQ(DecodeFrame(/*DLT_IEEE802_11=*/105, ip, &seg), DecodeResult::kUnsupportedLinktype);
+  EXPECT_EQ(DecodeFrame(/*DLT_IEEE802_11=*/105, ip, &seg),
+            DecodeResult::kUnsupportedLinktype);
 }
 
 }  // namespace

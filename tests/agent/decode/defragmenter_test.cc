@@ -9,7 +9,8 @@ namespace {
 
 // Splits the TCP part of an IPv4 packet into IP fragments of `piece` bytes
 // (a multiple of 8), returning the fragment views into `tcp`.
-std::vector<IpFragment> Fragments(const std::vector<uint8_t>& tcp, uint32_t piece, uint32_t id) {
+std::vector<IpFragment> Fragments(const std::vector<uint8_t>& tcp,
+                                  uint32_t piece, uint32_t id) {
   std::vector<IpFragment> out;
   for (uint32_t off = 0; off < tcp.size(); off += piece) {
     IpFragment f;
@@ -31,8 +32,9 @@ std::vector<IpFragment> Fragments(const std::vector<uint8_t>& tcp, uint32_t piec
 class DefragmenterTest : public ::testing::Test {
  protected:
   DefragmenterTest() {
-    auto ip = testing::IpTcp({"10.0.0.7", 40000}, {"10.0.0.5", 80}, 1, 1, kTcpAck,
-                             "GET /fragmented HTTP/1.1\r\nAuthorization: Bearer abc\r\n\r\n");
+    auto ip = testing::IpTcp(
+        {"10.0.0.7", 40000}, {"10.0.0.5", 80}, 1, 1, kTcpAck,
+        "GET /fragmented HTTP/1.1\r\nAuthorization: Bearer abc\r\n\r\n");
     tcp_.assign(ip.begin() + 20, ip.end());
   }
   std::string Payload(const TcpSegment& s) {
@@ -46,9 +48,11 @@ class DefragmenterTest : public ::testing::Test {
 TEST_F(DefragmenterTest, InOrderAndOutOfOrder) {
   auto frags = Fragments(tcp_, 16, 1);
   TcpSegment seg;
-  for (size_t i = 0; i + 1 < frags.size(); ++i) EXPECT_FALSE(d_.Add(frags[i], 1, &seg));
+  for (size_t i = 0; i + 1 < frags.size(); ++i)
+    EXPECT_FALSE(d_.Add(frags[i], 1, &seg));
   ASSERT_TRUE(d_.Add(frags.back(), 1, &seg));
-  EXPECT_EQ(Payload(seg), "GET /fragmented HTTP/1.1\r\nAuthorization: Bearer abc\r\n\r\n");
+  EXPECT_EQ(Payload(seg),
+            "GET /fragmented HTTP/1.1\r\nAuthorization: Bearer abc\r\n\r\n");
   EXPECT_EQ(seg.dst_port, 80);
 
   frags = Fragments(tcp_, 8, 2);
@@ -80,7 +84,8 @@ TEST_F(DefragmenterTest, OverlapKeepsTheFirstCopy) {
 TEST_F(DefragmenterTest, BoundedAndTimedOut) {
   Defragmenter small(Defragmenter::Limits{2, 65535, 1 << 20, 1000}, &stats_);
   TcpSegment seg;
-  for (uint32_t id = 0; id < 5; ++id) small.Add(Fragments(tcp_, 16, id)[0], 1, &seg);
+  for (uint32_t id = 0; id < 5; ++id)
+    small.Add(Fragments(tcp_, 16, id)[0], 1, &seg);
   EXPECT_EQ(small.in_progress(), 2u);
   EXPECT_EQ(stats_.Get(Drop::kFragmentLimit), 3u);
   small.Expire(5000);

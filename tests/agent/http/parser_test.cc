@@ -20,7 +20,8 @@ class Recorder : public Handler {
  public:
   BodyRule OnMessageHead(HttpParser&, const MessageHead& h) override {
     seen.push_back({h.is_request, std::string(h.method), std::string(h.target),
-                    std::string(h.Find("authorization")), h.status, h.version_minor});
+                    std::string(h.Find("authorization")), h.status,
+                    h.version_minor});
     return rule ? rule(h) : BodyRule::kFromHeaders;
   }
   std::vector<Seen> seen;
@@ -30,11 +31,15 @@ class Recorder : public Handler {
 class ParserTest : public ::testing::Test {
  protected:
   HttpParser& Requests() {
-    if (!req_) req_ = std::make_unique<HttpParser>(Role::kRequest, &rec_, &stats_, 1024, &scratch_);
+    if (!req_)
+      req_ = std::make_unique<HttpParser>(Role::kRequest, &rec_, &stats_, 1024,
+                                          &scratch_);
     return *req_;
   }
   HttpParser& Responses() {
-    if (!resp_) resp_ = std::make_unique<HttpParser>(Role::kResponse, &rec_, &stats_, 1024, &scratch_);
+    if (!resp_)
+      resp_ = std::make_unique<HttpParser>(Role::kResponse, &rec_, &stats_,
+                                           1024, &scratch_);
     return *resp_;
   }
   static void Feed(HttpParser& p, std::string_view s) {
@@ -50,7 +55,9 @@ class ParserTest : public ::testing::Test {
 };
 
 TEST_F(ParserTest, SimpleRequest) {
-  Feed(Requests(), "GET /v1/orders/42?x=1 HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer t\r\n\r\n");
+  Feed(Requests(),
+       "GET /v1/orders/42?x=1 HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer "
+       "t\r\n\r\n");
   ASSERT_EQ(rec_.seen.size(), 1u);
   EXPECT_TRUE(rec_.seen[0].is_request);
   EXPECT_EQ(rec_.seen[0].method, "GET");
@@ -60,7 +67,9 @@ TEST_F(ParserTest, SimpleRequest) {
 }
 
 TEST_F(ParserTest, HeadSplitAcrossEveryByte) {
-  FeedBytewise(Requests(), "POST /a HTTP/1.0\r\nAuthorization: Bearer abc\r\nContent-Length: 3\r\n\r\nxyzGET /b HTTP/1.1\r\n\r\n");
+  FeedBytewise(Requests(),
+               "POST /a HTTP/1.0\r\nAuthorization: Bearer "
+               "abc\r\nContent-Length: 3\r\n\r\nxyzGET /b HTTP/1.1\r\n\r\n");
   ASSERT_EQ(rec_.seen.size(), 2u);
   EXPECT_EQ(rec_.seen[0].auth, "Bearer abc");
   EXPECT_EQ(rec_.seen[0].minor, 0);
@@ -68,7 +77,9 @@ TEST_F(ParserTest, HeadSplitAcrossEveryByte) {
 }
 
 TEST_F(ParserTest, PipelinedRequestsInOneSegment) {
-  Feed(Requests(), "GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\nPOST /3 HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET /4 HTTP/1.1\r\n\r\n");
+  Feed(Requests(),
+       "GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\nPOST /3 "
+       "HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET /4 HTTP/1.1\r\n\r\n");
   ASSERT_EQ(rec_.seen.size(), 4u);
   EXPECT_EQ(rec_.seen[3].target, "/4");
 }
@@ -92,7 +103,8 @@ TEST_F(ParserTest, ChunkedBodyWithExtensionsAndTrailers) {
 
 TEST_F(ParserTest, ChunkedBodyFedBytewise) {
   FeedBytewise(Responses(),
-               "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+               "HTTP/1.1 200 OK\r\nTransfer-Encoding: "
+               "chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
                "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok");
   ASSERT_EQ(rec_.seen.size(), 2u);
   EXPECT_EQ(rec_.seen[1].status, 201);
@@ -103,7 +115,9 @@ TEST_F(ParserTest, NoBodyRuleSkipsContentLength) {
   rec_.rule = [](const MessageHead& h) {
     return h.status == 200 ? BodyRule::kNone : BodyRule::kFromHeaders;
   };
-  Feed(Responses(), "HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n");
+  Feed(Responses(),
+       "HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\nHTTP/1.1 204 No "
+       "Content\r\n\r\n");
   ASSERT_EQ(rec_.seen.size(), 2u);
 }
 
@@ -116,7 +130,8 @@ TEST_F(ParserTest, TunnelStopsParsing) {
   rec_.rule = [](const MessageHead& h) {
     return h.method == "CONNECT" ? BodyRule::kTunnel : BodyRule::kFromHeaders;
   };
-  Feed(Requests(), "CONNECT db:5432 HTTP/1.1\r\n\r\nGET /not-http HTTP/1.1\r\n\r\n");
+  Feed(Requests(),
+       "CONNECT db:5432 HTTP/1.1\r\n\r\nGET /not-http HTTP/1.1\r\n\r\n");
   EXPECT_EQ(rec_.seen.size(), 1u);
   EXPECT_TRUE(Requests().in_tunnel());
   EXPECT_EQ(stats_.Get(Anomaly::kHttpTunnel), 1u);
@@ -126,7 +141,8 @@ TEST_F(ParserTest, TunnelStopsParsing) {
 }
 
 TEST_F(ParserTest, HeaderLimitIsEnforcedAndCounted) {
-  std::string big = "GET / HTTP/1.1\r\nX-Big: " + std::string(2000, 'a') + "\r\n\r\n";
+  std::string big =
+      "GET / HTTP/1.1\r\nX-Big: " + std::string(2000, 'a') + "\r\n\r\n";
   Feed(Requests(), big);
   EXPECT_EQ(rec_.seen.size(), 0u);
   EXPECT_EQ(stats_.Get(Anomaly::kHttpHeaderTooLarge), 1u);
@@ -139,25 +155,34 @@ TEST_F(ParserTest, HeaderLimitIsEnforcedAndCounted) {
 
 TEST_F(ParserTest, HeaderLimitAcrossSegments) {
   Feed(Requests(), "GET / HTTP/1.1\r\n");
-  for (int i = 0; i < 50; ++i) Feed(Requests(), "X-Filler: 0123456789012345678901234567890\r\n");
+  for (int i = 0; i < 50; ++i)
+    Feed(Requests(), "X-Filler: 0123456789012345678901234567890\r\n");
   EXPECT_EQ(stats_.Get(Anomaly::kHttpHeaderTooLarge), 1u);
 }
 
 TEST_F(ParserTest, ContentLengthAnomalies) {
-  Feed(Requests(), "POST /a HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabc");
+  Feed(Requests(),
+       "POST /a HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabc");
   EXPECT_EQ(stats_.Get(Anomaly::kHttpMultipleContentLength), 1u);
-  Feed(Requests(), "POST /b HTTP/1.1\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+  Feed(Requests(),
+       "POST /b HTTP/1.1\r\nContent-Length: 2\r\nTransfer-Encoding: "
+       "chunked\r\n\r\n0\r\n\r\n");
   EXPECT_EQ(stats_.Get(Anomaly::kHttpClAndChunked), 1u);
-  Feed(Requests(), "POST /c HTTP/1.1\r\nContent-Length: -5\r\n\r\nGET /d HTTP/1.1\r\n\r\n");
+  Feed(Requests(),
+       "POST /c HTTP/1.1\r\nContent-Length: -5\r\n\r\nGET /d HTTP/1.1\r\n\r\n");
   EXPECT_GE(stats_.Get(Anomaly::kHttpBadContentLength), 1u);
   ASSERT_EQ(rec_.seen.size(), 4u);  // /d found by resynchronising
   EXPECT_EQ(rec_.seen[3].target, "/d");
-  Feed(Requests(), "POST /e HTTP/1.1\r\nContent-Length: 00000000000000000000000000001\r\n\r\n");
+  Feed(Requests(),
+       "POST /e HTTP/1.1\r\nContent-Length: "
+       "00000000000000000000000000001\r\n\r\n");
   EXPECT_GE(stats_.Get(Anomaly::kHttpBadContentLength), 2u);
 }
 
 TEST_F(ParserTest, ChunkSizeOverflowLosesSyncSafely) {
-  Feed(Responses(), "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000000\r\n");
+  Feed(Responses(),
+       "HTTP/1.1 200 OK\r\nTransfer-Encoding: "
+       "chunked\r\n\r\n10000000000000000\r\n");
   EXPECT_EQ(stats_.Get(Anomaly::kHttpBadChunkSize), 1u);
   Feed(Responses(), "garbage\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
   EXPECT_EQ(rec_.seen.size(), 2u);
@@ -183,7 +208,8 @@ TEST_F(ParserTest, GapInsideHeadResynchronises) {
 
 TEST_F(ParserTest, MidstreamResyncFindsTheNextRequest) {
   Requests().StartResync();
-  Feed(Requests(), "ody bytes of an earlier message\r\nGET /found HTTP/1.1\r\n\r\n");
+  Feed(Requests(),
+       "ody bytes of an earlier message\r\nGET /found HTTP/1.1\r\n\r\n");
   ASSERT_EQ(rec_.seen.size(), 1u);
   EXPECT_EQ(rec_.seen[0].target, "/found");
 }
@@ -202,7 +228,9 @@ TEST_F(ParserTest, BadRequestLineIsCounted) {
 }
 
 TEST_F(ParserTest, ObsoleteLineFoldingJoinsValues) {
-  Feed(Responses(), "HTTP/1.1 200 OK\r\nTransfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  Feed(Responses(),
+       "HTTP/1.1 200 OK\r\nTransfer-Encoding:\r\n "
+       "chunked\r\n\r\n0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
   EXPECT_EQ(rec_.seen.size(), 2u);  // chunked framing understood
 }
 

@@ -8,8 +8,9 @@ namespace {
 
 constexpr int64_t kT0 = 1764497700000000;  // 2025-11-30T10:15:00Z
 
-UsageRecord Use(int64_t ts_us, uint32_t status = 200, std::string path = "/v1/orders/42",
-               std::vector<std::string> aud = {}, std::string alg = "") {
+UsageRecord Use(int64_t ts_us, uint32_t status = 200,
+                std::string path = "/v1/orders/42",
+                std::vector<std::string> aud = {}, std::string alg = "") {
   auto req = std::make_shared<RequestInfo>();
   req->agent = "host-a";
   req->service = "orders";
@@ -33,19 +34,21 @@ UsageRecord Use(int64_t ts_us, uint32_t status = 200, std::string path = "/v1/or
 }
 
 TEST(EventJsonTest, MatchesTheSpecShape) {
-  UsageRecord e = Use(kT0 + 120000, 200, "/v1/orders/42", {"orders-api"}, "RS256");
+  UsageRecord e =
+      Use(kT0 + 120000, 200, "/v1/orders/42", {"orders-api"}, "RS256");
   e.last_ts_us = kT0 + 870000;
   e.count = 3;
   e.location = v1::TOKEN_LOCATION_QUERY;
   e.param = "access_token";
   std::string out;
   AppendEventJson(e, &out);
-  EXPECT_EQ(out,
-            R"({"ts":"2025-11-30T10:15:00.120Z","last_ts":"2025-11-30T10:15:00.870Z","count":3,)"
-            R"("agent":"host-a","service":"orders","method":"GET","path":"/v1/orders/42",)"
-            R"("client":"10.0.3.7","server":"10.0.0.5:8080","status":200,"location":"query","param":"access_token",)"
-            R"("token":{"kind":"jwt","fp":"9f2c","aud":["orders-api"],"exp":1764497710,"alg":"RS256"},)"
-            R"("findings":["token_in_url"]})");
+  EXPECT_EQ(
+      out,
+      R"({"ts":"2025-11-30T10:15:00.120Z","last_ts":"2025-11-30T10:15:00.870Z","count":3,)"
+      R"("agent":"host-a","service":"orders","method":"GET","path":"/v1/orders/42",)"
+      R"("client":"10.0.3.7","server":"10.0.0.5:8080","status":200,"location":"query","param":"access_token",)"
+      R"("token":{"kind":"jwt","fp":"9f2c","aud":["orders-api"],"exp":1764497710,"alg":"RS256"},)"
+      R"("findings":["token_in_url"]})");
 }
 
 TEST(EventJsonTest, NoResponseIsNullAndStringsAreEscaped) {
@@ -53,7 +56,8 @@ TEST(EventJsonTest, NoResponseIsNullAndStringsAreEscaped) {
   std::string out;
   AppendEventJson(e, &out);
   EXPECT_NE(out.find(R"("status":null)"), std::string::npos);
-  EXPECT_NE(out.find(R"("path":"/a\"b\\c\u0001\ufffdé")"), std::string::npos) << out;
+  EXPECT_NE(out.find(R"("path":"/a\"b\\c\u0001\ufffdé")"), std::string::npos)
+      << out;
 }
 
 TEST(EventFolderTest, FirstUseAtOnceRepeatsFolded) {

@@ -6,7 +6,8 @@ namespace tokenwatch::service {
 namespace {
 
 TEST(AttributorTest, HostAddressAndFallback) {
-  config::Service orders{"orders", {{"orders.internal"}, {"10.0.0.5:8080"}}, {}};
+  config::Service orders{
+      "orders", {{"orders.internal"}, {"10.0.0.5:8080"}}, {}};
   config::Service pay{"payments", {{"*.pay.internal"}, {"10.0.0.9"}}, {}};
   Attributor a({orders, pay});
   EXPECT_EQ(a.Attribute("Orders.Internal:8080", "1.2.3.4", 80), "orders");
@@ -14,7 +15,8 @@ TEST(AttributorTest, HostAddressAndFallback) {
   EXPECT_EQ(a.Attribute("eu.pay.internal", "1.2.3.4", 80), "payments");
   EXPECT_EQ(a.Attribute("", "10.0.0.5", 8080), "orders");
   EXPECT_EQ(a.Attribute("unknown.host", "10.0.0.9", 1234), "payments");
-  EXPECT_EQ(a.Attribute("unknown.host:9000", "1.2.3.4", 9000), "unknown.host:9000");
+  EXPECT_EQ(a.Attribute("unknown.host:9000", "1.2.3.4", 9000),
+            "unknown.host:9000");
   EXPECT_EQ(a.Attribute("", "1.2.3.4", 80), "1.2.3.4:80");
   EXPECT_EQ(a.Attribute("", "::1", 8080), "[::1]:8080");
   EXPECT_EQ(a.Attribute("[::1]:18081", "::1", 18081), "[::1]:18081");

@@ -67,7 +67,7 @@ TEST_F(ReassemblerTest, OverlapKeepsTheFirstCopy) {
   r_.OnSyn(0);
   Seg(2, "GOOD");  // ahead of a 1-byte hole
   Seg(2, "EVIL");
-  Seg(3, "XXX");   // partial overlap, different bytes
+  Seg(3, "XXX");  // partial overlap, different bytes
   Seg(1, "_");
   EXPECT_EQ(sink_.data, "_GOOD");
   EXPECT_EQ(stats_.Get(Anomaly::kTcpOverlapInconsistent), 2u);
@@ -107,7 +107,8 @@ TEST_F(ReassemblerTest, MidstreamPickupStartsAtTheFirstSegment) {
 }
 
 TEST_F(ReassemblerTest, PerFlowCapForcesAGapAndCountsTheDrop) {
-  budget_.flow_cap = 2 * (4 + StreamReassembler::kBlockOverhead);  // two 4-byte blocks
+  budget_.flow_cap =
+      2 * (4 + StreamReassembler::kBlockOverhead);  // two 4-byte blocks
   r_.OnSyn(0);
   Seg(11, "BBBB");
   Seg(15, "CCCC");

@@ -41,7 +41,8 @@ std::vector<Packet> ReadPackets(const std::string& path) {
   while (true) {
     auto r = (*src)->Next(&p);
     if (!r.ok() || *r != capture::PacketSource::Result::kPacket) break;
-    out.push_back({std::vector<uint8_t>(p.data, p.data + p.caplen), p.linktype});
+    out.push_back(
+        {std::vector<uint8_t>(p.data, p.data + p.caplen), p.linktype});
   }
   return out;
 }
@@ -78,8 +79,9 @@ Streams Reassemble(const std::vector<Packet>& packets) {
   out.both.reserve(16);
   out.dirs.reserve(16);
   for (const Packet& pkt : packets) {
-    capture::RawPacket raw{0, pkt.bytes.data(), static_cast<uint32_t>(pkt.bytes.size()),
-                           static_cast<uint32_t>(pkt.bytes.size()), pkt.linktype};
+    capture::RawPacket raw{
+        0, pkt.bytes.data(), static_cast<uint32_t>(pkt.bytes.size()),
+        static_cast<uint32_t>(pkt.bytes.size()), pkt.linktype};
     decode::TcpSegment seg;
     if (decode::Decode(raw, &seg) != decode::DecodeResult::kTcp) continue;
     FlowKey k = FlowKey::Of(seg);
@@ -96,7 +98,8 @@ Streams Reassemble(const std::vector<Packet>& packets) {
         c->sinks[d] = std::make_unique<Sink>();
         c->sinks[d]->both = &out.both[c->index];
         c->sinks[d]->mine = &out.dirs[c->index][d];
-        c->r[d] = std::make_unique<StreamReassembler>(c->sinks[d].get(), &budget, &stats);
+        c->r[d] = std::make_unique<StreamReassembler>(c->sinks[d].get(),
+                                                      &budget, &stats);
       }
     }
     int dir = (seg.src == c->ip0 && seg.src_port == c->port0) ? 0 : 1;
@@ -116,10 +119,12 @@ Streams Reassemble(const std::vector<Packet>& packets) {
 TEST(ReassemblyGoldenTest, SingleStreamsMatchByteForByte) {
   const std::pair<const char*, const char*> cases[] = {
       {"one_tcp_stream.pcap", "one_tcp_stream_output.txt"},
-      {"one_tcp_stream_max_seq.pcap", "one_tcp_stream_output.txt"},  // wraps 2^32
+      {"one_tcp_stream_max_seq.pcap",
+       "one_tcp_stream_output.txt"},  // wraps 2^32
       {"one_http_stream_fin.pcap", "one_http_stream_fin_output.txt"},
       {"one_http_stream_fin2.pcap", "one_http_stream_fin2_output.txt"},
-      {"one_http_stream_rst.pcap", "one_http_stream_rst_output.txt"},  // QinQ + PPPoE
+      {"one_http_stream_rst.pcap",
+       "one_http_stream_rst_output.txt"},  // QinQ + PPPoE
       {"one_ipv6_http_stream.pcap", "one_ipv6_http_stream.txt"},
   };
   for (const auto& [pcap, expected] : cases) {
@@ -127,7 +132,8 @@ TEST(ReassemblyGoldenTest, SingleStreamsMatchByteForByte) {
     ASSERT_EQ(s.both.size(), 1u) << pcap;
     std::string want = ReadFile(kDir + expected);
     ASSERT_FALSE(want.empty()) << expected;
-    EXPECT_TRUE(s.both[0] == want) << pcap << ": " << s.both[0].size() << " vs " << want.size();
+    EXPECT_TRUE(s.both[0] == want)
+        << pcap << ": " << s.both[0].size() << " vs " << want.size();
   }
 }
 
@@ -138,7 +144,8 @@ TEST(ReassemblyGoldenTest, InterleavedConnectionsEachMatch) {
   // exactly one of its expected streams.
   std::vector<std::string> want;
   for (int i = 1; i <= 3; ++i) {
-    want.push_back(ReadFile(kDir + "three_http_streams_conn_" + std::to_string(i) + "_output.txt"));
+    want.push_back(ReadFile(kDir + "three_http_streams_conn_" +
+                            std::to_string(i) + "_output.txt"));
   }
   std::vector<bool> used(3, false);
   for (const std::string& got : s.both) {
@@ -162,7 +169,8 @@ TEST(ReassemblyGoldenTest, ReorderedAndDuplicatedSegmentsGiveTheSameStreams) {
     for (size_t i = 3; i + 5 <= shuffled.size(); i += 5) {
       std::shuffle(shuffled.begin() + i, shuffled.begin() + i + 5, rng);
     }
-    for (size_t i = 3; i < shuffled.size(); i += 4) shuffled.insert(shuffled.begin() + i, shuffled[i]);
+    for (size_t i = 3; i < shuffled.size(); i += 4)
+      shuffled.insert(shuffled.begin() + i, shuffled[i]);
     Streams s = Reassemble(shuffled);
     ASSERT_EQ(s.dirs.size(), 1u);
     EXPECT_EQ(s.dirs[0][0], reference.dirs[0][0]) << "round " << round;

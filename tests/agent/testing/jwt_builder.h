@@ -13,17 +13,20 @@
 
 namespace tokenwatch::testing {
 
-inline std::string MakeJwt(std::string_view payload_json,
-                           std::string_view header_json = R"({"alg":"HS256","typ":"JWT"})",
-                           std::string_view key = "test-key") {
+inline std::string MakeJwt(
+    std::string_view payload_json,
+    std::string_view header_json = R"({"alg":"HS256","typ":"JWT"})",
+    std::string_view key = "test-key") {
   std::string input = token::Base64UrlEncode(header_json) + "." +
                       token::Base64UrlEncode(payload_json);
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac, &len);
+       reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac,
+       &len);
   return input + "." +
-         token::Base64UrlEncode(std::string_view(reinterpret_cast<char*>(mac), len));
+         token::Base64UrlEncode(
+             std::string_view(reinterpret_cast<char*>(mac), len));
 }
 
 }  // namespace tokenwatch::testing

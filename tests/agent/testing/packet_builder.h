@@ -94,7 +94,8 @@ inline std::vector<uint8_t> Ethernet(const std::vector<uint8_t>& ip,
 class FlowBuilder {
  public:
   FlowBuilder(Endpoint client = {"10.0.3.7", 40000},
-              Endpoint server = {"10.0.0.5", 8080}, int64_t start_us = 1764497700000000)
+              Endpoint server = {"10.0.0.5", 8080},
+              int64_t start_us = 1764497700000000)
       : c_(std::move(client)), s_(std::move(server)), ts_(start_us) {}
 
   FlowBuilder& Isn(uint32_t client_isn, uint32_t server_isn) {
@@ -127,7 +128,8 @@ class FlowBuilder {
   }
   // Client data cut into `piece`-byte segments.
   FlowBuilder& ClientInPieces(std::string_view data, size_t piece) {
-    for (size_t i = 0; i < data.size(); i += piece) Client(data.substr(i, piece));
+    for (size_t i = 0; i < data.size(); i += piece)
+      Client(data.substr(i, piece));
     return *this;
   }
   FlowBuilder& Fin() {

@@ -29,15 +29,19 @@ class ExtractorTest : public ::testing::Test {
 };
 
 TEST_F(ExtractorTest, AuthorizationSchemes) {
-  std::string bearer = "Bearer " + jwt_, upper = "BEARER opaque-1", jwt_scheme = "JWT " + jwt_;
-  const Extraction& e = Run("/", {{"Authorization", bearer}, {"authorization", upper},
-                                  {"Authorization", jwt_scheme}, {"Authorization", jwt_}});
+  std::string bearer = "Bearer " + jwt_, upper = "BEARER opaque-1",
+              jwt_scheme = "JWT " + jwt_;
+  const Extraction& e = Run("/", {{"Authorization", bearer},
+                                  {"authorization", upper},
+                                  {"Authorization", jwt_scheme},
+                                  {"Authorization", jwt_}});
   ASSERT_EQ(e.tokens.size(), 4u);
   EXPECT_EQ(e.tokens[0].value, jwt_);
   EXPECT_EQ(e.tokens[1].value, "opaque-1");
   EXPECT_EQ(e.tokens[2].value, jwt_);
   EXPECT_EQ(e.tokens[3].value, jwt_);  // bare JWT without a scheme (bug-7390)
-  for (const auto& t : e.tokens) EXPECT_EQ(t.location, v1::TOKEN_LOCATION_AUTHORIZATION);
+  for (const auto& t : e.tokens)
+    EXPECT_EQ(t.location, v1::TOKEN_LOCATION_AUTHORIZATION);
 }
 
 TEST_F(ExtractorTest, NonBearerSchemesAreIgnored) {
@@ -60,7 +64,8 @@ TEST_F(ExtractorTest, EmptyBearerIsCounted) {
 }
 
 TEST_F(ExtractorTest, CookiesHoldingJwts) {
-  std::string cookie = "theme=dark; session=" + jwt_ + "; quoted=\"" + jwt_ + "\"; other=eyJx";
+  std::string cookie =
+      "theme=dark; session=" + jwt_ + "; quoted=\"" + jwt_ + "\"; other=eyJx";
   const Extraction& e = Run("/", {{"Cookie", cookie}});
   ASSERT_EQ(e.tokens.size(), 2u);
   EXPECT_EQ(e.tokens[0].location, v1::TOKEN_LOCATION_COOKIE);
@@ -70,7 +75,9 @@ TEST_F(ExtractorTest, CookiesHoldingJwts) {
 }
 
 TEST_F(ExtractorTest, QueryParameters) {
-  const Extraction& e = Run("/cb?code=1&access_token=" + jwt_ + "&id_token=a%2Eb&token=t&jwt=j&tokenx=no#frag", {});
+  const Extraction& e = Run("/cb?code=1&access_token=" + jwt_ +
+                                "&id_token=a%2Eb&token=t&jwt=j&tokenx=no#frag",
+                            {});
   ASSERT_EQ(e.tokens.size(), 4u);
   EXPECT_EQ(e.tokens[0].param, "access_token");
   EXPECT_EQ(e.tokens[0].value, jwt_);
@@ -82,7 +89,8 @@ TEST_F(ExtractorTest, QueryParameters) {
 
 TEST_F(ExtractorTest, ConfiguredHeadersAndWebSocketProtocol) {
   std::string ws = "v1, authorization.bearer." + jwt_;
-  const Extraction& e = Run("/", {{"X-Api-Token", jwt_}, {"Sec-WebSocket-Protocol", ws},
+  const Extraction& e = Run("/", {{"X-Api-Token", jwt_},
+                                  {"Sec-WebSocket-Protocol", ws},
                                   {"X-Other", jwt_}});
   ASSERT_EQ(e.tokens.size(), 2u);
   EXPECT_EQ(e.tokens[0].location, v1::TOKEN_LOCATION_HEADER);

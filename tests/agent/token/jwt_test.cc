@@ -12,14 +12,15 @@ using testing::MakeJwt;
 
 TEST(Base64UrlTest, RoundTripAndRejects) {
   std::string out;
-  for (std::string s : {"", "f", "fo", "foo", "foob", "fooba", "foobar", "\xff\xfe"}) {
+  for (std::string s :
+       {"", "f", "fo", "foo", "foob", "fooba", "foobar", "\xff\xfe"}) {
     ASSERT_TRUE(Base64UrlDecode(Base64UrlEncode(s), &out));
     EXPECT_EQ(out, s);
   }
   EXPECT_EQ(Base64UrlEncode("\xfb\xff"), "-_8");
   EXPECT_FALSE(Base64UrlDecode("a+b", &out));
   EXPECT_FALSE(Base64UrlDecode("abcde", &out));  // impossible length
-  EXPECT_TRUE(Base64UrlDecode("Zm8=", &out));     // tolerated padding
+  EXPECT_TRUE(Base64UrlDecode("Zm8=", &out));    // tolerated padding
   EXPECT_EQ(out, "fo");
 }
 
@@ -82,7 +83,8 @@ TEST_F(JwtTest, ClaimVariants) {
 
 TEST_F(JwtTest, WrongClaimTypesAreCountedNotFatal) {
   // {"sub":42,"exp":"tomorrow","aud":[1,"ok"],"iss":"i"}
-  v1::TokenInfo i = Decode(MakeJwt(R"({"sub":42,"exp":"tomorrow","aud":[1,"ok"],"iss":"i"})"));
+  v1::TokenInfo i = Decode(
+      MakeJwt(R"({"sub":42,"exp":"tomorrow","aud":[1,"ok"],"iss":"i"})"));
   EXPECT_EQ(i.kind(), v1::TOKEN_KIND_JWT);
   EXPECT_EQ(i.iss(), "i");
   EXPECT_FALSE(i.has_exp());
@@ -94,10 +96,12 @@ TEST_F(JwtTest, MalformedTokensByReason) {
   EXPECT_EQ(Decode("eyJ!!!.eyJ.sig").kind(), v1::TOKEN_KIND_OPAQUE);
   EXPECT_EQ(stats_.Get(Malformed::kBadBase64), 1u);
   // Header decodes but is not JSON: "eyJub3Q" = {"not
-  EXPECT_EQ(Decode(Base64UrlEncode("{\"not json") + ".e30.sig").kind(), v1::TOKEN_KIND_OPAQUE);
+  EXPECT_EQ(Decode(Base64UrlEncode("{\"not json") + ".e30.sig").kind(),
+            v1::TOKEN_KIND_OPAQUE);
   EXPECT_EQ(stats_.Get(Malformed::kHeaderNotJson), 1u);
   // Payload not JSON: a JWS with a binary payload stays a JWT.
-  v1::TokenInfo i = Decode(Base64UrlEncode(R"({"alg":"HS256"})") + "." + Base64UrlEncode("\x01\x02") + ".sig");
+  v1::TokenInfo i = Decode(Base64UrlEncode(R"({"alg":"HS256"})") + "." +
+                           Base64UrlEncode("\x01\x02") + ".sig");
   EXPECT_EQ(i.kind(), v1::TOKEN_KIND_JWT);
   EXPECT_EQ(i.alg(), "HS256");
   EXPECT_EQ(stats_.Get(Malformed::kPayloadNotJson), 1u);
@@ -116,7 +120,8 @@ TEST_F(JwtTest, HostileJsonNeverCrashes) {
 
 TEST_F(JwtTest, JweKeepsItsHeaderOnly) {
   // {"alg":"RSA-OAEP","enc":"A256GCM"}
-  std::string jwe = Base64UrlEncode(R"({"alg":"RSA-OAEP","enc":"A256GCM"})") + ".a.b.c.d";
+  std::string jwe =
+      Base64UrlEncode(R"({"alg":"RSA-OAEP","enc":"A256GCM"})") + ".a.b.c.d";
   v1::TokenInfo i = Decode(jwe);
   EXPECT_EQ(i.kind(), v1::TOKEN_KIND_JWE);
   EXPECT_EQ(i.alg(), "RSA-OAEP");
@@ -138,7 +143,8 @@ TEST(LooksLikeJwtTest, Shapes) {
 
 TEST(FingerprintInputTest, SigningInputOfJws) {
   EXPECT_EQ(FingerprintInput("aaa.bbb.ccc", v1::TOKEN_KIND_JWT), "aaa.bbb");
-  EXPECT_EQ(FingerprintInput("mF_9.B5f-4.1JqM", v1::TOKEN_KIND_OPAQUE), "mF_9.B5f-4.1JqM");
+  EXPECT_EQ(FingerprintInput("mF_9.B5f-4.1JqM", v1::TOKEN_KIND_OPAQUE),
+            "mF_9.B5f-4.1JqM");
 }
 
 }  // namespace

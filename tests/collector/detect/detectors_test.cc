@@ -13,8 +13,10 @@ constexpr int64_t kExp = 1764497703;  // token exp, seconds
 class DetectorsTest : public ::testing::Test {
  protected:
   DetectorsTest() {
-    cfg_.services.push_back({"orders", {{"orders.internal"}, {}}, {"orders-api"}});
-    cfg_.services.push_back({"payments", {{"payments.internal"}, {}}, {"payments-api"}});
+    cfg_.services.push_back(
+        {"orders", {{"orders.internal"}, {}}, {"orders-api"}});
+    cfg_.services.push_back(
+        {"payments", {{"payments.internal"}, {}}, {"payments-api"}});
     cfg_.services.push_back({"legacy", {{"legacy.internal"}, {}}, {}});
     config::SensitiveEndpoint ep;
     ep.service = "payments";
@@ -69,17 +71,21 @@ TEST_F(DetectorsTest, CrossServiceBenign) {
   TokenHistory h;
   h.services = {"orders"};
   // Same service again; first use; aud listing both services.
-  EXPECT_TRUE(Run(MakeCrossServiceDetector(cfg_), Use("orders", kExp - 100), h).empty());
-  EXPECT_TRUE(Run(MakeCrossServiceDetector(cfg_), Use("payments", kExp - 100)).empty());
-  EXPECT_TRUE(Run(MakeCrossServiceDetector(cfg_),
-                  Use("payments", kExp - 100, 200, {"orders-api", "payments-api"}), h)
+  EXPECT_TRUE(Run(MakeCrossServiceDetector(cfg_), Use("orders", kExp - 100), h)
                   .empty());
+  EXPECT_TRUE(
+      Run(MakeCrossServiceDetector(cfg_), Use("payments", kExp - 100)).empty());
+  EXPECT_TRUE(
+      Run(MakeCrossServiceDetector(cfg_),
+          Use("payments", kExp - 100, 200, {"orders-api", "payments-api"}), h)
+          .empty());
 }
 
 TEST_F(DetectorsTest, CrossServiceRejectedIsMedium) {
   TokenHistory h;
   h.services = {"orders"};
-  auto f = Run(MakeCrossServiceDetector(cfg_), Use("payments", kExp - 100, 401), h);
+  auto f =
+      Run(MakeCrossServiceDetector(cfg_), Use("payments", kExp - 100, 401), h);
   ASSERT_EQ(f.size(), 1u);
   EXPECT_EQ(f[0].severity, "medium");
 }
@@ -89,29 +95,37 @@ TEST_F(DetectorsTest, AudienceMismatch) {
   ASSERT_EQ(f.size(), 1u);
   EXPECT_EQ(f[0].type, "audience_mismatch");
   // Benign: aud matches; service without configured audiences; opaque token.
-  EXPECT_TRUE(Run(MakeAudienceMismatchDetector(cfg_), Use("orders", kExp - 100)).empty());
-  EXPECT_TRUE(Run(MakeAudienceMismatchDetector(cfg_), Use("legacy", kExp - 100)).empty());
+  EXPECT_TRUE(Run(MakeAudienceMismatchDetector(cfg_), Use("orders", kExp - 100))
+                  .empty());
+  EXPECT_TRUE(Run(MakeAudienceMismatchDetector(cfg_), Use("legacy", kExp - 100))
+                  .empty());
   v1::UsageEvent opaque = Use("payments", kExp - 100);
   opaque.mutable_token()->set_kind(v1::TOKEN_KIND_OPAQUE);
   EXPECT_TRUE(Run(MakeAudienceMismatchDetector(cfg_), opaque).empty());
 }
 
 TEST_F(DetectorsTest, ExpiredUseAcceptedVsRejected) {
-  auto accepted = Run(MakeExpiredUseDetector(cfg_), Use("orders", kExp + 603, 200));
+  auto accepted =
+      Run(MakeExpiredUseDetector(cfg_), Use("orders", kExp + 603, 200));
   ASSERT_EQ(accepted.size(), 1u);
   EXPECT_EQ(accepted[0].severity, "critical");
-  EXPECT_EQ(accepted[0].detail, "token expired 10m3s before use and the service accepted it");
-  auto rejected = Run(MakeExpiredUseDetector(cfg_), Use("orders", kExp + 603, 401));
+  EXPECT_EQ(accepted[0].detail,
+            "token expired 10m3s before use and the service accepted it");
+  auto rejected =
+      Run(MakeExpiredUseDetector(cfg_), Use("orders", kExp + 603, 401));
   ASSERT_EQ(rejected.size(), 1u);
   EXPECT_EQ(rejected[0].severity, "low");
-  auto unknown = Run(MakeExpiredUseDetector(cfg_), Use("orders", kExp + 603, 0));
+  auto unknown =
+      Run(MakeExpiredUseDetector(cfg_), Use("orders", kExp + 603, 0));
   ASSERT_EQ(unknown.size(), 1u);
   EXPECT_NE(unknown[0].detail.find("no response"), std::string::npos);
 }
 
 TEST_F(DetectorsTest, ExpiredUseWithinLeewayIsBenign) {
-  EXPECT_TRUE(Run(MakeExpiredUseDetector(cfg_), Use("orders", kExp + 30)).empty());  // exactly
-  EXPECT_TRUE(Run(MakeExpiredUseDetector(cfg_), Use("orders", kExp - 1)).empty());
+  EXPECT_TRUE(Run(MakeExpiredUseDetector(cfg_), Use("orders", kExp + 30))
+                  .empty());  // exactly
+  EXPECT_TRUE(
+      Run(MakeExpiredUseDetector(cfg_), Use("orders", kExp - 1)).empty());
   v1::UsageEvent e = Use("orders", kExp + 30);
   e.set_ts_us(e.ts_us() + 1);  // one microsecond past leeway
   EXPECT_EQ(Run(MakeExpiredUseDetector(cfg_), e).size(), 1u);
@@ -144,7 +158,7 @@ TEST_F(DetectorsTest, SensitiveEndpoint) {
   f = Run(MakeSensitiveEndpointDetector(cfg_), e);
   ASSERT_EQ(f.size(), 1u);
   EXPECT_EQ(f[0].severity, "high");  // the configured severity
-  e.set_path("/v1/refunds");  // ** matches zero segments
+  e.set_path("/v1/refunds");         // ** matches zero segments
   EXPECT_EQ(Run(MakeSensitiveEndpointDetector(cfg_), e).size(), 1u);
   e.set_method("GET");
   EXPECT_TRUE(Run(MakeSensitiveEndpointDetector(cfg_), e).empty());
@@ -160,7 +174,8 @@ TEST_F(DetectorsTest, MultiSource) {
   ASSERT_EQ(f.size(), 1u);
   EXPECT_EQ(f[0].type, "multi_source");
   h.recent_sources = 2;
-  EXPECT_TRUE(Run(MakeMultiSourceDetector(cfg_), Use("orders", kExp - 100), h).empty());
+  EXPECT_TRUE(
+      Run(MakeMultiSourceDetector(cfg_), Use("orders", kExp - 100), h).empty());
 }
 
 TEST(PathGlobTest, Segments) {

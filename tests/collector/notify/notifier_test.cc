@@ -1,7 +1,6 @@
 #include "collector/notify/notifier.h"
 
 #include <gtest/gtest.h>
-
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -29,11 +28,15 @@ Alert Sample() {
 
 TEST(NotifierTest, AlertmanagerBodyHasLabelsAnnotationsAndTimes) {
   std::string body = AlertmanagerBody(Sample(), absl::Hours(1));
-  EXPECT_NE(body.find(R"("alertname":"tokenwatch_expired_use")"), std::string::npos) << body;
+  EXPECT_NE(body.find(R"("alertname":"tokenwatch_expired_use")"),
+            std::string::npos)
+      << body;
   EXPECT_NE(body.find(R"("severity":"critical")"), std::string::npos);
   EXPECT_NE(body.find(R"("service":"orders")"), std::string::npos);
-  EXPECT_NE(body.find(R"("startsAt":"2025-11-30T10:15:03.120Z")"), std::string::npos);
-  EXPECT_NE(body.find(R"("endsAt":"2025-11-30T11:15:03.120Z")"), std::string::npos);
+  EXPECT_NE(body.find(R"("startsAt":"2025-11-30T10:15:03.120Z")"),
+            std::string::npos);
+  EXPECT_NE(body.find(R"("endsAt":"2025-11-30T11:15:03.120Z")"),
+            std::string::npos);
   EXPECT_NE(body.find(R"("accepted":"true")"), std::string::npos);
   EXPECT_EQ(body.front(), '[');
 }
@@ -41,7 +44,8 @@ TEST(NotifierTest, AlertmanagerBodyHasLabelsAnnotationsAndTimes) {
 TEST(NotifierTest, WebhookSignatureIsHmacSha256) {
   // RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?"
   EXPECT_EQ(WebhookSignature("Jefe", "what do ya want for nothing?"),
-            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+            "sha256="
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 }
 
 TEST(NotifierTest, FailingSinkIsRetriedThenDroppedAndCounted) {
@@ -56,7 +60,8 @@ TEST(NotifierTest, FailingSinkIsRetriedThenDroppedAndCounted) {
   int port = ntohs(addr.sin_port);
   close(fd);
   config::Collector cfg;
-  cfg.webhooks.push_back({"http://127.0.0.1:" + std::to_string(port) + "/hook", ""});
+  cfg.webhooks.push_back(
+      {"http://127.0.0.1:" + std::to_string(port) + "/hook", ""});
   Notifier::Options o;
   o.max_attempts = 3;
   o.backoff_initial = std::chrono::milliseconds(5);
@@ -79,7 +84,8 @@ TEST(NotifierTest, FailingSinkIsRetriedThenDroppedAndCounted) {
 
 TEST(NotifierTest, BoundedQueueCountsWhatDoesNotFit) {
   config::Collector cfg;
-  cfg.webhooks.push_back({"http://127.0.0.1:9/hook", ""});  // discard port: refused
+  cfg.webhooks.push_back(
+      {"http://127.0.0.1:9/hook", ""});  // discard port: refused
   Notifier::Options o;
   o.max_queue = 2;
   o.max_attempts = 1;

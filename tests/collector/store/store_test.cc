@@ -865,13 +865,16 @@ TEST_F(SqliteStoreTest, RefusesAReadOnlyFile) {
     absl::StatusOr<std::unique_ptr<Store>> store = OpenStore("sqlite:" + path_);
     std::string msg = store.ok() ? "" : std::string(store.status().message());
     if (write(pipefd[1], msg.data(), msg.size()) < 0) _exit(4);
-    _exit(store.ok() ? 1 : store.status().code() == absl::StatusCode::kPermissionDenied ? 0 : 2);
+    _exit(store.ok()                                                     ? 1
+          : store.status().code() == absl::StatusCode::kPermissionDenied ? 0
+                                                                         : 2);
   }
   close(pipefd[1]);
   std::string msg;
   char buf[512];
   ssize_t n;
-  while ((n = read(pipefd[0], buf, sizeof buf)) > 0) msg.append(buf, static_cast<size_t>(n));
+  while ((n = read(pipefd[0], buf, sizeof buf)) > 0)
+    msg.append(buf, static_cast<size_t>(n));
   close(pipefd[0]);
   int status = 0;
   waitpid(pid, &status, 0);
