@@ -54,8 +54,8 @@ bool LooksLikeBase64Kid(std::string_view kid) {
 
 bool IsAbsolutePath(std::string_view kid) {
   if (util::StartsWithIgnoreCase(kid, "file:")) return true;
-  if (kid.size() >= 3 && ((kid[0] >= 'A' && kid[0] <= 'Z') ||
-                          (kid[0] >= 'a' && kid[0] <= 'z')) &&
+  if (kid.size() >= 3 &&
+      ((kid[0] >= 'A' && kid[0] <= 'Z') || (kid[0] >= 'a' && kid[0] <= 'z')) &&
       kid[1] == ':' && (kid[2] == '\\' || kid[2] == '/')) {
     return true;  // C:\ or C:/
   }
@@ -65,11 +65,12 @@ bool IsAbsolutePath(std::string_view kid) {
 
 // The patterns of `candidates` found in `kid`, space separated.
 template <size_t N>
-std::string Matches(std::string_view kid, const std::string_view (&candidates)[N],
-                    bool ignore_case) {
+std::string Matches(std::string_view kid,
+                    const std::string_view (&candidates)[N], bool ignore_case) {
   std::string found;
   for (std::string_view c : candidates) {
-    bool hit = ignore_case ? util::ContainsIgnoreCase(kid, c) : Contains(kid, c);
+    bool hit =
+        ignore_case ? util::ContainsIgnoreCase(kid, c) : Contains(kid, c);
     if (!hit) continue;
     if (!found.empty()) found += ' ';
     // Show the keyword of " or " and " union " without its spaces.
@@ -93,7 +94,8 @@ void KidFindings(std::string_view kid, std::vector<std::string>* out) {
     if (!traversal.empty()) traversal += ' ';
     traversal += "..";
   }
-  if (!traversal.empty()) out->push_back("kid: path traversal (" + traversal + ")");
+  if (!traversal.empty())
+    out->push_back("kid: path traversal (" + traversal + ")");
   if (IsAbsolutePath(kid)) out->push_back("kid: absolute path");
   if (Contains(kid, std::string_view("\0", 1))) {
     out->push_back("kid: NUL byte (truncates a file path)");

@@ -168,7 +168,8 @@ class JwkReader {
     if (Has("use")) {
       std::string_view use;
       if (!String("use", &use)) return "use is not a string";
-      if (use != "sig") return absl::StrCat("use is '", Cut(use), "', not 'sig'");
+      if (use != "sig")
+        return absl::StrCat("use is '", Cut(use), "', not 'sig'");
     }
     if (Has("key_ops")) {
       simdjson::dom::array ops;
@@ -249,7 +250,8 @@ class JwkReader {
     std::string_view crv;
     if (!String("crv", &crv)) return "EC key without crv";
     const CurveInfo* curve = CurveByJwkName(crv);
-    if (curve == nullptr) return absl::StrCat("unsupported crv '", Cut(crv), "'");
+    if (curve == nullptr)
+      return absl::StrCat("unsupported crv '", Cut(crv), "'");
     std::string x, y;
     if (!Bytes("x", &x) || !Bytes("y", &y)) return "EC key without valid x, y";
     // RFC 7518 6.2.1.2 wants the full field size; some encoders drop leading
@@ -295,8 +297,8 @@ class JwkReader {
     std::string x;
     if (!Bytes("x", &x) || x.size() != len) return "OKP key without a valid x";
     EVP_PKEY* pkey = EVP_PKEY_new_raw_public_key_ex(
-        nullptr, type, nullptr, reinterpret_cast<const unsigned char*>(x.data()),
-        x.size());
+        nullptr, type, nullptr,
+        reinterpret_cast<const unsigned char*>(x.data()), x.size());
     if (pkey == nullptr) return "OpenSSL refused the OKP key";
     key->pkey = PkeyRef(pkey);
     key->kty = KeyType::kOkp;
@@ -315,8 +317,8 @@ class JwkReader {
   simdjson::dom::object obj_;
 };
 
-void AddJwk(simdjson::dom::element e, size_t index,
-            std::vector<Key>* keys, std::vector<SkippedKey>* skipped) {
+void AddJwk(simdjson::dom::element e, size_t index, std::vector<Key>* keys,
+            std::vector<SkippedKey>* skipped) {
   simdjson::dom::object obj;
   if (e.get_object().get(obj) != simdjson::SUCCESS) {
     skipped->push_back({index, "", "not a JSON object"});
@@ -332,8 +334,8 @@ void AddJwk(simdjson::dom::element e, size_t index,
   keys->push_back(std::move(key));
 }
 
-// Fills kty, crv and bits from an EVP_PKEY read from PEM; false when the
-// key type cannot sign JWS.
+// Fills kty, crv and bits from an EVP_PKEY read from PEM. Returns an empty
+// string, or why the key cannot verify any JWS alg.
 std::string DescribePkey(EVP_PKEY* pkey, Key* key) {
   key->bits = EVP_PKEY_get_bits(pkey);
   switch (EVP_PKEY_get_base_id(pkey)) {
@@ -405,7 +407,6 @@ absl::StatusOr<KeySet> KeySet::FromJwks(std::string_view json) {
     return absl::InvalidArgumentError("JWKS is not a JSON object");
   }
   KeySet set;
-  simdjson::dom::element keys = {};
   auto keys_field = obj["keys"];
   if (keys_field.error() == simdjson::NO_SUCH_FIELD) {
     if (obj["kty"].error() == simdjson::NO_SUCH_FIELD) {
@@ -469,9 +470,9 @@ absl::StatusOr<KeySet> KeySet::FromPem(std::string_view pem) {
                        "not hold private keys"));
     }
     if (pkey == nullptr) {
-      set.skipped_.push_back(
-          {index, "",
-           absl::StrCat("PEM block '", Cut(block_name), "' holds no usable public key")});
+      set.skipped_.push_back({index, "",
+                              absl::StrCat("PEM block '", Cut(block_name),
+                                           "' holds no usable public key")});
       continue;
     }
     Key key;

@@ -24,7 +24,9 @@ class PkeyRef {
   explicit PkeyRef(evp_pkey_st* pkey) : pkey_(pkey) {}
   PkeyRef(const PkeyRef& other);
   PkeyRef& operator=(const PkeyRef& other);
-  PkeyRef(PkeyRef&& other) noexcept : pkey_(other.pkey_) { other.pkey_ = nullptr; }
+  PkeyRef(PkeyRef&& other) noexcept : pkey_(other.pkey_) {
+    other.pkey_ = nullptr;
+  }
   PkeyRef& operator=(PkeyRef&& other) noexcept;
   ~PkeyRef();
 
@@ -43,10 +45,10 @@ std::string_view KeyTypeName(KeyType kty);
 struct Key {
   std::string kid;  // empty when the source names none (PEM, secret file)
   KeyType kty = KeyType::kRsa;
-  std::string alg;  // the JWK's "alg"; empty when it names none
-  std::string crv;  // "P-256", "P-384", "P-521", "Ed25519", "Ed448"; else ""
-  int bits = 0;     // modulus or field size; secret length * 8 for oct
-  PkeyRef pkey;     // the public key; null for oct
+  std::string alg;     // the JWK's "alg"; empty when it names none
+  std::string crv;     // "P-256", "P-384", "P-521", "Ed25519", "Ed448"; else ""
+  int bits = 0;        // modulus or field size; secret length * 8 for oct
+  PkeyRef pkey;        // the public key; null for oct
   std::string secret;  // the HMAC key; oct only
 };
 

@@ -12,6 +12,28 @@
 
 namespace tokenwatch::jose {
 
+// The same test without decoding: only alphabet characters, a possible
+// length, zero unused bits in the last character. Empty is canonical.
+inline bool IsCanonicalBase64Url(std::string_view in) {
+  auto value = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '-') return 62;
+    if (c == '_') return 63;
+    return -1;
+  };
+  if (in.size() % 4 == 1) return false;
+  for (char c : in) {
+    if (value(c) < 0) return false;
+  }
+  if (in.empty()) return true;
+  int last = value(in.back());
+  if (in.size() % 4 == 2) return (last & 0x0f) == 0;
+  if (in.size() % 4 == 3) return (last & 0x03) == 0;
+  return true;
+}
+
 inline bool StrictBase64UrlDecode(std::string_view in, std::string* out) {
   // The lenient decoder accepts '=' and non-zero unused bits; a value that
   // does not re-encode to itself had one of them.

@@ -26,9 +26,9 @@ enum class Family { kRsaPkcs1, kRsaPss, kEcdsa, kEdDsa, kHmac };
 struct AlgSpec {
   std::string_view name;
   Family family;
-  const char* md;         // digest name; null for EdDSA
-  std::string_view crv;   // required curve (EC, or a fully specified OKP alg)
-  size_t ec_scalar_bytes; // r and s length for ECDSA
+  const char* md;          // digest name; null for EdDSA
+  std::string_view crv;    // required curve (EC, or a fully specified OKP alg)
+  size_t ec_scalar_bytes;  // r and s length for ECDSA
 };
 
 constexpr AlgSpec kAlgs[] = {
@@ -123,8 +123,7 @@ bool VerifyWith(const Key& key, const AlgSpec& spec, std::string_view input,
   const auto* sig_bytes = reinterpret_cast<const unsigned char*>(sig.data());
 
   if (spec.family == Family::kHmac) {
-    std::unique_ptr<EVP_MAC_CTX, MacCtxFree> ctx(
-        EVP_MAC_CTX_new(Fetch().hmac));
+    std::unique_ptr<EVP_MAC_CTX, MacCtxFree> ctx(EVP_MAC_CTX_new(Fetch().hmac));
     char digest[16];
     std::string_view md = spec.md;
     md.copy(digest, md.size());
@@ -274,7 +273,8 @@ SignatureVerdict Verify(std::string_view token, std::string_view alg,
     return SignatureVerdict::kAlgNone;
   }
   size_t dot1 = token.find('.');
-  size_t dot2 = dot1 == std::string_view::npos ? dot1 : token.find('.', dot1 + 1);
+  size_t dot2 =
+      dot1 == std::string_view::npos ? dot1 : token.find('.', dot1 + 1);
   if (dot2 == std::string_view::npos ||
       token.find('.', dot2 + 1) != std::string_view::npos) {
     d.reason = "not a three-part JWS";
@@ -287,6 +287,14 @@ SignatureVerdict Verify(std::string_view token, std::string_view alg,
   }
   if (dot1 == 0 || alg.empty()) {
     d.reason = dot1 == 0 ? "empty header" : "no alg";
+    return SignatureVerdict::kMalformed;
+  }
+  // The signature covers the characters as sent, but a header or payload
+  // that is not canonical base64url is not a JWS (Wycheproof tcIds 368-375:
+  // a MAC over "    VGVzdA" must not pass).
+  if (!IsCanonicalBase64Url(token.substr(0, dot1)) ||
+      !IsCanonicalBase64Url(token.substr(dot1 + 1, dot2 - dot1 - 1))) {
+    d.reason = "header or payload is not canonical base64url";
     return SignatureVerdict::kMalformed;
   }
   const AlgSpec* spec = FindAlg(alg);

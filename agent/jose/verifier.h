@@ -19,8 +19,9 @@ enum class SignatureVerdict {
   kNoKeys,          // the set holds no key that could check this alg
   kAlgNone,         // alg "none" in any letter case, or an empty signature
   kUnsupportedAlg,  // an alg this verifier does not implement
-  kMalformed,       // not three parts, empty header, alg missing, or the
-                    // signature is not canonical base64url
+  kMalformed,       // not three parts, empty header, alg missing, or a
+                    // part that is not canonical base64url (no '=', no
+                    // stray characters, zero unused bits)
 };
 
 std::string_view SignatureVerdictName(SignatureVerdict v);
@@ -34,7 +35,8 @@ struct VerifyDetails {
 
 // Supported: RS256/384/512, PS256/384/512 (MGF1 with the same hash, salt =
 // hash length, RFC 7518 3.5), ES256/384/512 (raw r||s, RFC 7518 3.4), EdDSA
-// (Ed25519, Ed448; RFC 8037) and HS256/384/512. `alg` and `kid` are the
+// (Ed25519, Ed448; RFC 8037; also the fully specified "Ed25519"/"Ed448")
+// and HS256/384/512. Alg names are case-sensitive. `alg` and `kid` are the
 // protected header's values (as decoded by agent/token/jwt.h). The
 // signature covers the exact bytes of `header.payload` as they arrived.
 //

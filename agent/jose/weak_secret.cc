@@ -64,11 +64,13 @@ WeakSecretList WeakSecretList::FromText(std::string_view text) {
   WeakSecretList list;
   list.blob_.reserve(text.size());
   std::unordered_set<std::string_view> seen;  // views into `text`
+  list.entries_.push_back({0, 0, 0});         // the empty secret
   size_t line_no = 0;
   while (!text.empty()) {
     size_t nl = text.find('\n');
     std::string_view line = text.substr(0, nl);
-    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    text =
+        nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
     ++line_no;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.empty()) {
@@ -79,7 +81,7 @@ WeakSecretList WeakSecretList::FromText(std::string_view text) {
       ++list.stats_.too_long;
       continue;
     }
-    if (list.entries_.size() >= kMaxSecrets) {
+    if (list.entries_.size() > kMaxSecrets) {
       ++list.stats_.over_limit;
       continue;
     }
@@ -118,12 +120,12 @@ absl::StatusOr<WeakSecretList> WeakSecretList::FromFile(
   return list;
 }
 
-std::optional<size_t> WeakSecretList::FindSecret(
-    std::string_view signing_input, std::string_view signature_raw,
-    std::string_view alg) const {
+std::optional<size_t> WeakSecretList::FindSecret(std::string_view signing_input,
+                                                 std::string_view signature_raw,
+                                                 std::string_view alg) const {
   HmacAlg h = HmacFor(alg);
   if (h.digest == nullptr || signature_raw.size() != h.length ||
-      mac_ == nullptr || entries_.empty()) {
+      mac_ == nullptr) {
     return std::nullopt;
   }
   // One context for the whole search: the digest is set once, each trial
@@ -138,8 +140,10 @@ std::optional<size_t> WeakSecretList::FindSecret(
   if (ctx == nullptr || EVP_MAC_CTX_set_params(ctx.get(), params) != 1) {
     return std::nullopt;
   }
-  const auto* msg = reinterpret_cast<const unsigned char*>(signing_input.data());
-  const auto* want = reinterpret_cast<const unsigned char*>(signature_raw.data());
+  const auto* msg =
+      reinterpret_cast<const unsigned char*>(signing_input.data());
+  const auto* want =
+      reinterpret_cast<const unsigned char*>(signature_raw.data());
   uint64_t want_prefix;
   std::memcpy(&want_prefix, want, sizeof want_prefix);
   const auto* blob = reinterpret_cast<const unsigned char*>(blob_.data());

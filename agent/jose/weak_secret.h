@@ -28,6 +28,9 @@ class WeakSecretList {
   // secret: the list holds "#######" and " secret"). LF or CRLF line ends,
   // a final line with or without a newline. Blank lines, lines longer than
   // kMaxSecretBytes and repeats are skipped and counted in load_stats().
+  // Entry 0 is always the empty secret (line 0): the key a kid of
+  // "../../dev/null" makes a file-reading verifier use, and what an unset
+  // environment variable gives.
   static absl::StatusOr<WeakSecretList> FromFile(const std::string& path);
   static WeakSecretList FromText(std::string_view text);
 
@@ -52,13 +55,14 @@ class WeakSecretList {
   std::optional<size_t> FindSecretForToken(std::string_view token,
                                            std::string_view alg) const;
 
+  // Secrets tried per token, the empty one included.
   size_t size() const { return entries_.size(); }
   std::string_view secret(size_t index) const {
     const Entry& e = entries_[index];
     return std::string_view(blob_).substr(e.offset, e.length);
   }
   // 1-based line of the secret in the file, for an alert's detail (so the
-  // secret itself need not be repeated).
+  // secret itself need not be repeated); 0 for the built-in empty secret.
   size_t line(size_t index) const { return entries_[index].line; }
 
   struct LoadStats {

@@ -34,13 +34,14 @@ const KeySet& Keys() {
 }
 
 const WeakSecretList& Secrets() {
-  static const WeakSecretList* list =
-      new WeakSecretList(WeakSecretList::FromText("secret\npassword\n123456\n"));
+  static const WeakSecretList* list = new WeakSecretList(
+      WeakSecretList::FromText("secret\npassword\n123456\n"));
   return *list;
 }
 
-constexpr std::string_view kAlgs[] = {"RS256", "PS384", "ES256", "ES384", "ES512",
-                                      "EdDSA", "HS256", "HS512", "none", ""};
+constexpr std::string_view kAlgs[] = {"RS256", "PS384", "ES256", "ES384",
+                                      "ES512", "EdDSA", "HS256", "HS512",
+                                      "none",  ""};
 
 }  // namespace
 }  // namespace tokenwatch::jose
@@ -75,7 +76,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case 4: {
       WeakSecretList list = WeakSecretList::FromText(in);
       (void)list.FindSecretForToken(in, "HS256");
-      (void)Secrets().FindSecretForToken(in, (selector & 0x80) ? "HS512" : "HS256");
+      (void)Secrets().FindSecretForToken(in,
+                                         (selector & 0x80) ? "HS512" : "HS256");
       break;
     }
   }

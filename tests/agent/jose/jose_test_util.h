@@ -34,13 +34,16 @@ inline std::string ReadFileOrDie(const std::string& path) {
   return ss.str();
 }
 
-// kind: "RSA" (2048), "RSA-3072", "P-256", "P-384", "P-521", "Ed25519".
+// kind: "RSA" (2048), "P-256", "P-384", "P-521", "Ed25519", "Ed448".
 inline PkeyRef GenerateKey(std::string_view kind) {
-  if (kind == "RSA") return PkeyRef(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{2048}));
-  if (kind == "RSA-3072") {
-    return PkeyRef(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{3072}));
+  if (kind == "RSA") {
+    return PkeyRef(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{2048}));
   }
-  if (kind == "Ed25519") return PkeyRef(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
+  if (kind == "Ed25519") {
+    return PkeyRef(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
+  }
+  if (kind == "Ed448")
+    return PkeyRef(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED448"));
   std::string crv(kind);
   return PkeyRef(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", crv.c_str()));
 }
@@ -55,7 +58,9 @@ inline std::string BnParam(EVP_PKEY* pkey, const char* name, int pad = 0) {
   return out;
 }
 
-inline int EcFieldBytes(EVP_PKEY* pkey) { return (EVP_PKEY_get_bits(pkey) + 7) / 8; }
+inline int EcFieldBytes(EVP_PKEY* pkey) {
+  return (EVP_PKEY_get_bits(pkey) + 7) / 8;
+}
 
 inline std::string EcCrv(EVP_PKEY* pkey) {
   switch (EVP_PKEY_get_bits(pkey)) {
@@ -82,13 +87,18 @@ inline std::string PublicJwk(EVP_PKEY* pkey, std::string_view kid,
       int n = EcFieldBytes(pkey);
       return "{\"kty\":\"EC\"," + members + ",\"crv\":\"" + EcCrv(pkey) +
              "\",\"x\":\"" + B64(BnParam(pkey, OSSL_PKEY_PARAM_EC_PUB_X, n)) +
-             "\",\"y\":\"" + B64(BnParam(pkey, OSSL_PKEY_PARAM_EC_PUB_Y, n)) + "\"}";
+             "\",\"y\":\"" + B64(BnParam(pkey, OSSL_PKEY_PARAM_EC_PUB_Y, n)) +
+             "\"}";
     }
-    case EVP_PKEY_ED25519: {
-      unsigned char raw[32];
+    case EVP_PKEY_ED25519:
+    case EVP_PKEY_ED448: {
+      unsigned char raw[57];
       size_t len = sizeof raw;
       EVP_PKEY_get_raw_public_key(pkey, raw, &len);
-      return "{\"kty\":\"OKP\"," + members + ",\"crv\":\"Ed25519\",\"x\":\"" +
+      const char* crv =
+          EVP_PKEY_get_base_id(pkey) == EVP_PKEY_ED448 ? "Ed448" : "Ed25519";
+      return "{\"kty\":\"OKP\"," + members + ",\"crv\":\"" + crv +
+             "\",\"x\":\"" +
              B64(std::string_view(reinterpret_cast<char*>(raw), len)) + "\"}";
     }
   }
@@ -115,9 +125,11 @@ inline std::string SelfSignedCertPem(EVP_PKEY* pkey) {
   X509_set_pubkey(x, pkey);
   X509_NAME* name = X509_get_subject_name(x);
   X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                             reinterpret_cast<const unsigned char*>("idp.test"), -1, -1, 0);
+                             reinterpret_cast<const unsigned char*>("idp.test"),
+                             -1, -1, 0);
   X509_set_issuer_name(x, name);
-  bool eddsa = EVP_PKEY_get_base_id(pkey) == EVP_PKEY_ED25519;
+  bool eddsa = EVP_PKEY_get_base_id(pkey) == EVP_PKEY_ED25519 ||
+               EVP_PKEY_get_base_id(pkey) == EVP_PKEY_ED448;
   X509_sign(x, pkey, eddsa ? nullptr : EVP_sha256());
   BIO* bio = BIO_new(BIO_s_mem());
   PEM_write_bio_X509(bio, x);
@@ -155,7 +167,8 @@ inline std::string SignInput(std::string_view alg, std::string_view input,
   }
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   EVP_PKEY_CTX* pctx = nullptr;
-  const EVP_MD* md = alg == "EdDSA" ? nullptr : EVP_get_digestbyname(MdFor(alg));
+  const EVP_MD* md =
+      alg.starts_with("Ed") ? nullptr : EVP_get_digestbyname(MdFor(alg));
   EVP_DigestSignInit(ctx, &pctx, md, nullptr, pkey);
   if (alg.starts_with("PS")) {
     EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING);
@@ -175,8 +188,10 @@ inline std::string SignInput(std::string_view alg, std::string_view input,
     ECDSA_SIG* es = d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(sig.size()));
     int n = EcFieldBytes(pkey);
     std::string raw(2 * n, '\0');
-    BN_bn2binpad(ECDSA_SIG_get0_r(es), reinterpret_cast<unsigned char*>(raw.data()), n);
-    BN_bn2binpad(ECDSA_SIG_get0_s(es), reinterpret_cast<unsigned char*>(raw.data()) + n, n);
+    BN_bn2binpad(ECDSA_SIG_get0_r(es),
+                 reinterpret_cast<unsigned char*>(raw.data()), n);
+    BN_bn2binpad(ECDSA_SIG_get0_s(es),
+                 reinterpret_cast<unsigned char*>(raw.data()) + n, n);
     ECDSA_SIG_free(es);
     return raw;
   }
@@ -202,7 +217,8 @@ inline std::string FlipBit(std::string_view token, int part, size_t byte = 0,
   size_t start = 0;
   for (int i = 0; i < 3; ++i) {
     size_t dot = token.find('.', start);
-    parts[i] = std::string(token.substr(start, dot == std::string_view::npos ? dot : dot - start));
+    parts[i] = std::string(
+        token.substr(start, dot == std::string_view::npos ? dot : dot - start));
     start = dot + 1;
   }
   std::string raw;

@@ -16,7 +16,8 @@ using testing::GenerateKey;
 using testing::PublicJwk;
 using testing::PublicPem;
 
-const std::string kGolang = std::string(TOKENWATCH_SHARED_DATA) + "/jwt-vectors/golang-jwt-keys/";
+const std::string kGolang =
+    std::string(TOKENWATCH_SHARED_DATA) + "/jwt-vectors/golang-jwt-keys/";
 
 TEST(KeySetTest, JwksWithEveryKeyType) {
   PkeyRef rsa = GenerateKey("RSA");
@@ -24,9 +25,11 @@ TEST(KeySetTest, JwksWithEveryKeyType) {
   PkeyRef p384 = GenerateKey("P-384");
   PkeyRef p521 = GenerateKey("P-521");
   PkeyRef ed = GenerateKey("Ed25519");
-  std::string jwks = "{\"keys\":[" + PublicJwk(rsa.get(), "rsa-1", "RS256") + "," +
-                     PublicJwk(p256.get(), "ec-256") + "," + PublicJwk(p384.get(), "ec-384") +
-                     "," + PublicJwk(p521.get(), "ec-521") + "," + PublicJwk(ed.get(), "ed-1") +
+  std::string jwks = "{\"keys\":[" + PublicJwk(rsa.get(), "rsa-1", "RS256") +
+                     "," + PublicJwk(p256.get(), "ec-256") + "," +
+                     PublicJwk(p384.get(), "ec-384") + "," +
+                     PublicJwk(p521.get(), "ec-521") + "," +
+                     PublicJwk(ed.get(), "ed-1") +
                      R"(,{"kty":"oct","kid":"hs-1","k":"c2VjcmV0"}]})";
   absl::StatusOr<KeySet> set = KeySet::FromJwks(jwks);
   ASSERT_TRUE(set.ok()) << set.status();
@@ -87,7 +90,8 @@ TEST(KeySetTest, UnsupportedAndBadEntriesAreSkippedAndCounted) {
 }
 
 TEST(KeySetTest, SingleJwkAndErrors) {
-  // RFC 7515 A.3's key, private member d included: only the public part is kept.
+  // RFC 7515 A.3's key, private member d included: only the public part is
+  // kept.
   absl::StatusOr<KeySet> one = KeySet::FromJwks(
       R"({"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",)"
       R"("y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","d":"jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI"})");
@@ -95,10 +99,11 @@ TEST(KeySetTest, SingleJwkAndErrors) {
   EXPECT_EQ(one->size(), 1u);
   EXPECT_EQ(one->keys()[0].kid, "");
 
-  for (std::string_view bad : {"", "not json", "[]", "{\"keys\":{}}", "{\"foo\":1}",
-                               "{\"keys\":[", "\"str\""}) {
+  for (std::string_view bad : {"", "not json", "[]", "{\"keys\":{}}",
+                               "{\"foo\":1}", "{\"keys\":[", "\"str\""}) {
     SCOPED_TRACE(bad);
-    EXPECT_EQ(KeySet::FromJwks(bad).status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(KeySet::FromJwks(bad).status().code(),
+              absl::StatusCode::kInvalidArgument);
   }
   absl::StatusOr<KeySet> empty = KeySet::FromJwks("{\"keys\":[]}");
   ASSERT_TRUE(empty.ok());
@@ -112,8 +117,9 @@ TEST(KeySetTest, EcCoordinatesWithDroppedLeadingZerosArePadded) {
     std::string x = testing::BnParam(k.get(), OSSL_PKEY_PARAM_EC_PUB_X, 32);
     if (x[0] != '\0') continue;
     std::string y = testing::BnParam(k.get(), OSSL_PKEY_PARAM_EC_PUB_Y, 32);
-    std::string jwk = R"({"kty":"EC","crv":"P-256","x":")" + testing::B64(x.substr(1)) +
-                      R"(","y":")" + testing::B64(y) + "\"}";
+    std::string jwk = R"({"kty":"EC","crv":"P-256","x":")" +
+                      testing::B64(x.substr(1)) + R"(","y":")" +
+                      testing::B64(y) + "\"}";
     absl::StatusOr<KeySet> set = KeySet::FromJwks(jwk);
     ASSERT_TRUE(set.ok());
     EXPECT_EQ(set->size(), 1u);
@@ -179,8 +185,8 @@ TEST(KeySetTest, GolangJwtPublicPemFiles) {
 }
 
 TEST(KeySetTest, PrivateKeysAndGarbageAreRefused) {
-  for (const char* file : {"sample_key", "ec256-private.pem", "ed25519-private.pem",
-                           "privateSecure.pem"}) {
+  for (const char* file : {"sample_key", "ec256-private.pem",
+                           "ed25519-private.pem", "privateSecure.pem"}) {
     SCOPED_TRACE(file);
     absl::StatusOr<KeySet> set = KeySet::FromPemFile(kGolang + file);
     EXPECT_EQ(set.status().code(), absl::StatusCode::kInvalidArgument);
@@ -188,10 +194,13 @@ TEST(KeySetTest, PrivateKeysAndGarbageAreRefused) {
   }
   EXPECT_FALSE(KeySet::FromPem("").ok());
   EXPECT_FALSE(KeySet::FromPem("hello").ok());
-  EXPECT_FALSE(KeySet::FromPem("-----BEGIN PUBLIC KEY-----\n!!!!\n-----END PUBLIC KEY-----\n").ok());
+  EXPECT_FALSE(
+      KeySet::FromPem(
+          "-----BEGIN PUBLIC KEY-----\n!!!!\n-----END PUBLIC KEY-----\n")
+          .ok());
   // A well-formed block with garbage DER is skipped, not fatal.
-  absl::StatusOr<KeySet> junk =
-      KeySet::FromPem("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n");
+  absl::StatusOr<KeySet> junk = KeySet::FromPem(
+      "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n");
   ASSERT_TRUE(junk.ok());
   EXPECT_TRUE(junk->empty());
   EXPECT_EQ(junk->skipped().size(), 1u);
@@ -205,7 +214,8 @@ TEST(KeySetTest, HmacSecretsMergeAndCopies) {
   EXPECT_TRUE(set.empty());
   set.AddHmacSecret("s3cr3t");
   set.AddHmacSecret("other", "kid-2");
-  absl::StatusOr<KeySet> pem = KeySet::FromPem(PublicPem(GenerateKey("P-256").get()));
+  absl::StatusOr<KeySet> pem =
+      KeySet::FromPem(PublicPem(GenerateKey("P-256").get()));
   ASSERT_TRUE(pem.ok());
   set.Merge(*pem);
   ASSERT_EQ(set.size(), 3u);
@@ -226,8 +236,9 @@ TEST(KeySetTest, HmacSecretsMergeAndCopies) {
 }
 
 TEST(KeySetTest, JwksFileFromShippedVectors) {
-  absl::StatusOr<KeySet> set = KeySet::FromJwksFile(
-      std::string(TOKENWATCH_SHARED_DATA) + "/jwt-vectors/rfc7515-appendix-a/a.2.1.jwk+json");
+  absl::StatusOr<KeySet> set =
+      KeySet::FromJwksFile(std::string(TOKENWATCH_SHARED_DATA) +
+                           "/jwt-vectors/rfc7515-appendix-a/a.2.1.jwk+json");
   ASSERT_TRUE(set.ok()) << set.status();
   EXPECT_EQ(set->size(), 1u);
   EXPECT_EQ(set->keys()[0].bits, 2048);

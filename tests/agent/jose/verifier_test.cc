@@ -25,7 +25,8 @@ using testing::ReadFileOrDie;
 using testing::SignJwt;
 using V = SignatureVerdict;
 
-const std::string kVectors = std::string(TOKENWATCH_SHARED_DATA) + "/jwt-vectors/";
+const std::string kVectors =
+    std::string(TOKENWATCH_SHARED_DATA) + "/jwt-vectors/";
 
 // {"iss":"https://idp.test","sub":"alice","exp":1764497703}
 constexpr std::string_view kClaims =
@@ -45,18 +46,22 @@ struct Header {
 Header ReadHeader(std::string_view token) {
   Header h;
   std::string json;
-  if (!token::Base64UrlDecode(token.substr(0, token.find('.')), &json)) return h;
+  if (!token::Base64UrlDecode(token.substr(0, token.find('.')), &json))
+    return h;
   simdjson::dom::parser parser;
   simdjson::dom::object obj;
   if (parser.parse(json).get_object().get(obj) != simdjson::SUCCESS) return h;
   std::string_view s;
-  if (obj["alg"].get_string().get(s) == simdjson::SUCCESS) h.alg = std::string(s);
-  if (obj["kid"].get_string().get(s) == simdjson::SUCCESS) h.kid = std::string(s);
+  if (obj["alg"].get_string().get(s) == simdjson::SUCCESS)
+    h.alg = std::string(s);
+  if (obj["kid"].get_string().get(s) == simdjson::SUCCESS)
+    h.kid = std::string(s);
   h.ok = true;
   return h;
 }
 
-V VerifyToken(std::string_view token, const KeySet& keys, VerifyDetails* d = nullptr) {
+V VerifyToken(std::string_view token, const KeySet& keys,
+              VerifyDetails* d = nullptr) {
   Header h = ReadHeader(token);
   return Verify(token, h.alg, h.kid, keys, d);
 }
@@ -68,10 +73,23 @@ struct AlgCase {
   const char* key_kind;  // GenerateKey kind, or "" for HMAC
 };
 constexpr AlgCase kAlgCases[] = {
-    {"RS256", "RSA"},   {"RS384", "RSA"},   {"RS512", "RSA"},   {"PS256", "RSA"},
-    {"PS384", "RSA"},   {"PS512", "RSA"},   {"ES256", "P-256"}, {"ES384", "P-384"},
-    {"ES512", "P-521"}, {"EdDSA", "Ed25519"}, {"HS256", ""},    {"HS384", ""},
+    {"RS256", "RSA"},
+    {"RS384", "RSA"},
+    {"RS512", "RSA"},
+    {"PS256", "RSA"},
+    {"PS384", "RSA"},
+    {"PS512", "RSA"},
+    {"ES256", "P-256"},
+    {"ES384", "P-384"},
+    {"ES512", "P-521"},
+    {"EdDSA", "Ed25519"},
+    {"HS256", ""},
+    {"HS384", ""},
     {"HS512", ""},
+    // Beyond the brief: EdDSA with Ed448, and the fully specified names.
+    {"EdDSA", "Ed448"},
+    {"Ed25519", "Ed25519"},
+    {"Ed448", "Ed448"},
 };
 
 class GeneratedKeyTest : public ::testing::TestWithParam<AlgCase> {};
@@ -106,10 +124,13 @@ TEST_P(GeneratedKeyTest, SignsVerifiesAndRejectsTampering) {
   std::string input = token.substr(0, token.rfind('.'));
   std::string sig;
   ASSERT_TRUE(token::Base64UrlDecode(sig_b64, &sig));
-  EXPECT_EQ(Verify(input + "." + B64(sig.substr(1)), c.alg, "k-1", keys), V::kInvalid);
-  EXPECT_EQ(Verify(input + "." + B64(sig + '\0'), c.alg, "k-1", keys), V::kInvalid);
-  EXPECT_EQ(Verify(input + "." + B64(std::string(1, '\0') + sig), c.alg, "k-1", keys),
+  EXPECT_EQ(Verify(input + "." + B64(sig.substr(1)), c.alg, "k-1", keys),
             V::kInvalid);
+  EXPECT_EQ(Verify(input + "." + B64(sig + '\0'), c.alg, "k-1", keys),
+            V::kInvalid);
+  EXPECT_EQ(
+      Verify(input + "." + B64(std::string(1, '\0') + sig), c.alg, "k-1", keys),
+      V::kInvalid);
   // A key set without the signer's key.
   PkeyRef other = *c.key_kind ? GenerateKey(c.key_kind) : PkeyRef();
   KeySet wrong;
@@ -121,48 +142,65 @@ TEST_P(GeneratedKeyTest, SignsVerifiesAndRejectsTampering) {
   EXPECT_EQ(VerifyToken(token, wrong), V::kInvalid);
 }
 
-INSTANTIATE_TEST_SUITE_P(Algorithms, GeneratedKeyTest, ::testing::ValuesIn(kAlgCases),
-                         [](const auto& info) { return std::string(info.param.alg); });
+INSTANTIATE_TEST_SUITE_P(Algorithms, GeneratedKeyTest,
+                         ::testing::ValuesIn(kAlgCases), [](const auto& info) {
+                           std::string name = info.param.alg;
+                           if (name == "EdDSA") name += info.param.key_kind;
+                           return name;
+                         });
 
 TEST(VerifierTest, PemKeysAndCertificatesVerify) {
   PkeyRef rsa = GenerateKey("RSA");
   PkeyRef ec = GenerateKey("P-256");
   PkeyRef ed = GenerateKey("Ed25519");
-  absl::StatusOr<KeySet> keys = KeySet::FromPem(testing::PublicPem(rsa.get()) +
-                                                testing::SelfSignedCertPem(ec.get()) +
-                                                testing::SelfSignedCertPem(ed.get()));
+  absl::StatusOr<KeySet> keys = KeySet::FromPem(
+      testing::PublicPem(rsa.get()) + testing::SelfSignedCertPem(ec.get()) +
+      testing::SelfSignedCertPem(ed.get()));
   ASSERT_TRUE(keys.ok()) << keys.status();
   // PEM keys carry no kid, so they stand in for any kid.
-  EXPECT_EQ(VerifyToken(SignJwt("RS256", "whatever", kClaims, rsa.get()), *keys), V::kValid);
-  EXPECT_EQ(VerifyToken(SignJwt("PS512", "", kClaims, rsa.get()), *keys), V::kValid);
-  EXPECT_EQ(VerifyToken(SignJwt("ES256", "x", kClaims, ec.get()), *keys), V::kValid);
-  EXPECT_EQ(VerifyToken(SignJwt("EdDSA", "", kClaims, ed.get()), *keys), V::kValid);
+  EXPECT_EQ(
+      VerifyToken(SignJwt("RS256", "whatever", kClaims, rsa.get()), *keys),
+      V::kValid);
+  EXPECT_EQ(VerifyToken(SignJwt("PS512", "", kClaims, rsa.get()), *keys),
+            V::kValid);
+  EXPECT_EQ(VerifyToken(SignJwt("ES256", "x", kClaims, ec.get()), *keys),
+            V::kValid);
+  EXPECT_EQ(VerifyToken(SignJwt("EdDSA", "", kClaims, ed.get()), *keys),
+            V::kValid);
   // No HMAC secret in this set.
-  EXPECT_EQ(VerifyToken(SignJwt("HS256", "", kClaims, nullptr, "k"), *keys), V::kNoKeys);
+  EXPECT_EQ(VerifyToken(SignJwt("HS256", "", kClaims, nullptr, "k"), *keys),
+            V::kNoKeys);
 }
 
 TEST(VerifierTest, AllZeroEcdsaSignatureIsInvalid) {
-  for (auto [alg, kind, n] : {std::tuple{"ES256", "P-256", 32}, std::tuple{"ES384", "P-384", 48},
-                              std::tuple{"ES512", "P-521", 66}}) {
+  for (auto [alg, kind, n] :
+       {std::tuple{"ES256", "P-256", 32}, std::tuple{"ES384", "P-384", 48},
+        std::tuple{"ES512", "P-521", 66}}) {
     SCOPED_TRACE(alg);
     PkeyRef key = GenerateKey(kind);
     KeySet keys = Jwks("{\"keys\":[" + PublicJwk(key.get(), "ec") + "]}");
     std::string token = SignJwt(alg, "ec", kClaims, key.get());
     std::string input = token.substr(0, token.rfind('.'));
     std::string sig;
-    ASSERT_TRUE(token::Base64UrlDecode(token.substr(token.rfind('.') + 1), &sig));
+    ASSERT_TRUE(
+        token::Base64UrlDecode(token.substr(token.rfind('.') + 1), &sig));
     VerifyDetails d;
-    EXPECT_EQ(Verify(input + "." + B64(std::string(2 * n, '\0')), alg, "ec", keys, &d),
+    EXPECT_EQ(Verify(input + "." + B64(std::string(2 * n, '\0')), alg, "ec",
+                     keys, &d),
               V::kInvalid);
-    EXPECT_NE(d.reason.find("CVE-2022-21449"), std::string_view::npos) << d.reason;
+    EXPECT_NE(d.reason.find("CVE-2022-21449"), std::string_view::npos)
+        << d.reason;
     // r valid, s zero; r zero, s valid.
     std::string r_only = sig.substr(0, n) + std::string(n, '\0');
     std::string s_only = std::string(n, '\0') + sig.substr(n);
-    EXPECT_EQ(Verify(input + "." + B64(r_only), alg, "ec", keys, &d), V::kInvalid);
+    EXPECT_EQ(Verify(input + "." + B64(r_only), alg, "ec", keys, &d),
+              V::kInvalid);
     EXPECT_NE(d.reason.find("CVE-2022-21449"), std::string_view::npos);
-    EXPECT_EQ(Verify(input + "." + B64(s_only), alg, "ec", keys, &d), V::kInvalid);
+    EXPECT_EQ(Verify(input + "." + B64(s_only), alg, "ec", keys, &d),
+              V::kInvalid);
     // DER instead of raw r||s is a wrong length.
-    EXPECT_EQ(Verify(input + "." + B64(std::string(2 * n + 6, '\x30')), alg, "ec", keys),
+    EXPECT_EQ(Verify(input + "." + B64(std::string(2 * n + 6, '\x30')), alg,
+                     "ec", keys),
               V::kInvalid);
   }
 }
@@ -176,8 +214,10 @@ TEST(VerifierTest, AlgNoneInAnyCaseAndEmptySignature) {
     std::string header = B64("{\"alg\":\"" + alg + "\"}");
     EXPECT_EQ(Verify(header + "." + payload + ".", alg, "", keys), V::kAlgNone);
     // With a signature attached, still unsigned by policy.
-    EXPECT_EQ(Verify(header + "." + payload + ".c2ln", alg, "", keys), V::kAlgNone);
-    EXPECT_EQ(Verify(header + "." + payload + ".", alg, "", KeySet()), V::kAlgNone);
+    EXPECT_EQ(Verify(header + "." + payload + ".c2ln", alg, "", keys),
+              V::kAlgNone);
+    EXPECT_EQ(Verify(header + "." + payload + ".", alg, "", KeySet()),
+              V::kAlgNone);
   }
   // A real alg with the signature stripped.
   std::string token = SignJwt("ES256", "ec", kClaims, key.get());
@@ -192,7 +232,8 @@ TEST(VerifierTest, AlgNoneInAnyCaseAndEmptySignature) {
 TEST(VerifierTest, KidSelection) {
   PkeyRef a = GenerateKey("P-256");
   PkeyRef b = GenerateKey("P-256");
-  KeySet keys = Jwks("{\"keys\":[" + PublicJwk(a.get(), "a") + "," + PublicJwk(b.get(), "b") + "]}");
+  KeySet keys = Jwks("{\"keys\":[" + PublicJwk(a.get(), "a") + "," +
+                     PublicJwk(b.get(), "b") + "]}");
   std::string by_b = SignJwt("ES256", "b", kClaims, b.get());
   EXPECT_EQ(VerifyToken(by_b, keys), V::kValid);
   // Claims kid a but signed by b: only key a is tried.
@@ -206,7 +247,9 @@ TEST(VerifierTest, KidSelection) {
   // A kid-less HMAC secret (secret_file) stands in for an unknown kid.
   KeySet hs;
   hs.AddHmacSecret("s");
-  EXPECT_EQ(VerifyToken(SignJwt("HS256", "some-kid", kClaims, nullptr, "s"), hs), V::kValid);
+  EXPECT_EQ(
+      VerifyToken(SignJwt("HS256", "some-kid", kClaims, nullptr, "s"), hs),
+      V::kValid);
   EXPECT_EQ(Verify(by_b, "ES256", "b", KeySet()), V::kNoKeys);
 }
 
@@ -227,16 +270,20 @@ TEST(VerifierTest, AlgorithmConfusionIsNotValid) {
   // ES256 with a P-384 key: curve mismatch.
   PkeyRef p384 = GenerateKey("P-384");
   KeySet ec = Jwks("{\"keys\":[" + PublicJwk(p384.get(), "ec") + "]}");
-  EXPECT_EQ(VerifyToken(SignJwt("ES384", "ec", kClaims, p384.get()), ec), V::kValid);
-  EXPECT_EQ(Verify(SignJwt("ES384", "ec", kClaims, p384.get()), "ES256", "ec", ec), V::kInvalid);
+  EXPECT_EQ(VerifyToken(SignJwt("ES384", "ec", kClaims, p384.get()), ec),
+            V::kValid);
+  EXPECT_EQ(
+      Verify(SignJwt("ES384", "ec", kClaims, p384.get()), "ES256", "ec", ec),
+      V::kInvalid);
 }
 
 TEST(VerifierTest, MalformedAndHostileInputNeverCrash) {
   PkeyRef rsa = GenerateKey("RSA");
   PkeyRef ec = GenerateKey("P-521");
   PkeyRef ed = GenerateKey("Ed25519");
-  KeySet keys = Jwks("{\"keys\":[" + PublicJwk(rsa.get(), "r") + "," + PublicJwk(ec.get(), "e") +
-                     "," + PublicJwk(ed.get(), "d") + "]}");
+  KeySet keys =
+      Jwks("{\"keys\":[" + PublicJwk(rsa.get(), "r") + "," +
+           PublicJwk(ec.get(), "e") + "," + PublicJwk(ed.get(), "d") + "]}");
   keys.AddHmacSecret("hmac");
   std::string h = B64(R"({"alg":"RS256"})");
   std::string p = B64(kClaims);
@@ -252,23 +299,27 @@ TEST(VerifierTest, MalformedAndHostileInputNeverCrash) {
   EXPECT_EQ(Verify(h + "." + p + ".c2lv", "RS256", "", keys), V::kInvalid);
   EXPECT_EQ(Verify(h + "." + p + ".c2lw", "RS256", "", keys), V::kInvalid);
   EXPECT_EQ(Verify(h + "." + p + ".c2lx", "RS256", "", keys), V::kInvalid);
-  EXPECT_EQ(Verify(h + "." + p + ".c2ln", "rs256", "", keys), V::kUnsupportedAlg);
-  EXPECT_EQ(Verify(h + "." + p + ".c2ln", "ES256K", "", keys), V::kUnsupportedAlg);
+  EXPECT_EQ(Verify(h + "." + p + ".c2ln", "rs256", "", keys),
+            V::kUnsupportedAlg);
+  EXPECT_EQ(Verify(h + "." + p + ".c2ln", "ES256K", "", keys),
+            V::kUnsupportedAlg);
   // Huge signature and huge payload.
   std::string huge(10 << 20, 'A');
   EXPECT_EQ(Verify(h + "." + p + "." + huge, "RS256", "", keys), V::kInvalid);
   EXPECT_EQ(Verify(h + "." + huge + ".c2ln", "HS256", "", keys), V::kInvalid);
   // Every alg against every key with junk signatures of many lengths.
-  for (std::string_view alg : {"RS256", "PS384", "ES512", "ES256", "EdDSA", "Ed448", "HS512"}) {
-    for (size_t len : {1, 2, 31, 32, 63, 64, 65, 113, 114, 132, 255, 256, 257, 2048}) {
+  for (std::string_view alg :
+       {"RS256", "PS384", "ES512", "ES256", "EdDSA", "Ed448", "HS512"}) {
+    for (size_t len :
+         {1, 2, 31, 32, 63, 64, 65, 113, 114, 132, 255, 256, 257, 2048}) {
       std::string sig(len, '\x80');
       V v = Verify(h + "." + p + "." + B64(sig), alg, "", keys);
       EXPECT_TRUE(v == V::kInvalid || v == V::kNoKeys) << alg << " " << len;
     }
   }
   // The jwt-cpp fuzz corpus.
-  for (const auto& entry :
-       std::filesystem::directory_iterator(kVectors + "jwt-cpp-fuzz/token-corpus")) {
+  for (const auto& entry : std::filesystem::directory_iterator(
+           kVectors + "jwt-cpp-fuzz/token-corpus")) {
     std::string t = ReadFileOrDie(entry.path());
     for (std::string_view alg : {"HS256", "RS256", "none", ""}) {
       EXPECT_NE(Verify(t, alg, "", keys), V::kValid) << entry.path();
@@ -279,7 +330,8 @@ TEST(VerifierTest, MalformedAndHostileInputNeverCrash) {
 TEST(VerifierTest, ConcurrentVerificationWithOneKeySet) {
   PkeyRef ec = GenerateKey("P-256");
   PkeyRef rsa = GenerateKey("RSA");
-  KeySet keys = Jwks("{\"keys\":[" + PublicJwk(ec.get(), "e") + "," + PublicJwk(rsa.get(), "r") + "]}");
+  KeySet keys = Jwks("{\"keys\":[" + PublicJwk(ec.get(), "e") + "," +
+                     PublicJwk(rsa.get(), "r") + "]}");
   std::string good_ec = SignJwt("ES256", "e", kClaims, ec.get());
   std::string good_rsa = SignJwt("PS256", "r", kClaims, rsa.get());
   std::string bad = FlipBit(good_rsa, 2, 5);
@@ -298,7 +350,8 @@ TEST(VerifierTest, ConcurrentVerificationWithOneKeySet) {
   EXPECT_EQ(failures.load(), 0);
 }
 
-// --- Public vectors -----------------------------------------------------------
+// --- Public vectors
+// -----------------------------------------------------------
 
 // RFC 7515 Appendix A (via erlang-jose's test data): A.1 HS256, A.2 RS256,
 // A.3 ES256, A.4 ES512 verify with the published keys; A.5 is alg none.
@@ -325,7 +378,8 @@ TEST(VectorsTest, Rfc7515AppendixA) {
     EXPECT_EQ(VerifyToken(FlipBit(token, 2, 3), *keys), V::kInvalid);
   }
   EXPECT_EQ(verified, 4);
-  std::string config = ReadFileOrDie(kVectors + "rfc7515-appendix-a/a.5.config");
+  std::string config =
+      ReadFileOrDie(kVectors + "rfc7515-appendix-a/a.5.config");
   ASSERT_FALSE(compact(config).empty());
   EXPECT_EQ(VerifyToken(compact(config), KeySet()), V::kAlgNone);
 }
@@ -336,8 +390,8 @@ TEST(VectorsTest, Rfc7515AppendixA) {
 // skipped, JWE compact outputs are malformed for a JWS verifier.
 TEST(VectorsTest, Rfc7520Cookbook) {
   std::vector<std::string> files;
-  for (const auto& e :
-       std::filesystem::directory_iterator(kVectors + "rfc7520-jose-cookbook/jws")) {
+  for (const auto& e : std::filesystem::directory_iterator(
+           kVectors + "rfc7520-jose-cookbook/jws")) {
     files.push_back(e.path());
   }
   files.push_back(kVectors + "rfc7520-jose-cookbook/curve25519/jws.json");
@@ -386,12 +440,14 @@ TEST(VectorsTest, Rfc7520Cookbook) {
   // 4.1 RS256, 4.2 PS384, 4.3 ES512, 4.4-4.6 HS256, 4.8 RS256 and HS256,
   // RFC 8037 EdDSA.
   EXPECT_EQ(verified, 9);
-  for (const auto& e :
-       std::filesystem::directory_iterator(kVectors + "rfc7520-jose-cookbook/jwe")) {
+  for (const auto& e : std::filesystem::directory_iterator(
+           kVectors + "rfc7520-jose-cookbook/jwe")) {
     simdjson::dom::parser parser;
     std::string_view compact;
-    if (parser.load(e.path()).at_pointer("/output/compact").get(compact)) continue;
-    EXPECT_EQ(Verify(compact, "RSA-OAEP", "", KeySet()), V::kMalformed) << e.path();
+    if (parser.load(e.path()).at_pointer("/output/compact").get(compact))
+      continue;
+    EXPECT_EQ(Verify(compact, "RSA-OAEP", "", KeySet()), V::kMalformed)
+        << e.path();
   }
 }
 
@@ -400,10 +456,16 @@ TEST(VectorsTest, Rfc7520Cookbook) {
 // excluded, each with the reason.
 TEST(VectorsTest, WycheproofJsonWebSignature) {
   const std::map<int, std::string> kExcluded = {
-      {367, "byte-identical to valid tcId 357 (the padding the test adds was lost)"},
-      {370, "byte-identical to valid tcId 357 (the padding the test adds was lost)"},
-      {372, "expects '?' in the header to be ignored; RFC 7515 signs the exact bytes"},
-      {373, "expects '?' in the payload to be ignored; RFC 7515 signs the exact bytes"},
+      {367,
+       "byte-identical to valid tcId 357 (the padding the test adds was lost)"},
+      {370,
+       "byte-identical to valid tcId 357 (the padding the test adds was lost)"},
+      {372,
+       "expects '?' in the header to be ignored; RFC 7515 signs the exact "
+       "bytes"},
+      {373,
+       "expects '?' in the payload to be ignored; RFC 7515 signs the exact "
+       "bytes"},
       // Wycheproof gives RFC 7520's key "alg":"PS256" but Figure 20 is PS384;
       // tcIds 332-340 require a key's alg to bind (PS512 key, RS256 token:
       // invalid). The figure verifies with the RFC's own key in
@@ -413,7 +475,8 @@ TEST(VectorsTest, WycheproofJsonWebSignature) {
   };
   simdjson::dom::parser parser;
   simdjson::dom::element doc;
-  ASSERT_EQ(parser.load(kVectors + "wycheproof/json_web_signature_test.json").get(doc),
+  ASSERT_EQ(parser.load(kVectors + "wycheproof/json_web_signature_test.json")
+                .get(doc),
             simdjson::SUCCESS);
   int valid = 0, invalid = 0, excluded = 0;
   std::map<V, int> invalid_verdicts;
@@ -439,8 +502,9 @@ TEST(VectorsTest, WycheproofJsonWebSignature) {
       VerifyDetails d;
       V v = VerifyToken(token, *keys, &d);
       std::string_view comment = test["comment"];
-      SCOPED_TRACE(::testing::Message() << "tcId " << id << " " << comment << " -> "
-                                        << SignatureVerdictName(v) << " (" << d.reason << ")");
+      SCOPED_TRACE(::testing::Message()
+                   << "tcId " << id << " " << comment << " -> "
+                   << SignatureVerdictName(v) << " (" << d.reason << ")");
       if (result == "valid") {
         EXPECT_EQ(v, V::kValid);
         ++valid;
@@ -463,8 +527,10 @@ TEST(VectorsTest, WycheproofJsonWebSignature) {
       }
     }
   }
-  std::printf("wycheproof: %d valid verified, %d invalid rejected, %d excluded; rejected as:",
-              valid, invalid, excluded);
+  std::printf(
+      "wycheproof: %d valid verified, %d invalid rejected, %d excluded; "
+      "rejected as:",
+      valid, invalid, excluded);
   for (auto [v, n] : invalid_verdicts) {
     std::printf(" %s=%d", std::string(SignatureVerdictName(v)).c_str(), n);
   }
@@ -482,7 +548,9 @@ TEST(VectorsTest, GolangJwtKeys) {
     const char* pub;
     std::vector<const char*> algs;
   } cases[] = {
-      {"sample_key", "sample_key.pub", {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}},
+      {"sample_key",
+       "sample_key.pub",
+       {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}},
       {"ec256-private.pem", "ec256-public.pem", {"ES256"}},
       {"ec384-private.pem", "ec384-public.pem", {"ES384"}},
       {"ec512-private.pem", "ec512-public.pem", {"ES512"}},
@@ -510,15 +578,19 @@ TEST(VectorsTest, GolangJwtKeys) {
     EXPECT_EQ(VerifyToken(FlipBit(token, 2, 0), hs), V::kInvalid);
   }
   // The sample key's public half does not verify the ES256 key's tokens.
-  PkeyRef ec = testing::ReadPrivatePem(ReadFileOrDie(dir + "ec256-private.pem"));
+  PkeyRef ec =
+      testing::ReadPrivatePem(ReadFileOrDie(dir + "ec256-private.pem"));
   absl::StatusOr<KeySet> p384 = KeySet::FromPemFile(dir + "ec384-public.pem");
-  EXPECT_EQ(VerifyToken(SignJwt("ES256", "", kClaims, ec.get()), *p384), V::kNoKeys);
+  EXPECT_EQ(VerifyToken(SignJwt("ES256", "", kClaims, ec.get()), *p384),
+            V::kNoKeys);
 }
 
 // jwt-cpp's fuzz seed token is HS256 with the key "secret".
 TEST(VectorsTest, JwtCppValidSample) {
-  std::string token = ReadFileOrDie(kVectors + "jwt-cpp-fuzz/token-corpus/valid-sample");
-  while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
+  std::string token =
+      ReadFileOrDie(kVectors + "jwt-cpp-fuzz/token-corpus/valid-sample");
+  while (!token.empty() && (token.back() == '\n' || token.back() == '\r'))
+    token.pop_back();
   KeySet keys;
   keys.AddHmacSecret("secret");
   EXPECT_EQ(VerifyToken(token, keys), V::kValid);
@@ -528,7 +600,7 @@ TEST(VectorsTest, JwtCppValidSample) {
 // --- Speed (printed, not asserted) ------------------------------------------
 
 TEST(VerifierSpeedTest, VerificationsPerSecond) {
-  std::printf("%-6s %12s\n", "alg", "verify/s");
+  std::printf("%-13s %12s\n", "alg", "verify/s");
   for (const AlgCase& c : kAlgCases) {
     std::string secret(32, 'k');
     PkeyRef key = *c.key_kind ? GenerateKey(c.key_kind) : PkeyRef();
@@ -540,7 +612,7 @@ TEST(VerifierSpeedTest, VerificationsPerSecond) {
     }
     std::string token = SignJwt(c.alg, "k", kClaims, key.get(), secret);
     auto start = std::chrono::steady_clock::now();
-    auto deadline = start + std::chrono::milliseconds(250);
+    auto deadline = start + std::chrono::milliseconds(150);
     int n = 0;
     while (std::chrono::steady_clock::now() < deadline) {
       for (int i = 0; i < 8; ++i) {
@@ -548,8 +620,12 @@ TEST(VerifierSpeedTest, VerificationsPerSecond) {
         ++n;
       }
     }
-    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::printf("%-6s %12.0f\n", c.alg, n / secs);
+    double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count();
+    std::string name = c.alg;
+    if (name == "EdDSA") name += std::string("/") + c.key_kind;
+    std::printf("%-13s %12.0f\n", name.c_str(), n / secs);
   }
 }
 
