@@ -277,7 +277,14 @@ int Run(int argc, char** argv) {
   // Step 6: run until the file ends or a signal arrives.
   signal(SIGINT, OnSignal);
   signal(SIGTERM, OnSignal);
-  tokenwatch::Pipeline pipeline(cfg, agent_id, fingerprinter.get(), &sink);
+  auto checks = tokenwatch::token::TokenChecks::Create(cfg, /*stats=*/nullptr);
+  if (!checks.ok()) {
+    fprintf(stderr, "tokenwatch-agent: %s: %s\n", cfg.path.c_str(),
+            std::string(checks.status().message()).c_str());
+    return 2;
+  }
+  tokenwatch::Pipeline pipeline(cfg, agent_id, fingerprinter.get(), &sink, checks->get());
+  (*checks)->set_stats(&pipeline.mutable_stats());
   Progress progress(!src.IsLive() && flags.read != "-" &&
                     isatty(STDERR_FILENO));
   int rc = 0;

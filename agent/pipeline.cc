@@ -12,9 +12,11 @@ constexpr int64_t kExpireEveryUs = 1000000;  // idle scan at most once a second
 
 Pipeline::Pipeline(const config::Config& config, const std::string& agent_id,
                    const token::Fingerprinter* fingerprinter,
-                   output::EventSink* sink)
-    : extractor_(config.agent.token_headers, &stats_),
-      tokens_(fingerprinter, config.agent.limits.token_cache_entries, &stats_),
+                   output::EventSink* sink, token::TokenChecks* checks)
+    : checks_(checks),
+      gate_(sink),
+      extractor_(config.agent.token_headers, &stats_),
+      tokens_(fingerprinter, config.agent.limits.token_cache_entries, &stats_, checks),
       attributor_(config.services),
       folder_(absl::ToInt64Microseconds(config.agent.fold_window),
               kMaxOpenFolds, sink,
@@ -84,9 +86,11 @@ void Pipeline::Process(const capture::RawPacket& packet, decode::DecodeResult r,
     int64_t t2 = NowNs();
     stage_ns_[1] += (t2 - t1) * kSampleEvery;
     folder_.Advance(packet.ts_us);
+    if (gate_.holding()) gate_.Release();
     stage_ns_[2] += (NowNs() - t2) * kSampleEvery;
   } else {
     folder_.Advance(packet.ts_us);
+    if (gate_.holding()) gate_.Release();
   }
   if (packet.ts_us - last_expire_us_ >= kExpireEveryUs) Advance(packet.ts_us);
 }
@@ -97,11 +101,16 @@ void Pipeline::Advance(int64_t now_us) {
   flows_.Expire(now_us);
   defrag_.Expire(now_us);
   folder_.Advance(now_us);
+  if (gate_.holding()) gate_.Release();
+  if (checks_ != nullptr) checks_->MaybeReload();
 }
 
 void Pipeline::Finish() {
   flows_.CloseAll();
   folder_.FlushAll();
+  // Searches still running finish first (bounded), so their findings ship.
+  if (checks_ != nullptr && gate_.holding()) checks_->Drain(std::chrono::seconds(10));
+  gate_.ReleaseAll();
   stats_.events = folder_.emitted();
 }
 

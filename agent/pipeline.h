@@ -5,6 +5,7 @@
 #define TOKENWATCH_AGENT_PIPELINE_H_
 
 #include <array>
+#include <deque>
 #include <memory>
 #include <string>
 
@@ -21,14 +22,18 @@
 #include "agent/token/extractor.h"
 #include "agent/token/fingerprint.h"
 #include "agent/token/token_cache.h"
+#include "agent/token/token_checks.h"
 
 namespace tokenwatch {
 
 class Pipeline {
  public:
   // `fingerprinter` and `sink` must outlive the pipeline.
+  // `checks` (optional) runs the raw-token checks; events of a token whose
+  // weak-secret search is pending wait (off the packet path) for it.
   Pipeline(const config::Config& config, const std::string& agent_id,
-           const token::Fingerprinter* fingerprinter, output::EventSink* sink);
+           const token::Fingerprinter* fingerprinter, output::EventSink* sink,
+           token::TokenChecks* checks = nullptr);
   ~Pipeline();
 
   void OnPacket(const capture::RawPacket& packet);
@@ -53,11 +58,42 @@ class Pipeline {
   }
 
  private:
+  // Holds back events whose token's weak-secret search is still running.
+  class Gate : public output::EventSink {
+   public:
+    explicit Gate(output::EventSink* next) : next_(next) {}
+    void Emit(const output::UsageRecord& r) override {
+      if (r.token->weak_pending() || !held_.empty()) {
+        held_.push_back(r);  // keep order behind what is already held
+        return;
+      }
+      next_->Emit(r);
+    }
+    void Flush() override { next_->Flush(); }
+    void Release() {
+      while (!held_.empty() && !held_.front().token->weak_pending()) {
+        next_->Emit(held_.front());
+        held_.pop_front();
+      }
+    }
+    void ReleaseAll() {
+      for (const auto& r : held_) next_->Emit(r);
+      held_.clear();
+    }
+    bool holding() const { return !held_.empty(); }
+
+   private:
+    output::EventSink* next_;
+    std::deque<output::UsageRecord> held_;
+  };
+
   void Process(const capture::RawPacket& packet, decode::DecodeResult r,
                decode::TcpSegment& seg, const decode::IpFragment& frag,
                bool timed, int64_t t1);
 
   AgentStats stats_;
+  token::TokenChecks* checks_;
+  Gate gate_;
   tcp::ReassemblyBudget budget_;
   token::Extractor extractor_;
   token::TokenCache tokens_;

@@ -45,6 +45,7 @@ enum class Drop : uint8_t {
   kHeaderBytes,          // header block over max_header_bytes
   kTokenTooLong,         // token over the decode bound: not decoded
   kTokensPerRequest,     // tokens beyond 16 in one request
+  kWeakSecretQueue,      // HMAC tokens not searched: worker queue full
   kFragmentTimeout,      // IP datagram never completed
   kFragmentLimit,        // IP fragments over the reassembly bounds
   kCount,

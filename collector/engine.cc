@@ -26,11 +26,13 @@ constexpr int64_t kRetireEveryUs =
 }  // namespace
 
 Engine::Engine(const config::Config& config, Store* store,
-               std::function<void(const Alert&)> on_alert)
+               std::function<void(const Alert&)> on_alert,
+               RevocationList* revocations)
     : config_(config),
       store_(store),
       on_alert_(std::move(on_alert)),
-      detectors_(MakeDetectors(config)),
+      revocations_(revocations),
+      detectors_(MakeDetectors(config, revocations)),
       tokens_(std::max<size_t>(8, config.detections.multi_source.min_sources)),
       multi_source_window_us_(
           absl::ToInt64Microseconds(config.detections.multi_source.window)),
@@ -76,6 +78,7 @@ bool Engine::Apply(const std::string& agent, uint64_t boot,
   for (const v1::UsageEvent& e : batch.events()) ApplyEvent(agent, e);
   pending_dirty_ = true;
   if (now_us_ - last_retire_us_ >= kRetireEveryUs) RetireTokens(now_us_);
+  if (revocations_ != nullptr) revocations_->MaybeReload().IgnoreError();  // a stat per batch
   return true;
 }
 

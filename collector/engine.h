@@ -18,6 +18,7 @@
 #include "absl/status/status.h"
 #include "agent/config/config.h"
 #include "collector/detect/detector.h"
+#include "collector/detect/revoked_use.h"
 #include "collector/model.h"
 #include "collector/state/token_table.h"
 #include "collector/store/store.h"
@@ -54,7 +55,8 @@ class Engine {
  public:
   // `on_alert` sees each new alert once it is durable (for --alerts-out).
   Engine(const config::Config& config, Store* store,
-         std::function<void(const Alert&)> on_alert);
+         std::function<void(const Alert&)> on_alert,
+         RevocationList* revocations = nullptr);
 
   // Loads the store: tokens, alert keys and counters, agents' progress.
   absl::Status Restore();
@@ -89,6 +91,7 @@ class Engine {
   const config::Config& config_;
   Store* store_;
   std::function<void(const Alert&)> on_alert_;
+  RevocationList* revocations_;
   std::vector<std::unique_ptr<Detector>> detectors_;
   TokenTable tokens_;
   int64_t multi_source_window_us_;

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "agent/config/config.h"
+#include "collector/detect/revoked_use.h"
 #include "collector/engine.h"
 #include "collector/http/api_server.h"
 #include "collector/ingest/ingest_service.h"
@@ -132,6 +133,11 @@ int Run(int argc, char** argv) {
     return 2;
   }
   tokenwatch::collector::Notifier* notify = notifier->get();
+  tokenwatch::collector::RevocationList revocations(cfg.detections.revoked_jtis_file);
+  if (absl::Status s = revocations.MaybeReload(); !s.ok()) {
+    fprintf(stderr, "tokenwatch-collector: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
   tokenwatch::collector::Engine engine(
       cfg, store->get(),
       [alerts_file, notify](const tokenwatch::collector::Alert& a) {
@@ -141,7 +147,8 @@ int Run(int argc, char** argv) {
         line.push_back('\n');
         fwrite(line.data(), 1, line.size(), alerts_file);
         fflush(alerts_file);
-      });
+      },
+      &revocations);
   if (absl::Status s = engine.Restore(); !s.ok()) {
     fprintf(stderr, "tokenwatch-collector: cannot load %s: %s\n",
             cfg.collector.store.c_str(), std::string(s.message()).c_str());
@@ -184,6 +191,9 @@ int Run(int argc, char** argv) {
       [&service]() { return service.open_streams(); },
       [notify]() { return notify->Counters(); });
   hooks.metrics = [&metrics]() { return metrics.Text(); };
+  hooks.revoke = [&revocations](const std::vector<std::string>& jtis) {
+    return revocations.Add(jtis);
+  };
   auto api = tokenwatch::collector::ApiServer::Start(cfg.collector.http_listen,
                                                      store->get(), hooks);
   if (!api.ok()) {

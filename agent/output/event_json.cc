@@ -140,8 +140,26 @@ void AppendEventJson(const UsageRecord& e, std::string* out) {
   out->append(",\"token\":");
   out->append(e.token->json);
   out->append(",\"findings\":[");
-  if (e.location == v1::TOKEN_LOCATION_QUERY) out->append("\"token_in_url\"");
-  out->append("]}");
+  bool first = true;
+  ForEachFinding(e, [&](const std::string& type, const std::string&) {
+    if (!first) out->push_back(',');
+    first = false;
+    AppendJsonString(out, type);
+  });
+  out->push_back(']');
+  if (!first) {
+    out->append(",\"finding_details\":{");
+    first = true;
+    ForEachFinding(e, [&](const std::string& type, const std::string& detail) {
+      if (!first) out->push_back(',');
+      first = false;
+      AppendJsonString(out, type);
+      out->push_back(':');
+      AppendJsonString(out, detail);
+    });
+    out->push_back('}');
+  }
+  out->push_back('}');
 }
 
 std::string TokenJson(const v1::TokenInfo& token) {
@@ -150,10 +168,11 @@ std::string TokenJson(const v1::TokenInfo& token) {
   return out;
 }
 
-TokenRef MakeTokenRecord(v1::TokenInfo info) {
+TokenRef MakeTokenRecord(v1::TokenInfo info, std::vector<Finding> findings) {
   auto r = std::make_shared<TokenRecord>();
   r->json = TokenJson(info);
   r->info = std::move(info);
+  r->findings = std::move(findings);
   return r;
 }
 

@@ -17,7 +17,10 @@ v1::UsageEvent ToProto(const UsageRecord& r) {
   e.set_location(r.location);
   e.set_param(r.param);
   *e.mutable_token() = r.token->info;
-  if (r.location == v1::TOKEN_LOCATION_QUERY) e.add_findings("token_in_url");
+  ForEachFinding(r, [&e](const std::string& type, const std::string& detail) {
+    e.add_findings(type);
+    (*e.mutable_finding_details())[type] = detail;
+  });
   return e;
 }
 

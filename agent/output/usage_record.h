@@ -4,7 +4,9 @@
 #ifndef TOKENWATCH_AGENT_OUTPUT_USAGE_RECORD_H_
 #define TOKENWATCH_AGENT_OUTPUT_USAGE_RECORD_H_
 
+#include <atomic>
 #include <cstdint>
+#include <vector>
 #include <memory>
 #include <string>
 
@@ -22,11 +24,24 @@ struct RequestInfo {
   std::string server;  // ip:port
 };
 
+// An agent-side finding about a token: the alert type and why.
+struct Finding {
+  std::string type;
+  std::string detail;
+};
+
 // A decoded token with its JSON rendering done once: every event of the
-// token reuses it.
+// token reuses it, and the checks that need the raw token, done once.
 struct TokenRecord {
   v1::TokenInfo info;
   std::string json;  // the event's "token" object
+  std::vector<Finding> findings;
+  // The weak-secret search runs on a worker: events of this token wait
+  // (off the packet path) while it is pending.
+  enum WeakState : uint8_t { kWeakNotApplicable = 0, kWeakPending = 1, kWeakClear = 2, kWeakFound = 3 };
+  mutable std::atomic<uint8_t> weak_state{kWeakNotApplicable};
+  mutable std::string weak_detail;  // written before weak_state = kWeakFound
+  bool weak_pending() const { return weak_state.load(std::memory_order_acquire) == kWeakPending; }
 };
 using TokenRef = std::shared_ptr<const TokenRecord>;
 
@@ -43,6 +58,19 @@ struct UsageRecord {
 
 // The wire form (also what --events-out writes, field for field).
 v1::UsageEvent ToProto(const UsageRecord& r);
+
+// Every finding of a use, in a stable order: the token's (and a weak
+// secret once found), then token_in_url for a query-string token.
+template <typename Fn>
+void ForEachFinding(const UsageRecord& r, Fn fn) {
+  for (const Finding& f : r.token->findings) fn(f.type, f.detail);
+  if (r.token->weak_state.load(std::memory_order_acquire) == TokenRecord::kWeakFound) {
+    fn(std::string("weak_secret"), r.token->weak_detail);
+  }
+  if (r.location == v1::TOKEN_LOCATION_QUERY) {
+    fn(std::string("token_in_url"), "token in query parameter " + r.param);
+  }
+}
 
 }  // namespace tokenwatch::output
 

@@ -22,7 +22,11 @@ DecodedToken TokenCache::Lookup(std::string_view raw_std) {
     decoder_.Decode(raw_std, &info);
     info.set_fp(
         fingerprinter_->Fingerprint(FingerprintInput(raw_std, info.kind())));
-    found = output::MakeTokenRecord(std::move(info));
+    std::vector<output::Finding> findings;
+    if (checks_ != nullptr) findings = checks_->Check(raw_std, info);
+    auto record = output::MakeTokenRecord(std::move(info), std::move(findings));
+    if (checks_ != nullptr) checks_->QueueWeakSecret(raw_std, record);
+    found = std::move(record);
   } else {
     ++stats_->token_cache_hits;
   }

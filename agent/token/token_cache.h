@@ -14,6 +14,7 @@
 #include "agent/stats.h"
 #include "agent/token/fingerprint.h"
 #include "agent/token/jwt.h"
+#include "agent/token/token_checks.h"
 #include "tokenwatch/v1/event.pb.h"
 
 namespace tokenwatch::token {
@@ -22,12 +23,14 @@ using DecodedToken = output::TokenRef;
 
 class TokenCache {
  public:
+  // `checks` (optional) runs the raw-token checks on each new token.
   TokenCache(const Fingerprinter* fingerprinter, size_t capacity,
-             AgentStats* stats)
+             AgentStats* stats, TokenChecks* checks = nullptr)
       : fingerprinter_(fingerprinter),
         capacity_(capacity),
         stats_(stats),
-        decoder_(stats) {}
+        decoder_(stats),
+        checks_(checks) {}
 
   // Never null. Counts the token's kind and hit/miss.
   DecodedToken Lookup(std::string_view raw);
@@ -39,6 +42,7 @@ class TokenCache {
   size_t capacity_;
   AgentStats* stats_;
   JwtDecoder decoder_;
+  TokenChecks* checks_;
   Map young_, old_;
 };
 

@@ -38,7 +38,7 @@ const char* AcceptedWord(uint32_t status) {
 }
 
 std::vector<std::unique_ptr<Detector>> MakeDetectors(
-    const config::Config& config) {
+    const config::Config& config, RevocationList* revocations) {
   std::vector<std::unique_ptr<Detector>> out;
   out.push_back(MakeCrossServiceDetector(config));
   out.push_back(MakeAudienceMismatchDetector(config));
@@ -46,6 +46,8 @@ std::vector<std::unique_ptr<Detector>> MakeDetectors(
   out.push_back(MakeNotYetValidDetector(config));
   out.push_back(MakeSensitiveEndpointDetector(config));
   out.push_back(MakeMultiSourceDetector(config));
+  out.push_back(MakeAgentFindingsDetector(config));
+  out.push_back(MakeRevokedUseDetector(revocations));
   return out;
 }
 

@@ -15,6 +15,8 @@
 
 namespace tokenwatch::collector {
 
+class RevocationList;
+
 // What the collector knew about the token before this use.
 struct TokenHistory {
   const v1::TokenInfo* token = nullptr;    // latest claims (this use's)
@@ -38,10 +40,10 @@ class Detector {
                      std::vector<Finding>* out) const = 0;
 };
 
-// The detectors of this build, configured from `config`, which must outlive
-// them.
+// The detectors of this build, configured from `config` and the revocation
+// list (may be null), which must outlive them.
 std::vector<std::unique_ptr<Detector>> MakeDetectors(
-    const config::Config& config);
+    const config::Config& config, RevocationList* revocations = nullptr);
 
 // Individual detectors (exposed for their tests).
 std::unique_ptr<Detector> MakeCrossServiceDetector(
@@ -53,6 +55,8 @@ std::unique_ptr<Detector> MakeNotYetValidDetector(const config::Config& config);
 std::unique_ptr<Detector> MakeSensitiveEndpointDetector(
     const config::Config& config);
 std::unique_ptr<Detector> MakeMultiSourceDetector(const config::Config& config);
+std::unique_ptr<Detector> MakeAgentFindingsDetector(const config::Config& config);
+std::unique_ptr<Detector> MakeRevokedUseDetector(RevocationList* revocations);
 
 // Helpers shared by detectors.
 // "10m3s" style, as in SPEC's example detail.

@@ -48,7 +48,7 @@ TEST(EventJsonTest, MatchesTheSpecShape) {
       R"("agent":"host-a","service":"orders","method":"GET","path":"/v1/orders/42",)"
       R"("client":"10.0.3.7","server":"10.0.0.5:8080","status":200,"location":"query","param":"access_token",)"
       R"("token":{"kind":"jwt","fp":"9f2c","aud":["orders-api"],"exp":1764497710,"alg":"RS256"},)"
-      R"("findings":["token_in_url"]})");
+      R"("findings":["token_in_url"],"finding_details":{"token_in_url":"token in query parameter access_token"}})");
 }
 
 TEST(EventJsonTest, NoResponseIsNullAndStringsAreEscaped) {

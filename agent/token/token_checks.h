@@ -1,0 +1,78 @@
+// Checks that need the raw token, run once per distinct token on the agent
+// (SPEC: signatures, algorithm policy, weak secrets, header abuse,
+// lifetimes). Results travel on usage events as findings; the raw token
+// never leaves the host. Keys are reloaded when their files change.
+#ifndef TOKENWATCH_AGENT_TOKEN_TOKEN_CHECKS_H_
+#define TOKENWATCH_AGENT_TOKEN_TOKEN_CHECKS_H_
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "agent/config/config.h"
+#include "agent/jose/key_set.h"
+#include "agent/jose/weak_secret.h"
+#include "agent/output/usage_record.h"
+#include "agent/stats.h"
+#include "tokenwatch/v1/event.pb.h"
+
+namespace tokenwatch::token {
+
+class TokenChecks {
+ public:
+  // Loads issuers' keys and the weak-secrets list; errors name the file.
+  static absl::StatusOr<std::unique_ptr<TokenChecks>> Create(const config::Config& config,
+                                                             AgentStats* stats);
+  ~TokenChecks();
+
+  // Synchronous checks of a freshly decoded token, in (type, detail) pairs.
+  std::vector<output::Finding> Check(std::string_view raw, const v1::TokenInfo& info);
+  // Queues the weak-secret search of an HMAC token on the worker (never on
+  // the packet path). Sets record->weak_state to pending; the worker sets
+  // it to found or clear. False when there is nothing to search.
+  bool QueueWeakSecret(std::string_view raw, const output::TokenRef& record);
+  // Re-reads key files whose modification time changed. Checks at most
+  // every 2 s unless `force` (call it as often as convenient).
+  void MaybeReload(bool force = false);
+  void set_stats(AgentStats* stats) { stats_ = stats; }
+  // Waits until queued searches are done, at most `timeout` (end of a replay).
+  void Drain(std::chrono::milliseconds timeout);
+
+ private:
+  struct Issuer {
+    config::Issuer config;
+    jose::KeySet keys;
+    std::string host;  // of iss, for jku/x5u checks
+    std::vector<std::pair<std::string, int64_t>> files;  // path, mtime
+  };
+  TokenChecks(const config::Config& config, AgentStats* stats) : config_(config), stats_(stats) {}
+  absl::Status LoadIssuer(Issuer* issuer);
+  void Run();
+
+  const config::Config& config_;
+  AgentStats* stats_;
+  std::vector<Issuer> issuers_;
+  int64_t default_max_lifetime_s_;
+  std::optional<jose::WeakSecretList> weak_;
+  // Worker.
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::pair<std::string, output::TokenRef>> queue_;
+  size_t busy_ = 0;
+  bool stop_ = false;
+  std::thread worker_;
+  std::chrono::steady_clock::time_point last_reload_check_;
+};
+
+}  // namespace tokenwatch::token
+
+#endif  // TOKENWATCH_AGENT_TOKEN_TOKEN_CHECKS_H_
