@@ -219,7 +219,29 @@ RESULTS=$OUT/results.md
   fi
 } >"$RESULTS"
 
-# --- (c) the collector ----------------------------------------------------------
+# --- (c) agent-side JWT checks: the packet path with every check on vs off -------
+# Same capture, same agent; tests/bench/checks-on.yaml turns on algorithm
+# policy, signature verification with the issuers' secrets, header checks,
+# lifetimes and the weak-secrets list (worker thread).
+CHECKS_LINE=""
+if [ -f tests/bench/checks-on.yaml ]; then
+  for mode in off on; do
+    /usr/bin/time -f '%e %U' -o "$OUT/checks-$mode.time" "$AGENT" -c "tests/bench/checks-$mode.yaml" \
+      -r "$PCAP" --events-out /dev/null --metrics-listen off 2>"$OUT/checks-$mode.stderr" ||
+      FAILED+=("checks-$mode")
+  done
+  CHECKS_LINE=$(python3 - "$OUT/checks-off.time" "$OUT/checks-on.time" "$PACKETS" <<'PY'
+import sys
+off = [float(x) for x in open(sys.argv[1]).read().split()[-2:]]
+on = [float(x) for x in open(sys.argv[2]).read().split()[-2:]]
+n = int(sys.argv[3])
+print(f"- agent with every JWT check on vs off, same capture: {n / on[0]:,.0f} vs {n / off[0]:,.0f} packets/s "
+      f"(wall), on/off time ratio {on[0] / off[0]:.2f} (wall), {on[1] / off[1]:.2f} (user CPU)")
+PY
+)
+fi
+
+# --- (d) the collector ----------------------------------------------------------
 # Ingest: agent streams (the agent's own CollectorSink) into a collector on a
 # SQLite store, all on this machine's 2 cores; memory per tracked token from
 # the collector's /healthz; packet-to-alert latency on live capture (root).
@@ -242,6 +264,13 @@ print(*[s.getsockname()[1] for s in ss])')
   kill -TERM "$CPID"
   wait "$CPID" || true
   {
+    if [ -n "$CHECKS_LINE" ]; then
+      echo
+      echo "## Agent-side JWT checks"
+      echo
+      echo "$CHECKS_LINE"
+      echo "- verifications/s per algorithm and weak-secret trials/s: BM_Verify/* and BM_WeakSecretSearch in the micro-benchmarks above"
+    fi
     echo
     echo "## Collector"
     echo

@@ -38,13 +38,6 @@ absl::StatusOr<std::unique_ptr<TokenChecks>> TokenChecks::Create(const config::C
                                                                  AgentStats* stats) {
   std::unique_ptr<TokenChecks> c(new TokenChecks(config, stats));
   c->default_max_lifetime_s_ = absl::ToInt64Seconds(config.detections.default_max_lifetime);
-  for (const config::Issuer& i : config.issuers) {
-    Issuer issuer;
-    issuer.config = i;
-    issuer.host = jose::UrlHost(i.iss);
-    if (absl::Status s = c->LoadIssuer(&issuer); !s.ok()) return s;
-    c->issuers_.push_back(std::move(issuer));
-  }
   if (!config.detections.weak_secrets_file.empty()) {
     auto list = jose::WeakSecretList::FromFile(config.detections.weak_secrets_file);
     if (!list.ok()) {
@@ -53,6 +46,14 @@ absl::StatusOr<std::unique_ptr<TokenChecks>> TokenChecks::Create(const config::C
     }
     c->weak_ = *std::move(list);
     c->worker_ = std::thread([p = c.get()] { p->Run(); });
+  }
+
+  for (const config::Issuer& i : config.issuers) {
+    Issuer issuer;
+    issuer.config = i;
+    issuer.host = jose::UrlHost(i.iss);
+    if (absl::Status s = c->LoadIssuer(&issuer); !s.ok()) return s;
+    c->issuers_.push_back(std::move(issuer));
   }
   c->last_reload_check_ = std::chrono::steady_clock::now();
   return c;
@@ -98,6 +99,12 @@ absl::Status TokenChecks::LoadIssuer(Issuer* issuer) {
     }
     keys.AddHmacSecret(*secret);
     note(i.secret_file);
+    issuer->weak_secret_line.reset();
+    if (weak_) {
+      for (size_t n = 0; n < weak_->size(); ++n) {
+        if (weak_->secret(n) == *secret) issuer->weak_secret_line = weak_->line(n);
+      }
+    }
   }
   issuer->keys = std::move(keys);
   return absl::OkStatus();
@@ -123,8 +130,10 @@ void TokenChecks::MaybeReload(bool force) {
   }
 }
 
-std::vector<output::Finding> TokenChecks::Check(std::string_view raw, const v1::TokenInfo& t) {
+std::vector<output::Finding> TokenChecks::Check(std::string_view raw, const v1::TokenInfo& t,
+                                                bool* search_weak) {
   std::vector<output::Finding> out;
+  if (search_weak != nullptr) *search_weak = true;
   if (t.kind() != v1::TOKEN_KIND_JWT) return out;
   size_t last_dot = raw.rfind('.');
   bool empty_signature = last_dot == std::string_view::npos || last_dot + 1 == raw.size();
@@ -148,6 +157,15 @@ std::vector<output::Finding> TokenChecks::Check(std::string_view raw, const v1::
   if (issuer != nullptr && !alg_none && !issuer->keys.empty()) {
     jose::VerifyDetails d;
     jose::SignatureVerdict v = jose::Verify(raw, t.alg(), t.kid(), issuer->keys, &d);
+    if (v == jose::SignatureVerdict::kValid && jose::IsHmacAlg(t.alg())) {
+      // Signed with the configured secret: it alone decides weakness.
+      if (search_weak != nullptr) *search_weak = false;
+      if (issuer->weak_secret_line) {
+        out.push_back({"weak_secret",
+                       absl::StrCat("the issuer's configured HMAC secret is in the weak-secrets list (line ",
+                                    *issuer->weak_secret_line, ")")});
+      }
+    }
     if (v == jose::SignatureVerdict::kInvalid) {
       out.push_back({"invalid_signature",
                      absl::StrCat("signature does not verify against the issuer's keys",

@@ -35,7 +35,11 @@ class TokenChecks {
   ~TokenChecks();
 
   // Synchronous checks of a freshly decoded token, in (type, detail) pairs.
-  std::vector<output::Finding> Check(std::string_view raw, const v1::TokenInfo& info);
+  // `*search_weak` (optional) says whether the weak-secret search is still
+  // needed: not when the token verified with the issuer's configured secret
+  // (that secret was checked against the list once, at load).
+  std::vector<output::Finding> Check(std::string_view raw, const v1::TokenInfo& info,
+                                     bool* search_weak = nullptr);
   // Queues the weak-secret search of an HMAC token on the worker (never on
   // the packet path). Sets record->weak_state to pending; the worker sets
   // it to found or clear. False when there is nothing to search.
@@ -52,6 +56,7 @@ class TokenChecks {
     config::Issuer config;
     jose::KeySet keys;
     std::string host;  // of iss, for jku/x5u checks
+    std::optional<size_t> weak_secret_line;  // the configured secret is on the list
     std::vector<std::pair<std::string, int64_t>> files;  // path, mtime
   };
   TokenChecks(const config::Config& config, AgentStats* stats) : config_(config), stats_(stats) {}
