@@ -22,8 +22,20 @@ for p in "${PACKAGES[@]}"; do
   fi
 done
 
+npm_deps() {
+  # The JWT middleware services of the end-to-end test (express, express-jwt,
+  # jose), pinned by tests/jwt-services/package-lock.json.
+  local dir
+  dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/jwt-services"
+  if [ -f "$dir/package-lock.json" ] && [ ! -d "$dir/node_modules" ]; then
+    echo "install-deps: npm ci in tests/jwt-services"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#PACKAGES[@]} packages present"
+  npm_deps
   exit 0
 fi
 
@@ -35,3 +47,4 @@ export DEBIAN_FRONTEND=noninteractive
 echo "wireshark-common wireshark-common/install-setuid boolean false" | $SUDO debconf-set-selections
 $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+npm_deps

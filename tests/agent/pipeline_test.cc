@@ -2,6 +2,8 @@
 // events out.
 #include "agent/pipeline.h"
 
+#include <fstream>
+
 #include <gtest/gtest.h>
 
 #include "agent/output/event_json.h"
@@ -277,6 +279,40 @@ TEST_F(PipelineTest, ConnectRefusedKeepsParsingAcceptedStops) {
   ASSERT_EQ(sink_.events.size(), 1u);
   EXPECT_EQ(sink_.events[0].path(), "/after");
   EXPECT_EQ(P().stats().http_requests, 3u);
+}
+
+TEST_F(PipelineTest, WeakSecretFindingIsOnTheFirstAndOnlyUse) {
+  // The search runs on a worker; the token's only event must wait for it.
+  std::string list = ::testing::TempDir() + "/weak-pipeline.list";
+  {
+    // "secret" last behind 200k entries: the search takes tens of ms, far
+    // longer than the conversation, so an event that did not wait for it
+    // would go out without the finding.
+    std::ofstream out(list);
+    for (int i = 0; i < 200000; ++i) out << "not-the-secret-" << i << "\n";
+    out << "secret\n";
+  }
+  cfg_.detections.weak_secrets_file = list;
+  auto checks = token::TokenChecks::Create(cfg_, &P().mutable_stats());
+  ASSERT_TRUE(checks.ok());
+  pipeline_ = std::make_unique<Pipeline>(cfg_, "host-a", fp_.get(), &sink_, checks->get());
+  // {"iss":"legacy-app","sub":"erin","exp":1764501300}
+  std::string weak = MakeJwt(R"({"iss":"legacy-app","sub":"erin","exp":1764501300})",
+                             R"({"alg":"HS256","typ":"JWT"})", "secret");
+  for (int i = 0; i < 3; ++i) {
+    sink_.events.clear();
+    FlowBuilder f({"10.0.3.7", static_cast<uint16_t>(42000 + i)});
+    std::string token = i == 0 ? weak
+                               : MakeJwt("{\"iss\":\"legacy-app\",\"n\":" + std::to_string(i) +
+                                             ",\"exp\":1764501300}",
+                                         R"({"alg":"HS256","typ":"JWT"})", "secret");
+    f.Handshake().Client(Get("/r", "Authorization: Bearer " + token + "\r\n")).Server(Ok()).Fin();
+    Run(f.frames(), /*finish=*/false);
+    P().Finish();
+    ASSERT_EQ(sink_.events.size(), 1u) << i;
+    ASSERT_EQ(sink_.events[0].findings_size(), 1) << i;
+    EXPECT_EQ(sink_.events[0].findings(0), "weak_secret") << i;
+  }
 }
 
 }  // namespace
