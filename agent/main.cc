@@ -283,7 +283,8 @@ int Run(int argc, char** argv) {
             std::string(checks.status().message()).c_str());
     return 2;
   }
-  tokenwatch::Pipeline pipeline(cfg, agent_id, fingerprinter.get(), &sink, checks->get());
+  tokenwatch::Pipeline pipeline(cfg, agent_id, fingerprinter.get(), &sink,
+                                checks->get());
   (*checks)->set_stats(&pipeline.mutable_stats());
   Progress progress(!src.IsLive() && flags.read != "-" &&
                     isatty(STDERR_FILENO));

@@ -16,7 +16,8 @@ Pipeline::Pipeline(const config::Config& config, const std::string& agent_id,
     : checks_(checks),
       gate_(sink),
       extractor_(config.agent.token_headers, &stats_),
-      tokens_(fingerprinter, config.agent.limits.token_cache_entries, &stats_, checks),
+      tokens_(fingerprinter, config.agent.limits.token_cache_entries, &stats_,
+              checks),
       attributor_(config.services),
       folder_(absl::ToInt64Microseconds(config.agent.fold_window),
               kMaxOpenFolds, &gate_,
@@ -109,7 +110,8 @@ void Pipeline::Finish() {
   flows_.CloseAll();
   folder_.FlushAll();
   // Searches still running finish first (bounded), so their findings ship.
-  if (checks_ != nullptr && gate_.holding()) checks_->Drain(std::chrono::seconds(10));
+  if (checks_ != nullptr && gate_.holding())
+    checks_->Drain(std::chrono::seconds(10));
   gate_.ReleaseAll();
   stats_.events = folder_.emitted();
 }

@@ -78,7 +78,8 @@ bool Engine::Apply(const std::string& agent, uint64_t boot,
   for (const v1::UsageEvent& e : batch.events()) ApplyEvent(agent, e);
   pending_dirty_ = true;
   if (now_us_ - last_retire_us_ >= kRetireEveryUs) RetireTokens(now_us_);
-  if (revocations_ != nullptr) revocations_->MaybeReload().IgnoreError();  // a stat per batch
+  if (revocations_ != nullptr)
+    revocations_->MaybeReload().IgnoreError();  // a stat per batch
   return true;
 }
 

@@ -133,9 +133,11 @@ int Run(int argc, char** argv) {
     return 2;
   }
   tokenwatch::collector::Notifier* notify = notifier->get();
-  tokenwatch::collector::RevocationList revocations(cfg.detections.revoked_jtis_file);
+  tokenwatch::collector::RevocationList revocations(
+      cfg.detections.revoked_jtis_file);
   if (absl::Status s = revocations.MaybeReload(); !s.ok()) {
-    fprintf(stderr, "tokenwatch-collector: %s\n", std::string(s.message()).c_str());
+    fprintf(stderr, "tokenwatch-collector: %s\n",
+            std::string(s.message()).c_str());
     return 2;
   }
   tokenwatch::collector::Engine engine(

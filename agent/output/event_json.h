@@ -20,7 +20,8 @@ const char* KindName(v1::TokenKind kind);
 
 // The "token" object of an event, and a TokenRecord carrying it.
 std::string TokenJson(const v1::TokenInfo& token);
-TokenRef MakeTokenRecord(v1::TokenInfo info, std::vector<Finding> findings = {});
+TokenRef MakeTokenRecord(v1::TokenInfo info,
+                         std::vector<Finding> findings = {});
 
 // Appends the event's JSON object (no newline).
 void AppendEventJson(const UsageRecord& e, std::string* out);

@@ -6,9 +6,9 @@
 
 #include <atomic>
 #include <cstdint>
-#include <vector>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "tokenwatch/v1/event.pb.h"
 
@@ -38,10 +38,17 @@ struct TokenRecord {
   std::vector<Finding> findings;
   // The weak-secret search runs on a worker: events of this token wait
   // (off the packet path) while it is pending.
-  enum WeakState : uint8_t { kWeakNotApplicable = 0, kWeakPending = 1, kWeakClear = 2, kWeakFound = 3 };
+  enum WeakState : uint8_t {
+    kWeakNotApplicable = 0,
+    kWeakPending = 1,
+    kWeakClear = 2,
+    kWeakFound = 3
+  };
   mutable std::atomic<uint8_t> weak_state{kWeakNotApplicable};
   mutable std::string weak_detail;  // written before weak_state = kWeakFound
-  bool weak_pending() const { return weak_state.load(std::memory_order_acquire) == kWeakPending; }
+  bool weak_pending() const {
+    return weak_state.load(std::memory_order_acquire) == kWeakPending;
+  }
 };
 using TokenRef = std::shared_ptr<const TokenRecord>;
 
@@ -64,7 +71,8 @@ v1::UsageEvent ToProto(const UsageRecord& r);
 template <typename Fn>
 void ForEachFinding(const UsageRecord& r, Fn fn) {
   for (const Finding& f : r.token->findings) fn(f.type, f.detail);
-  if (r.token->weak_state.load(std::memory_order_acquire) == TokenRecord::kWeakFound) {
+  if (r.token->weak_state.load(std::memory_order_acquire) ==
+      TokenRecord::kWeakFound) {
     fn(std::string("weak_secret"), r.token->weak_detail);
   }
   if (r.location == v1::TOKEN_LOCATION_QUERY) {

@@ -24,9 +24,11 @@ DecodedToken TokenCache::Lookup(std::string_view raw_std) {
         fingerprinter_->Fingerprint(FingerprintInput(raw_std, info.kind())));
     std::vector<output::Finding> findings;
     bool search_weak = false;
-    if (checks_ != nullptr) findings = checks_->Check(raw_std, info, &search_weak);
+    if (checks_ != nullptr)
+      findings = checks_->Check(raw_std, info, &search_weak);
     auto record = output::MakeTokenRecord(std::move(info), std::move(findings));
-    if (checks_ != nullptr && search_weak) checks_->QueueWeakSecret(raw_std, record);
+    if (checks_ != nullptr && search_weak)
+      checks_->QueueWeakSecret(raw_std, record);
     found = std::move(record);
   } else {
     ++stats_->token_cache_hits;

@@ -16,12 +16,14 @@
 namespace tokenwatch::token {
 namespace {
 
-constexpr size_t kMaxWeakQueue = 4096;  // distinct HMAC tokens awaiting a search
+constexpr size_t kMaxWeakQueue =
+    4096;  // distinct HMAC tokens awaiting a search
 
 int64_t MtimeOf(const std::string& path) {
   struct stat st;
   if (stat(path.c_str(), &st) != 0) return -1;
-  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 +
+         st.st_mtim.tv_nsec;
 }
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
@@ -34,15 +36,18 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<TokenChecks>> TokenChecks::Create(const config::Config& config,
-                                                                 AgentStats* stats) {
+absl::StatusOr<std::unique_ptr<TokenChecks>> TokenChecks::Create(
+    const config::Config& config, AgentStats* stats) {
   std::unique_ptr<TokenChecks> c(new TokenChecks(config, stats));
-  c->default_max_lifetime_s_ = absl::ToInt64Seconds(config.detections.default_max_lifetime);
+  c->default_max_lifetime_s_ =
+      absl::ToInt64Seconds(config.detections.default_max_lifetime);
   if (!config.detections.weak_secrets_file.empty()) {
-    auto list = jose::WeakSecretList::FromFile(config.detections.weak_secrets_file);
+    auto list =
+        jose::WeakSecretList::FromFile(config.detections.weak_secrets_file);
     if (!list.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "detections.weak_secrets_file: ", std::string(list.status().message())));
+      return absl::InvalidArgumentError(
+          absl::StrCat("detections.weak_secrets_file: ",
+                       std::string(list.status().message())));
     }
     c->weak_ = *std::move(list);
     c->worker_ = std::thread([p = c.get()] { p->Run(); });
@@ -72,12 +77,15 @@ absl::Status TokenChecks::LoadIssuer(Issuer* issuer) {
   jose::KeySet keys;
   issuer->files.clear();
   const config::Issuer& i = issuer->config;
-  auto note = [issuer](const std::string& path) { issuer->files.push_back({path, MtimeOf(path)}); };
+  auto note = [issuer](const std::string& path) {
+    issuer->files.push_back({path, MtimeOf(path)});
+  };
   if (!i.jwks_file.empty()) {
     auto ks = jose::KeySet::FromJwksFile(i.jwks_file);
     if (!ks.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("issuer ", i.iss, ": jwks_file: ",
-                                                     std::string(ks.status().message())));
+      return absl::InvalidArgumentError(
+          absl::StrCat("issuer ", i.iss,
+                       ": jwks_file: ", std::string(ks.status().message())));
     }
     keys.Merge(*ks);
     note(i.jwks_file);
@@ -85,8 +93,9 @@ absl::Status TokenChecks::LoadIssuer(Issuer* issuer) {
   if (!i.pem_file.empty()) {
     auto ks = jose::KeySet::FromPemFile(i.pem_file);
     if (!ks.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("issuer ", i.iss, ": pem_file: ",
-                                                     std::string(ks.status().message())));
+      return absl::InvalidArgumentError(
+          absl::StrCat("issuer ", i.iss,
+                       ": pem_file: ", std::string(ks.status().message())));
     }
     keys.Merge(*ks);
     note(i.pem_file);
@@ -94,15 +103,17 @@ absl::Status TokenChecks::LoadIssuer(Issuer* issuer) {
   if (!i.secret_file.empty()) {
     auto secret = ReadFile(i.secret_file);
     if (!secret.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("issuer ", i.iss, ": secret_file: ",
-                                                     std::string(secret.status().message())));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "issuer ", i.iss,
+          ": secret_file: ", std::string(secret.status().message())));
     }
     keys.AddHmacSecret(*secret);
     note(i.secret_file);
     issuer->weak_secret_line.reset();
     if (weak_) {
       for (size_t n = 0; n < weak_->size(); ++n) {
-        if (weak_->secret(n) == *secret) issuer->weak_secret_line = weak_->line(n);
+        if (weak_->secret(n) == *secret)
+          issuer->weak_secret_line = weak_->line(n);
       }
     }
   }
@@ -116,68 +127,84 @@ void TokenChecks::MaybeReload(bool force) {
   last_reload_check_ = now;
   for (Issuer& issuer : issuers_) {
     bool changed = false;
-    for (const auto& [path, mtime] : issuer.files) changed |= MtimeOf(path) != mtime;
+    for (const auto& [path, mtime] : issuer.files)
+      changed |= MtimeOf(path) != mtime;
     if (!changed) continue;
     Issuer fresh = issuer;
     if (absl::Status s = LoadIssuer(&fresh); !s.ok()) {
       // Keep the keys that worked; say why the new ones did not.
-      fprintf(stderr, "tokenwatch-agent: keeping old keys: %s\n", std::string(s.message()).c_str());
-      issuer.files = fresh.files;  // do not retry the same broken file every time
+      fprintf(stderr, "tokenwatch-agent: keeping old keys: %s\n",
+              std::string(s.message()).c_str());
+      issuer.files =
+          fresh.files;  // do not retry the same broken file every time
       continue;
     }
     issuer = std::move(fresh);
-    fprintf(stderr, "tokenwatch-agent: reloaded keys of issuer %s\n", issuer.config.iss.c_str());
+    fprintf(stderr, "tokenwatch-agent: reloaded keys of issuer %s\n",
+            issuer.config.iss.c_str());
   }
 }
 
-std::vector<output::Finding> TokenChecks::Check(std::string_view raw, const v1::TokenInfo& t,
+std::vector<output::Finding> TokenChecks::Check(std::string_view raw,
+                                                const v1::TokenInfo& t,
                                                 bool* search_weak) {
   std::vector<output::Finding> out;
   if (search_weak != nullptr) *search_weak = true;
   if (t.kind() != v1::TOKEN_KIND_JWT) return out;
   size_t last_dot = raw.rfind('.');
-  bool empty_signature = last_dot == std::string_view::npos || last_dot + 1 == raw.size();
+  bool empty_signature =
+      last_dot == std::string_view::npos || last_dot + 1 == raw.size();
   bool alg_none = util::EqualsIgnoreCase(t.alg(), "none") || empty_signature;
   if (alg_none) {
-    out.push_back({"alg_none", util::EqualsIgnoreCase(t.alg(), "none")
-                                   ? absl::StrCat("unsigned token (alg \"", t.alg(), "\")")
-                                   : absl::StrCat("empty signature (alg \"", t.alg(), "\")")});
+    out.push_back(
+        {"alg_none",
+         util::EqualsIgnoreCase(t.alg(), "none")
+             ? absl::StrCat("unsigned token (alg \"", t.alg(), "\")")
+             : absl::StrCat("empty signature (alg \"", t.alg(), "\")")});
   }
   const Issuer* issuer = nullptr;
   for (const Issuer& i : issuers_) {
     if (i.config.iss == t.iss()) issuer = &i;
   }
   if (issuer != nullptr && !alg_none && !issuer->config.algorithms.empty() &&
-      std::find(issuer->config.algorithms.begin(), issuer->config.algorithms.end(), t.alg()) ==
-          issuer->config.algorithms.end()) {
-    out.push_back({"alg_not_allowed",
-                   absl::StrCat("alg ", t.alg(), " is not in the issuer's algorithms [",
-                                absl::StrJoin(issuer->config.algorithms, ", "), "]")});
+      std::find(issuer->config.algorithms.begin(),
+                issuer->config.algorithms.end(),
+                t.alg()) == issuer->config.algorithms.end()) {
+    out.push_back(
+        {"alg_not_allowed",
+         absl::StrCat("alg ", t.alg(), " is not in the issuer's algorithms [",
+                      absl::StrJoin(issuer->config.algorithms, ", "), "]")});
   }
   if (issuer != nullptr && !alg_none && !issuer->keys.empty()) {
     jose::VerifyDetails d;
-    jose::SignatureVerdict v = jose::Verify(raw, t.alg(), t.kid(), issuer->keys, &d);
+    jose::SignatureVerdict v =
+        jose::Verify(raw, t.alg(), t.kid(), issuer->keys, &d);
     if (v == jose::SignatureVerdict::kValid && jose::IsHmacAlg(t.alg())) {
       // Signed with the configured secret: it alone decides weakness.
       if (search_weak != nullptr) *search_weak = false;
       if (issuer->weak_secret_line) {
-        out.push_back({"weak_secret",
-                       absl::StrCat("the issuer's configured HMAC secret is in the weak-secrets list (line ",
-                                    *issuer->weak_secret_line, ")")});
+        out.push_back(
+            {"weak_secret", absl::StrCat("the issuer's configured HMAC secret "
+                                         "is in the weak-secrets list (line ",
+                                         *issuer->weak_secret_line, ")")});
       }
     }
     if (v == jose::SignatureVerdict::kInvalid) {
-      out.push_back({"invalid_signature",
-                     absl::StrCat("signature does not verify against the issuer's keys",
-                                  d.reason.empty() ? "" : ": ",
-                                  absl::string_view(d.reason.data(), d.reason.size()))});
+      out.push_back(
+          {"invalid_signature",
+           absl::StrCat("signature does not verify against the issuer's keys",
+                        d.reason.empty() ? "" : ": ",
+                        absl::string_view(d.reason.data(), d.reason.size()))});
     } else if (v == jose::SignatureVerdict::kUnknownKid) {
-      out.push_back({"invalid_signature", absl::StrCat("kid \"", t.kid(),
-                                                       "\" is not in the issuer's key set")});
+      out.push_back({"invalid_signature",
+                     absl::StrCat("kid \"", t.kid(),
+                                  "\" is not in the issuer's key set")});
     }
   }
-  std::vector<std::string> header = jose::HeaderFindings(t, issuer != nullptr ? issuer->host : "");
-  if (!header.empty()) out.push_back({"header_injection", absl::StrJoin(header, "; ")});
+  std::vector<std::string> header =
+      jose::HeaderFindings(t, issuer != nullptr ? issuer->host : "");
+  if (!header.empty())
+    out.push_back({"header_injection", absl::StrJoin(header, "; ")});
   if (!t.has_exp()) {
     out.push_back({"no_expiry", "the token has no exp claim"});
   } else if (t.has_iat()) {
@@ -186,15 +213,20 @@ std::vector<output::Finding> TokenChecks::Check(std::string_view raw, const v1::
                         : default_max_lifetime_s_;
     int64_t lifetime = t.exp() - t.iat();
     if (lifetime > max_s) {
-      out.push_back({"long_lived", absl::StrCat("lifetime ", absl::FormatDuration(absl::Seconds(lifetime)),
-                                                " exceeds ", absl::FormatDuration(absl::Seconds(max_s)))});
+      out.push_back({"long_lived",
+                     absl::StrCat("lifetime ",
+                                  absl::FormatDuration(absl::Seconds(lifetime)),
+                                  " exceeds ",
+                                  absl::FormatDuration(absl::Seconds(max_s)))});
     }
   }
   return out;
 }
 
-bool TokenChecks::QueueWeakSecret(std::string_view raw, const output::TokenRef& record) {
-  if (!weak_ || record->info.kind() != v1::TOKEN_KIND_JWT || !jose::IsHmacAlg(record->info.alg())) {
+bool TokenChecks::QueueWeakSecret(std::string_view raw,
+                                  const output::TokenRef& record) {
+  if (!weak_ || record->info.kind() != v1::TOKEN_KIND_JWT ||
+      !jose::IsHmacAlg(record->info.alg())) {
     return false;
   }
   std::lock_guard<std::mutex> lock(mu_);
@@ -202,8 +234,10 @@ bool TokenChecks::QueueWeakSecret(std::string_view raw, const output::TokenRef& 
     stats_->Count(Drop::kWeakSecretQueue);
     return false;
   }
-  record->weak_state.store(output::TokenRecord::kWeakPending, std::memory_order_release);
-  queue_.emplace_back(std::string(raw), record);  // the raw token stays on this host, in memory
+  record->weak_state.store(output::TokenRecord::kWeakPending,
+                           std::memory_order_release);
+  queue_.emplace_back(std::string(raw),
+                      record);  // the raw token stays on this host, in memory
   cv_.notify_one();
   return true;
 }
@@ -217,13 +251,16 @@ void TokenChecks::Run() {
     queue_.pop_front();
     ++busy_;
     lock.unlock();
-    std::optional<size_t> hit = weak_->FindSecretForToken(raw, record->info.alg());
+    std::optional<size_t> hit =
+        weak_->FindSecretForToken(raw, record->info.alg());
     if (hit) {
-      record->weak_detail = absl::StrCat("HMAC secret found in the weak-secrets list (line ",
-                                         weak_->line(*hit), ")");
+      record->weak_detail =
+          absl::StrCat("HMAC secret found in the weak-secrets list (line ",
+                       weak_->line(*hit), ")");
     }
-    record->weak_state.store(hit ? output::TokenRecord::kWeakFound : output::TokenRecord::kWeakClear,
-                             std::memory_order_release);
+    record->weak_state.store(
+        hit ? output::TokenRecord::kWeakFound : output::TokenRecord::kWeakClear,
+        std::memory_order_release);
     std::fill(raw.begin(), raw.end(), '\0');
     lock.lock();
     --busy_;

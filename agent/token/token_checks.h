@@ -30,15 +30,16 @@ namespace tokenwatch::token {
 class TokenChecks {
  public:
   // Loads issuers' keys and the weak-secrets list; errors name the file.
-  static absl::StatusOr<std::unique_ptr<TokenChecks>> Create(const config::Config& config,
-                                                             AgentStats* stats);
+  static absl::StatusOr<std::unique_ptr<TokenChecks>> Create(
+      const config::Config& config, AgentStats* stats);
   ~TokenChecks();
 
   // Synchronous checks of a freshly decoded token, in (type, detail) pairs.
   // `*search_weak` (optional) says whether the weak-secret search is still
   // needed: not when the token verified with the issuer's configured secret
   // (that secret was checked against the list once, at load).
-  std::vector<output::Finding> Check(std::string_view raw, const v1::TokenInfo& info,
+  std::vector<output::Finding> Check(std::string_view raw,
+                                     const v1::TokenInfo& info,
                                      bool* search_weak = nullptr);
   // Queues the weak-secret search of an HMAC token on the worker (never on
   // the packet path). Sets record->weak_state to pending; the worker sets
@@ -56,10 +57,12 @@ class TokenChecks {
     config::Issuer config;
     jose::KeySet keys;
     std::string host;  // of iss, for jku/x5u checks
-    std::optional<size_t> weak_secret_line;  // the configured secret is on the list
+    std::optional<size_t>
+        weak_secret_line;  // the configured secret is on the list
     std::vector<std::pair<std::string, int64_t>> files;  // path, mtime
   };
-  TokenChecks(const config::Config& config, AgentStats* stats) : config_(config), stats_(stats) {}
+  TokenChecks(const config::Config& config, AgentStats* stats)
+      : config_(config), stats_(stats) {}
   absl::Status LoadIssuer(Issuer* issuer);
   void Run();
 

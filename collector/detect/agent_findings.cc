@@ -36,8 +36,10 @@ class AgentFindings : public Detector {
         if (f != r.type) continue;
         bool accepted = use.status() != 0 && use.status() < 400;
         auto detail = use.finding_details().find(f);
-        std::string why = detail != use.finding_details().end() ? detail->second : f;
-        out->push_back({r.type, accepted ? r.accepted_severity : r.other_severity,
+        std::string why =
+            detail != use.finding_details().end() ? detail->second : f;
+        out->push_back({r.type,
+                        accepted ? r.accepted_severity : r.other_severity,
                         absl::StrCat(why, "; ", AcceptedWord(use.status()))});
       }
     }

@@ -55,7 +55,8 @@ std::unique_ptr<Detector> MakeNotYetValidDetector(const config::Config& config);
 std::unique_ptr<Detector> MakeSensitiveEndpointDetector(
     const config::Config& config);
 std::unique_ptr<Detector> MakeMultiSourceDetector(const config::Config& config);
-std::unique_ptr<Detector> MakeAgentFindingsDetector(const config::Config& config);
+std::unique_ptr<Detector> MakeAgentFindingsDetector(
+    const config::Config& config);
 std::unique_ptr<Detector> MakeRevokedUseDetector(RevocationList* revocations);
 
 // Helpers shared by detectors.

@@ -15,11 +15,14 @@ namespace {
 int64_t MtimeOf(const std::string& path) {
   struct stat st;
   if (stat(path.c_str(), &st) != 0) return -1;
-  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 +
+         st.st_mtim.tv_nsec;
 }
 
 std::string Trim(std::string s) {
-  while (!s.empty() && (s.back() == '\r' || s.back() == ' ' || s.back() == '\t')) s.pop_back();
+  while (!s.empty() &&
+         (s.back() == '\r' || s.back() == ' ' || s.back() == '\t'))
+    s.pop_back();
   size_t i = 0;
   while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
   return s.substr(i);
@@ -31,10 +34,13 @@ class RevokedUse : public Detector {
   const char* type() const override { return "revoked_use"; }
   void Check(const TokenHistory&, const v1::UsageEvent& use,
              std::vector<Finding>* out) const override {
-    if (list_ == nullptr || use.token().jti().empty() || !list_->Contains(use.token().jti())) return;
+    if (list_ == nullptr || use.token().jti().empty() ||
+        !list_->Contains(use.token().jti()))
+      return;
     bool accepted = use.status() != 0 && use.status() < 400;
     out->push_back({type(), accepted ? "critical" : "high",
-                    absl::StrCat("jti ", use.token().jti(), " is revoked; ", AcceptedWord(use.status()))});
+                    absl::StrCat("jti ", use.token().jti(), " is revoked; ",
+                                 AcceptedWord(use.status()))});
   }
 
  private:
@@ -51,8 +57,10 @@ absl::Status RevocationList::MaybeReload() {
   std::ifstream in(file_);
   if (!in) {
     mtime_ns_ = mtime;
-    return mtime < 0 ? absl::OkStatus()  // not there (yet): nothing revoked by file
-                     : absl::NotFoundError(absl::StrCat("cannot read revoked_jtis_file ", file_));
+    return mtime < 0
+               ? absl::OkStatus()  // not there (yet): nothing revoked by file
+               : absl::NotFoundError(
+                     absl::StrCat("cannot read revoked_jtis_file ", file_));
   }
   absl::flat_hash_set<std::string> jtis;
   std::string line;
@@ -69,10 +77,12 @@ absl::Status RevocationList::Add(const std::vector<std::string>& jtis) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!file_.empty()) {
     std::ofstream out(file_, std::ios::app);
-    if (!out) return absl::UnavailableError(absl::StrCat("cannot append to ", file_));
+    if (!out)
+      return absl::UnavailableError(absl::StrCat("cannot append to ", file_));
     for (const std::string& j : jtis) out << j << "\n";
     out.flush();
-    if (!out) return absl::UnavailableError(absl::StrCat("cannot append to ", file_));
+    if (!out)
+      return absl::UnavailableError(absl::StrCat("cannot append to ", file_));
   }
   for (const std::string& j : jtis) added_.insert(j);
   return absl::OkStatus();

@@ -2,9 +2,9 @@
 // events out.
 #include "agent/pipeline.h"
 
-#include <fstream>
-
 #include <gtest/gtest.h>
+
+#include <fstream>
 
 #include "agent/output/event_json.h"
 #include "agent/output/event_sink.h"
@@ -295,18 +295,24 @@ TEST_F(PipelineTest, WeakSecretFindingIsOnTheFirstAndOnlyUse) {
   cfg_.detections.weak_secrets_file = list;
   auto checks = token::TokenChecks::Create(cfg_, &P().mutable_stats());
   ASSERT_TRUE(checks.ok());
-  pipeline_ = std::make_unique<Pipeline>(cfg_, "host-a", fp_.get(), &sink_, checks->get());
+  pipeline_ = std::make_unique<Pipeline>(cfg_, "host-a", fp_.get(), &sink_,
+                                         checks->get());
   // {"iss":"legacy-app","sub":"erin","exp":1764501300}
-  std::string weak = MakeJwt(R"({"iss":"legacy-app","sub":"erin","exp":1764501300})",
-                             R"({"alg":"HS256","typ":"JWT"})", "secret");
+  std::string weak =
+      MakeJwt(R"({"iss":"legacy-app","sub":"erin","exp":1764501300})",
+              R"({"alg":"HS256","typ":"JWT"})", "secret");
   for (int i = 0; i < 3; ++i) {
     sink_.events.clear();
     FlowBuilder f({"10.0.3.7", static_cast<uint16_t>(42000 + i)});
-    std::string token = i == 0 ? weak
-                               : MakeJwt("{\"iss\":\"legacy-app\",\"n\":" + std::to_string(i) +
-                                             ",\"exp\":1764501300}",
-                                         R"({"alg":"HS256","typ":"JWT"})", "secret");
-    f.Handshake().Client(Get("/r", "Authorization: Bearer " + token + "\r\n")).Server(Ok()).Fin();
+    std::string token =
+        i == 0 ? weak
+               : MakeJwt("{\"iss\":\"legacy-app\",\"n\":" + std::to_string(i) +
+                             ",\"exp\":1764501300}",
+                         R"({"alg":"HS256","typ":"JWT"})", "secret");
+    f.Handshake()
+        .Client(Get("/r", "Authorization: Bearer " + token + "\r\n"))
+        .Server(Ok())
+        .Fin();
     Run(f.frames(), /*finish=*/false);
     P().Finish();
     ASSERT_EQ(sink_.events.size(), 1u) << i;

@@ -3,14 +3,14 @@
 #include <benchmark/benchmark.h>
 
 #include "agent/http/parser.h"
+#include "agent/jose/key_set.h"
+#include "agent/jose/verifier.h"
+#include "agent/jose/weak_secret.h"
 #include "agent/pipeline.h"
 #include "agent/token/extractor.h"
 #include "agent/token/fingerprint.h"
 #include "agent/token/jwt.h"
 #include "agent/token/token_cache.h"
-#include "agent/jose/key_set.h"
-#include "agent/jose/verifier.h"
-#include "agent/jose/weak_secret.h"
 #include "tests/agent/jose/jose_test_util.h"
 #include "tests/agent/testing/jwt_builder.h"
 #include "tests/agent/testing/packet_builder.h"
@@ -180,17 +180,20 @@ void BM_Verify(benchmark::State& state, const char* alg, const char* kind) {
     keys.AddHmacSecret(secret);
   } else {
     key = jose::testing::GenerateKey(kind);
-    auto ks = jose::KeySet::FromJwks("{\"keys\":[" + jose::testing::PublicJwk(key.get(), "k1", alg) + "]}");
+    auto ks = jose::KeySet::FromJwks(
+        "{\"keys\":[" + jose::testing::PublicJwk(key.get(), "k1", alg) + "]}");
     keys = *std::move(ks);
   }
   std::string token = jose::testing::SignJwt(
-      alg, secret.empty() ? "k1" : "", R"({"iss":"https://idp.bench","sub":"u","exp":1764500403})",
-      key.get(), secret);
+      alg, secret.empty() ? "k1" : "",
+      R"({"iss":"https://idp.bench","sub":"u","exp":1764500403})", key.get(),
+      secret);
   for (auto _ : state) {
-    benchmark::DoNotOptimize(jose::Verify(token, alg, secret.empty() ? "k1" : "", keys));
+    benchmark::DoNotOptimize(
+        jose::Verify(token, alg, secret.empty() ? "k1" : "", keys));
   }
-  state.counters["verifications/s"] =
-      benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+  state.counters["verifications/s"] = benchmark::Counter(
+      static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
 BENCHMARK_CAPTURE(BM_Verify, RS256, "RS256", "RSA");
 BENCHMARK_CAPTURE(BM_Verify, PS256, "PS256", "RSA");
@@ -204,17 +207,20 @@ BENCHMARK_CAPTURE(BM_Verify, HS256, "HS256", "HMAC");
 // shipped list: every entry is tried (the worst case, per distinct token).
 void BM_WeakSecretSearch(benchmark::State& state) {
   auto list = jose::WeakSecretList::FromFile(
-      std::string(TOKENWATCH_SHARED_DATA) + "/wordlists/wallarm-jwt-secrets/jwt.secrets.list");
+      std::string(TOKENWATCH_SHARED_DATA) +
+      "/wordlists/wallarm-jwt-secrets/jwt.secrets.list");
   if (!list.ok()) {
     state.SkipWithError("weak-secrets list not found");
     return;
   }
   std::string token = jose::testing::SignJwt(
-      "HS256", "", R"({"iss":"https://idp.bench","sub":"u","exp":1764500403})", nullptr,
-      "a-strong-secret-that-is-not-listed");
-  for (auto _ : state) benchmark::DoNotOptimize(list->FindSecretForToken(token, "HS256"));
-  state.counters["trials/s"] = benchmark::Counter(
-      static_cast<double>(state.iterations() * list->size()), benchmark::Counter::kIsRate);
+      "HS256", "", R"({"iss":"https://idp.bench","sub":"u","exp":1764500403})",
+      nullptr, "a-strong-secret-that-is-not-listed");
+  for (auto _ : state)
+    benchmark::DoNotOptimize(list->FindSecretForToken(token, "HS256"));
+  state.counters["trials/s"] =
+      benchmark::Counter(static_cast<double>(state.iterations() * list->size()),
+                         benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_WeakSecretSearch)->Unit(benchmark::kMillisecond);
 

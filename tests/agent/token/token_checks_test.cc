@@ -23,8 +23,8 @@ class TokenChecksTest : public ::testing::Test {
   void SetUp() override {
     rsa_ = GenerateKey("RSA");
     dir_ = ::testing::TempDir();
-    std::ofstream(dir_ + "/idp.jwks") << "{\"keys\":[" << PublicJwk(rsa_.get(), "rsa-1", "RS256")
-                                      << "]}";
+    std::ofstream(dir_ + "/idp.jwks")
+        << "{\"keys\":[" << PublicJwk(rsa_.get(), "rsa-1", "RS256") << "]}";
     std::ofstream(dir_ + "/weak.list") << "password\nsecret\nchangeme\n";
     config::Issuer idp;
     idp.iss = "https://idp.test";
@@ -63,56 +63,74 @@ class TokenChecksTest : public ::testing::Test {
 const std::string kGood =
     R"({"iss":"https://idp.test","sub":"alice","iat":1764496803,"exp":1764497703})";
 
-TEST_F(TokenChecksTest, ValidTokenHasNoFindings) { EXPECT_TRUE(Types(Rs(kGood)).empty()); }
+TEST_F(TokenChecksTest, ValidTokenHasNoFindings) {
+  EXPECT_TRUE(Types(Rs(kGood)).empty());
+}
 
 TEST_F(TokenChecksTest, SignatureAlgorithmAndHeaderFailures) {
   std::string good = Rs(kGood);
   std::string tampered = jose::testing::FlipBit(good, 2, 10);
   EXPECT_EQ(Types(tampered), std::vector<std::string>{"invalid_signature"});
-  EXPECT_EQ(Types(Rs(kGood, "rsa-9")), std::vector<std::string>{"invalid_signature"});
+  EXPECT_EQ(Types(Rs(kGood, "rsa-9")),
+            std::vector<std::string>{"invalid_signature"});
   // alg none, any case, and an empty signature.
-  std::string none = jose::testing::B64(R"({"alg":"NoNe"})") + "." + jose::testing::B64(kGood) + ".";
+  std::string none = jose::testing::B64(R"({"alg":"NoNe"})") + "." +
+                     jose::testing::B64(kGood) + ".";
   EXPECT_EQ(Types(none), std::vector<std::string>{"alg_none"});
-  EXPECT_EQ(Types(good.substr(0, good.rfind('.') + 1)), std::vector<std::string>{"alg_none"});
+  EXPECT_EQ(Types(good.substr(0, good.rfind('.') + 1)),
+            std::vector<std::string>{"alg_none"});
   // HS256 from an RS256-only issuer: algorithm confusion.
-  std::string confused = SignJwt("HS256", "", kGood, nullptr, "public-key-bytes");
+  std::string confused =
+      SignJwt("HS256", "", kGood, nullptr, "public-key-bytes");
   auto t = Types(confused);
   EXPECT_NE(std::find(t.begin(), t.end(), "alg_not_allowed"), t.end());
   // jku off the issuer's host.
-  std::string header = R"({"alg":"RS256","kid":"rsa-1","jku":"https://evil.example/jwks.json"})";
-  std::string input = jose::testing::B64(header) + "." + jose::testing::B64(kGood);
-  std::string jku = input + "." + jose::testing::B64(jose::testing::SignInput("RS256", input, rsa_.get()));
+  std::string header =
+      R"({"alg":"RS256","kid":"rsa-1","jku":"https://evil.example/jwks.json"})";
+  std::string input =
+      jose::testing::B64(header) + "." + jose::testing::B64(kGood);
+  std::string jku =
+      input + "." +
+      jose::testing::B64(jose::testing::SignInput("RS256", input, rsa_.get()));
   EXPECT_EQ(Types(jku), std::vector<std::string>{"header_injection"});
 }
 
 TEST_F(TokenChecksTest, Lifetimes) {
   // {"iss":"https://idp.test","sub":"bob","iat":1764496803}
-  EXPECT_EQ(Types(Rs(R"({"iss":"https://idp.test","sub":"bob","iat":1764496803})")),
-            std::vector<std::string>{"no_expiry"});
+  EXPECT_EQ(
+      Types(Rs(R"({"iss":"https://idp.test","sub":"bob","iat":1764496803})")),
+      std::vector<std::string>{"no_expiry"});
   // 30 days against the issuer's max_lifetime of 1h.
-  std::string long_lived = R"({"iss":"https://idp.test","iat":1764496803,"exp":)" +
-                           std::to_string(kIat + 30 * 86400) + "}";
+  std::string long_lived =
+      R"({"iss":"https://idp.test","iat":1764496803,"exp":)" +
+      std::to_string(kIat + 30 * 86400) + "}";
   EXPECT_EQ(Types(Rs(long_lived)), std::vector<std::string>{"long_lived"});
   // Exactly max_lifetime is allowed.
-  std::string edge = R"({"iss":"https://idp.test","iat":1764496803,"exp":)" + std::to_string(kIat + 3600) + "}";
+  std::string edge = R"({"iss":"https://idp.test","iat":1764496803,"exp":)" +
+                     std::to_string(kIat + 3600) + "}";
   EXPECT_TRUE(Types(Rs(edge)).empty());
 }
 
 TEST_F(TokenChecksTest, WeakSecretFoundOnTheWorker) {
   // {"iss":"legacy-app","sub":"carol","iat":1764496803,"exp":1764497703}
-  std::string token = SignJwt("HS256", "", R"({"iss":"legacy-app","sub":"carol","iat":1764496803,"exp":1764497703})",
-                              nullptr, "secret");
+  std::string token = SignJwt(
+      "HS256", "",
+      R"({"iss":"legacy-app","sub":"carol","iat":1764496803,"exp":1764497703})",
+      nullptr, "secret");
   v1::TokenInfo info;
   decoder_.Decode(token, &info);
   auto record = output::MakeTokenRecord(info, checks_->Check(token, info));
   ASSERT_TRUE(checks_->QueueWeakSecret(token, record));
   checks_->Drain(std::chrono::seconds(10));
   EXPECT_EQ(record->weak_state.load(), output::TokenRecord::kWeakFound);
-  EXPECT_NE(record->weak_detail.find("line 2"), std::string::npos) << record->weak_detail;
-  EXPECT_EQ(record->weak_detail.find("secret\""), std::string::npos);  // never the secret itself
+  EXPECT_NE(record->weak_detail.find("line 2"), std::string::npos)
+      << record->weak_detail;
+  EXPECT_EQ(record->weak_detail.find("secret\""),
+            std::string::npos);  // never the secret itself
 
-  std::string strong = SignJwt("HS256", "", R"({"iss":"legacy-app","exp":1764497703})", nullptr,
-                               "a-long-random-secret-not-in-any-list");
+  std::string strong =
+      SignJwt("HS256", "", R"({"iss":"legacy-app","exp":1764497703})", nullptr,
+              "a-long-random-secret-not-in-any-list");
   decoder_.Decode(strong, &info);
   auto record2 = output::MakeTokenRecord(info);
   ASSERT_TRUE(checks_->QueueWeakSecret(strong, record2));
@@ -121,19 +139,22 @@ TEST_F(TokenChecksTest, WeakSecretFoundOnTheWorker) {
   // Not an HMAC token: nothing to search.
   v1::TokenInfo rs;
   decoder_.Decode(Rs(kGood), &rs);
-  EXPECT_FALSE(checks_->QueueWeakSecret(Rs(kGood), output::MakeTokenRecord(rs)));
+  EXPECT_FALSE(
+      checks_->QueueWeakSecret(Rs(kGood), output::MakeTokenRecord(rs)));
 }
 
 TEST_F(TokenChecksTest, KeysAreReloadedWhenTheFileChanges) {
   jose::PkeyRef other = GenerateKey("P-256");
   std::string es = SignJwt("ES256", "ec-1", kGood, other.get());
-  EXPECT_EQ(Types(es).size(), 2u);  // alg_not_allowed, invalid_signature (kid unknown)
+  EXPECT_EQ(Types(es).size(),
+            2u);  // alg_not_allowed, invalid_signature (kid unknown)
   cfg_.issuers[0].algorithms = {"RS256", "ES256"};
   auto c = TokenChecks::Create(cfg_, &stats_);
   ASSERT_TRUE(c.ok());
   checks_ = *std::move(c);
-  std::ofstream(dir_ + "/idp.jwks") << "{\"keys\":[" << PublicJwk(rsa_.get(), "rsa-1", "RS256") << ","
-                                    << PublicJwk(other.get(), "ec-1", "ES256") << "]}";
+  std::ofstream(dir_ + "/idp.jwks")
+      << "{\"keys\":[" << PublicJwk(rsa_.get(), "rsa-1", "RS256") << ","
+      << PublicJwk(other.get(), "ec-1", "ES256") << "]}";
   checks_->MaybeReload(/*force=*/true);
   EXPECT_TRUE(Types(es).empty());
 }

@@ -2,11 +2,11 @@
 // that must raise nothing.
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "collector/detect/detector.h"
 #include "collector/detect/path_glob.h"
 #include "collector/detect/revoked_use.h"
-
-#include <fstream>
 
 namespace tokenwatch::collector {
 namespace {
@@ -186,7 +186,8 @@ TEST_F(DetectorsTest, AgentFindingsBecomeAlertsWithAcceptedSeverity) {
   e.add_findings("alg_none");
   (*e.mutable_finding_details())["alg_none"] = "unsigned token (alg \"none\")";
   e.add_findings("token_in_url");
-  (*e.mutable_finding_details())["token_in_url"] = "token in query parameter access_token";
+  (*e.mutable_finding_details())["token_in_url"] =
+      "token in query parameter access_token";
   e.add_findings("not_a_known_finding");
   auto f = Run(MakeAgentFindingsDetector(cfg_), e);
   ASSERT_EQ(f.size(), 2u);
@@ -194,11 +195,13 @@ TEST_F(DetectorsTest, AgentFindingsBecomeAlertsWithAcceptedSeverity) {
   EXPECT_EQ(f[0].severity, "critical");  // accepted
   EXPECT_NE(f[0].detail.find("unsigned token"), std::string::npos);
   EXPECT_EQ(f[1].type, "token_in_url");
-  EXPECT_NE(f[1].detail.find("access_token"), std::string::npos);  // which parameter
+  EXPECT_NE(f[1].detail.find("access_token"),
+            std::string::npos);  // which parameter
   e.set_status(401);
   f = Run(MakeAgentFindingsDetector(cfg_), e);
   EXPECT_EQ(f[0].severity, "high");  // rejected: an attempt
-  EXPECT_TRUE(Run(MakeAgentFindingsDetector(cfg_), Use("orders", kExp - 100)).empty());
+  EXPECT_TRUE(
+      Run(MakeAgentFindingsDetector(cfg_), Use("orders", kExp - 100)).empty());
 }
 
 TEST_F(DetectorsTest, RevokedUseFromFileAndApi) {
@@ -206,7 +209,8 @@ TEST_F(DetectorsTest, RevokedUseFromFileAndApi) {
   std::ofstream(path) << "# revoked\nj-0\n";
   RevocationList list(path);
   ASSERT_TRUE(list.MaybeReload().ok());
-  EXPECT_TRUE(Run(MakeRevokedUseDetector(&list), Use("orders", kExp - 100)).empty());
+  EXPECT_TRUE(
+      Run(MakeRevokedUseDetector(&list), Use("orders", kExp - 100)).empty());
   ASSERT_TRUE(list.Add({"j-1"}).ok());  // POST /api/v1/revocations
   auto f = Run(MakeRevokedUseDetector(&list), Use("orders", kExp - 100));
   ASSERT_EQ(f.size(), 1u);
