@@ -258,7 +258,10 @@ int Run(int argc, char** argv) {
   // may be taken (another agent on this host): then say so and go on.
   auto metrics = std::make_shared<tokenwatch::metrics::AgentMetrics>(agent_id);
   std::unique_ptr<tokenwatch::metrics::MetricsServer> metrics_server;
-  if (metrics_listen != "off") {
+  // A replay (-r) serves metrics only when asked to: it is usually over
+  // before any scrape, and stopping the HTTP server costs up to 2 s.
+  bool want_metrics = metrics_listen != "off" && (metrics_explicit || flags.read.empty());
+  if (want_metrics) {
     auto started =
         tokenwatch::metrics::MetricsServer::Start(metrics_listen, metrics);
     if (started.ok()) {
