@@ -260,7 +260,8 @@ int Run(int argc, char** argv) {
   std::unique_ptr<tokenwatch::metrics::MetricsServer> metrics_server;
   // A replay (-r) serves metrics only when asked to: it is usually over
   // before any scrape, and stopping the HTTP server costs up to 2 s.
-  bool want_metrics = metrics_listen != "off" && (metrics_explicit || flags.read.empty());
+  bool want_metrics =
+      metrics_listen != "off" && (metrics_explicit || flags.read.empty());
   if (want_metrics) {
     auto started =
         tokenwatch::metrics::MetricsServer::Start(metrics_listen, metrics);
