@@ -19,6 +19,11 @@ class CollectorSink::Stream
   // once must find itself current in OnStreamDone.
   void Start() {
     sink_->stub_->async()->Stream(&context_, this);
+    // A hold keeps the call alive until the read side has ended: gRPC
+    // tears the call down before OnDone, and a StartWrite from another
+    // thread (Kick) must never reach a finished call. Writes start only
+    // under mu_ while !closing_; the hold goes only after closing_ is set.
+    AddHold();
     StartRead(&ack_);
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -26,11 +31,13 @@ class CollectorSink::Stream
     }
     StartWrite(&hello_);
     StartCall();
+    std::lock_guard<std::mutex> lock(mu_);
+    started_ = true;  // from now on other threads may Kick
   }
   // A batch became available while this stream was idle.
   void Kick() {
     std::lock_guard<std::mutex> lock(mu_);
-    if (writing_ || done_) return;
+    if (!started_ || writing_ || closing_) return;
     WriteNextLocked();
   }
   void Cancel() { context_.TryCancel(); }
@@ -38,21 +45,34 @@ class CollectorSink::Stream
   void OnWriteDone(bool ok) override {
     std::lock_guard<std::mutex> lock(mu_);
     writing_ = false;
-    if (!ok) return;  // the stream is broken; OnDone follows
+    if (!ok || closing_) return;  // the stream is broken; OnDone follows
     WriteNextLocked();
   }
   void OnReadDone(bool ok) override {
-    if (!ok) return;
+    if (!ok) {
+      // The stream is over: no write may start from now on.
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        closing_ = true;
+      }
+      RemoveHold();
+      return;
+    }
     if (ack_.has_ack()) sink_->OnAck(ack_.ack().stored_through());
     StartRead(&ack_);
   }
   void OnDone(const grpc::Status& status) override {
+    // Hold ourselves until OnDone returns: no other owner may destroy this
+    // reactor (and its ClientContext) while gRPC is still in this call.
+    std::shared_ptr<Stream> keep = std::move(self_);
     {
       std::lock_guard<std::mutex> lock(mu_);
       done_ = true;
     }
     sink_->OnStreamDone(this, status);
   }
+  // Set before Start: the reactor owns itself until OnDone.
+  std::shared_ptr<Stream> self_;
 
  private:
   void WriteNextLocked() {
@@ -67,6 +87,8 @@ class CollectorSink::Stream
   v1::AgentMessage hello_;
   v1::CollectorMessage ack_;
   std::mutex mu_;
+  bool started_ = false;  // the call is bound and started
+  bool closing_ = false;  // the read side ended; the hold is gone
   bool writing_ = false;
   bool done_ = false;
   std::shared_ptr<const v1::AgentMessage> current_;  // alive while written
@@ -110,7 +132,7 @@ void CollectorSink::Emit(const UsageRecord& record) {
     return;
   }
   if (open_.events_size() == 0) open_since_ = std::chrono::steady_clock::now();
-  *open_.add_events() = ToProto(record);
+  ToProto(record, open_.add_events());
   ++queued_events_;
   ++stats_.queued;
   if (static_cast<size_t>(open_.events_size()) >= opt_.batch_max_events)
@@ -217,6 +239,7 @@ void CollectorSink::Run() {
       stream_ = s;  // the old stream (OnDone already run) is released here
       send_pos_ = 0;
       stream_done_ = false;
+      s->self_ = s;
       lock.unlock();
       s->Start();
       s->Kick();

@@ -4,6 +4,12 @@ namespace tokenwatch::output {
 
 v1::UsageEvent ToProto(const UsageRecord& r) {
   v1::UsageEvent e;
+  ToProto(r, &e);
+  return e;
+}
+
+void ToProto(const UsageRecord& r, v1::UsageEvent* out) {
+  v1::UsageEvent& e = *out;
   e.set_ts_us(r.ts_us);
   e.set_last_ts_us(r.last_ts_us);
   e.set_count(r.count);
@@ -21,7 +27,6 @@ v1::UsageEvent ToProto(const UsageRecord& r) {
     e.add_findings(type);
     (*e.mutable_finding_details())[type] = detail;
   });
-  return e;
 }
 
 }  // namespace tokenwatch::output

@@ -65,6 +65,8 @@ struct UsageRecord {
 
 // The wire form (also what --events-out writes, field for field).
 v1::UsageEvent ToProto(const UsageRecord& r);
+// The same, filled in place (a batch's next event: no copy).
+void ToProto(const UsageRecord& r, v1::UsageEvent* out);
 
 // Every finding of a use, in a stable order: the token's (and a weak
 // secret once found), then token_in_url for a query-string token.
