@@ -48,16 +48,19 @@ class Pipeline {
   double tcp_http_seconds() const { return stage_ns_[1] * 1e-9; }
   double output_seconds() const { return stage_ns_[2] * 1e-9; }
 
-  const AgentStats& stats() {
+  const AgentStats& stats() { return SyncGauges(); }
+  AgentStats& mutable_stats() { return SyncGauges(); }
+
+ private:
+  // Figures the components already know are read from them when asked, not
+  // kept twice: events emitted, flows tracked, out-of-order bytes held.
+  AgentStats& SyncGauges() {
     stats_.events = folder_.emitted();
-    return stats_;
-  }
-  AgentStats& mutable_stats() {
-    stats_.events = folder_.emitted();
+    stats_.flows_active = flows_.size();
+    stats_.reassembly_buffered_bytes = budget_.used;
     return stats_;
   }
 
- private:
   // Holds back events whose token's weak-secret search is still running.
   class Gate : public output::EventSink {
    public:

@@ -73,10 +73,11 @@ struct AgentStats {
   uint64_t ip_fragments = 0;
   uint64_t payload_bytes = 0;
   uint64_t flows_created = 0;
-  uint64_t flows_active = 0;
+  uint64_t flows_active = 0;  // gauge, set by Pipeline from the flow table
   uint64_t flows_closed = 0;
   uint64_t flows_timed_out = 0;
-  uint64_t reassembly_buffered_bytes = 0;  // gauge: out-of-order bytes held
+  uint64_t reassembly_buffered_bytes =
+      0;  // gauge, set by Pipeline from the budget
   uint64_t http_requests = 0;
   uint64_t http_responses = 0;
   uint64_t token_uses = 0;

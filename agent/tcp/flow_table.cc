@@ -87,7 +87,6 @@ void FlowTable::Remove(Flow* flow) {
   lru_.erase(flow->lru);
   FlowKey key = flow->key;  // the flow (and its key) dies in erase
   flows_.erase(key);
-  --stats_->flows_active;
 }
 
 void FlowTable::OnSegment(const decode::TcpSegment& seg) {
@@ -107,7 +106,6 @@ void FlowTable::OnSegment(const decode::TcpSegment& seg) {
     flow->lru = lru_.insert(lru_.end(), flow);
     flow->queued_ts_us = seg.ts_us;
     ++stats_->flows_created;
-    ++stats_->flows_active;
   } else {
     flow = it->second.get();
     // LRU order to within kLruGranularityUs: a busy flow moves to the back

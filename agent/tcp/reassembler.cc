@@ -197,7 +197,6 @@ void StreamReassembler::Release() {
 void StreamReassembler::Charge(int64_t bytes) {
   buffered_ += bytes;
   budget_->used += bytes;
-  stats_->reassembly_buffered_bytes += bytes;
 }
 
 }  // namespace tokenwatch::tcp

@@ -70,7 +70,7 @@ class StreamReassembler {
   void Accept(uint64_t start, const uint8_t* data, size_t len);
   // False when a cap forced a hole to be given up: retry the segment.
   bool Insert(uint64_t start, const uint8_t* data, size_t len);
-  void Charge(int64_t bytes);  // buffered_, the budget and the gauge
+  void Charge(int64_t bytes);  // buffered_ and the shared budget
   void Drain();
   void SkipToFirstBlock();
   void Release();
