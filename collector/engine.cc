@@ -87,10 +87,10 @@ void Engine::ApplyEvent(const std::string& agent, const v1::UsageEvent& e) {
   ++stats_.events;
   stats_.uses += e.count();
   now_us_ = std::max(now_us_, std::max(e.ts_us(), e.last_ts_us()));
-  std::string& identity = identity_buf_;
-  IdentityOf(e.token(), &identity);
   bool created = false;
-  TokenState& s = tokens_.Upsert(identity, e.token(), &created);
+  TokenTable::Ref ref;
+  TokenState& s = tokens_.Upsert(e.token(), &created, &ref);
+  if (created && !retired_.empty()) retired_.erase(tokens_.Identity(s));
 
   TokenHistory& history = history_;
   history.token = &e.token();
@@ -115,6 +115,8 @@ void Engine::ApplyEvent(const std::string& agent, const v1::UsageEvent& e) {
   } else {
     for (const auto& d : detectors_) d->Check(history, e, &findings_);
   }
+  std::string& identity = identity_buf_;
+  if (!findings_.empty()) identity = tokens_.Identity(s);
   for (const Finding& f : findings_) {
     if (f.type == "expired_use") {
       const char* accepted = e.status() == 0    ? "unknown"
@@ -133,8 +135,7 @@ void Engine::ApplyEvent(const std::string& agent, const v1::UsageEvent& e) {
       e.count();
 
   tokens_.RecordUse(s, e);
-  auto [dirty, inserted] = dirty_tokens_.try_emplace(identity, true);
-  if (!inserted) dirty->second = true;
+  dirty_tokens_.insert(ref);
 }
 
 std::string Engine::NewAlertId(int64_t ts_us) {
@@ -202,17 +203,18 @@ void Engine::Raise(const Finding& f, const std::string& identity,
 
 void Engine::RetireTokens(int64_t now_us) {
   last_retire_us_ = now_us;
-  std::vector<std::string> retire;
-  tokens_.ForEach([&](const std::string& identity, const TokenState& s) {
+  std::vector<TokenTable::Ref> retire;
+  tokens_.ForEach([&](TokenTable::Ref ref, const TokenState& s) {
     int64_t anchor =
         s.exp != TokenState::kNone ? s.exp * 1000000 : s.last_seen_us;
     // A token still in use after its exp is kept while it is used.
     anchor = std::max(anchor, s.last_seen_us);
-    if (anchor + retention_us_ < now_us) retire.push_back(identity);
+    if (anchor + retention_us_ < now_us) retire.push_back(ref);
   });
-  for (const std::string& identity : retire) {
-    tokens_.Erase(identity);
-    dirty_tokens_[identity] = false;
+  for (TokenTable::Ref ref : retire) {
+    retired_.insert(tokens_.Identity(tokens_.At(ref)));
+    dirty_tokens_.erase(ref);
+    tokens_.Erase(ref);
     ++stats_.tokens_retired;
   }
 }
@@ -220,14 +222,10 @@ void Engine::RetireTokens(int64_t now_us) {
 absl::Status Engine::Commit() {
   if (!pending_dirty_) return absl::OkStatus();
   CommitBatch batch;
-  for (const auto& [identity, tracked] : dirty_tokens_) {
-    if (!tracked) {
-      batch.retired.push_back(identity);
-      continue;
-    }
-    TokenState* s = tokens_.Find(identity);
-    if (s != nullptr) batch.tokens.push_back(tokens_.ToRow(identity, *s));
-  }
+  batch.tokens.reserve(dirty_tokens_.size());
+  for (TokenTable::Ref ref : dirty_tokens_)
+    batch.tokens.push_back(tokens_.ToRow(tokens_.At(ref)));
+  batch.retired.assign(retired_.begin(), retired_.end());
   // New alerts carry their latest counters; repeats of them in the same
   // commit need no separate update.
   absl::flat_hash_map<std::string, bool> new_ids;
@@ -272,6 +270,7 @@ absl::Status Engine::Commit() {
   for (const std::string& key : dirty_alert_keys_) alerts_[key].dirty = false;
   dirty_alert_keys_.clear();
   dirty_tokens_.clear();
+  retired_.clear();
   std::vector<Alert> raised = std::move(new_alerts_);
   new_alerts_.clear();
   pending_dirty_ = false;

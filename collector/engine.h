@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "agent/config/config.h"
 #include "collector/detect/detector.h"
@@ -101,8 +102,8 @@ class Engine {
   // Progress: applied (in memory) and committed (durable), per agent|boot.
   absl::flat_hash_map<std::string, AgentProgress> applied_, committed_;
   // Work since the last successful commit.
-  absl::flat_hash_map<std::string, bool>
-      dirty_tokens_;  // identity → still tracked
+  absl::flat_hash_set<TokenTable::Ref> dirty_tokens_;
+  absl::flat_hash_set<std::string> retired_;  // identities
   std::vector<Alert> new_alerts_;
   std::vector<std::string> dirty_alert_keys_;
   bool pending_dirty_ = false;

@@ -1,6 +1,7 @@
 #include "collector/state/token_table.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 
@@ -12,6 +13,13 @@ int HexNibble(char c) {
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return 0;
+}
+
+// Observation time in whole seconds, rounded up (fits until 2106).
+uint32_t SecondsUp(int64_t us) {
+  if (us <= 0) return 0;
+  return static_cast<uint32_t>(
+      std::min<int64_t>((us + 999999) / 1000000, UINT32_MAX));
 }
 
 size_t StatusClass(uint32_t status) {
@@ -75,18 +83,59 @@ std::vector<std::string> TokenTable::ListOf(uint32_t id) const {
   return out;
 }
 
-TokenState& TokenTable::Upsert(const std::string& identity,
-                               const v1::TokenInfo& t, bool* created) {
-  auto [it, inserted] = tokens_.try_emplace(identity);
-  *created = inserted;
-  TokenState& s = it->second;
+TokenTable::TokenTable(size_t max_clients_per_token)
+    : max_clients_(max_clients_per_token),
+      index_(0, IndexHash{this}, IndexEq{this}) {}
+
+static std::array<uint8_t, 16> ParseFp(std::string_view hex) {
   std::array<uint8_t, 16> fp{};
-  for (size_t i = 0; i < 16 && 2 * i + 1 < t.fp().size(); ++i) {
-    fp[i] = static_cast<uint8_t>(HexNibble(t.fp()[2 * i]) << 4 |
-                                 HexNibble(t.fp()[2 * i + 1]));
+  for (size_t i = 0; i < 16 && 2 * i + 1 < hex.size(); ++i) {
+    fp[i] = static_cast<uint8_t>(HexNibble(hex[2 * i]) << 4 |
+                                 HexNibble(hex[2 * i + 1]));
   }
-  if (!inserted && fp == s.fp) return s;  // same signing input: same claims
-  s.fp = fp;
+  return fp;
+}
+
+size_t TokenTable::IndexHash::operator()(const Key& k) const {
+  if (k.by_jti) {
+    return absl::Hash<std::pair<absl::string_view, absl::string_view>>()(
+        {absl::string_view(k.iss.data(), k.iss.size()),
+         absl::string_view(k.jti.data(), k.jti.size())});
+  }
+  return absl::Hash<absl::string_view>()(absl::string_view(
+      reinterpret_cast<const char*>(k.fp.data()), k.fp.size()));
+}
+
+bool TokenTable::IndexEq::Same(const Key& a, const Key& b) {
+  if (a.by_jti != b.by_jti) return false;
+  if (a.by_jti) return a.jti == b.jti && a.iss == b.iss;
+  return a.fp == b.fp;
+}
+
+TokenTable::Key TokenTable::KeyOf(Ref ref) const {
+  const TokenState& s = Slot(ref);
+  return {s.by_jti(), strings_.Get(s.iss), s.jti(), s.fp};
+}
+
+TokenTable::Key TokenTable::KeyOf(const v1::TokenInfo& t) const {
+  bool by_jti = t.kind() == v1::TOKEN_KIND_JWT && !t.jti().empty();
+  return {by_jti, by_jti ? std::string_view(t.iss()) : std::string_view(),
+          by_jti ? std::string_view(t.jti()) : std::string_view(),
+          ParseFp(t.fp())};
+}
+
+TokenTable::Ref TokenTable::Allocate() {
+  if (!free_.empty()) {
+    Ref ref = free_.back();
+    free_.pop_back();
+    return ref;
+  }
+  if ((next_ & (kChunkSize - 1)) == 0)
+    chunks_.push_back(std::make_unique<TokenState[]>(kChunkSize));
+  return next_++;
+}
+
+void TokenTable::ReadClaims(TokenState& s, const v1::TokenInfo& t) {
   s.kind = static_cast<uint8_t>(t.kind());
   s.iss = strings_.Intern(t.iss());
   s.sub = strings_.Intern(t.sub());
@@ -99,15 +148,70 @@ TokenState& TokenTable::Upsert(const std::string& identity,
   s.exp = t.has_exp() ? t.exp() : TokenState::kNone;
   s.nbf = t.has_nbf() ? t.nbf() : TokenState::kNone;
   s.iat = t.has_iat() ? t.iat() : TokenState::kNone;
+}
+
+TokenState& TokenTable::Upsert(const v1::TokenInfo& t, bool* created,
+                               Ref* ref) {
+  Key key = KeyOf(t);
+  auto it = index_.find(key);
+  if (it != index_.end()) {
+    *created = false;
+    *ref = *it;
+    TokenState& s = Slot(*ref);
+    if (key.fp == s.fp) return s;  // same signing input: same claims
+    s.fp = key.fp;
+    ReadClaims(s, t);  // iss and jti are the identity: unchanged
+    return s;
+  }
+  *created = true;
+  *ref = Allocate();
+  TokenState& s = Slot(*ref);
+  s.fp = key.fp;
+  ReadClaims(s, t);
+  if (key.by_jti) {
+    s.jti_len = static_cast<uint32_t>(key.jti.size());
+    s.jti_bytes = std::make_unique_for_overwrite<char[]>(key.jti.size());
+    memcpy(s.jti_bytes.get(), key.jti.data(), key.jti.size());
+  }
+  index_.insert(*ref);  // hashed through the state just filled in
   return s;
 }
 
-TokenState* TokenTable::Find(const std::string& identity) {
-  auto it = tokens_.find(identity);
-  return it == tokens_.end() ? nullptr : &it->second;
+TokenState* TokenTable::Find(std::string_view identity) {
+  // "iss|jti" for any '|' split whose iss is a known issuer, else an fp.
+  for (size_t bar = identity.find('|'); bar != std::string_view::npos;
+       bar = identity.find('|', bar + 1)) {
+    Key key{true, identity.substr(0, bar), identity.substr(bar + 1), {}};
+    if (key.jti.empty()) continue;
+    auto it = index_.find(key);
+    if (it != index_.end()) return &Slot(*it);
+  }
+  if (identity.size() != 32) return nullptr;
+  auto it = index_.find(Key{false, {}, {}, ParseFp(identity)});
+  return it == index_.end() ? nullptr : &Slot(*it);
 }
 
-void TokenTable::Erase(const std::string& identity) { tokens_.erase(identity); }
+void TokenTable::Erase(Ref ref) {
+  if (index_.erase(ref) == 0) return;  // hashed through the state: erase first
+  Slot(ref) = TokenState{};
+  free_.push_back(ref);
+}
+
+std::string TokenTable::Identity(const TokenState& s) const {
+  static constexpr char kHex[] = "0123456789abcdef";
+  if (s.by_jti()) {
+    std::string out(strings_.Get(s.iss));
+    out.push_back('|');
+    out.append(s.jti());
+    return out;
+  }
+  std::string fp(32, '0');
+  for (int i = 0; i < 16; ++i) {
+    fp[2 * i] = kHex[s.fp[i] >> 4];
+    fp[2 * i + 1] = kHex[s.fp[i] & 0xf];
+  }
+  return fp;
+}
 
 void TokenTable::RecordUse(TokenState& s, const v1::UsageEvent& use) {
   if (s.uses == 0 || use.ts_us() < s.first_seen_us)
@@ -124,17 +228,17 @@ void TokenTable::RecordUse(TokenState& s, const v1::UsageEvent& use) {
   }
   svc->by_class[StatusClass(use.status())] += use.count();
   uint32_t client = strings_.Intern(use.client());
-  int64_t seen = std::max(use.last_ts_us(), use.ts_us());
+  uint32_t seen = SecondsUp(std::max(use.last_ts_us(), use.ts_us()));
   for (auto& c : s.clients) {
     if (c.client == client) {
-      c.last_us = std::max(c.last_us, seen);
+      c.last_s = std::max(c.last_s, seen);
       return;
     }
   }
   if (s.clients.size() >= max_clients_) {
     auto oldest = std::min_element(
         s.clients.begin(), s.clients.end(),
-        [](const auto& a, const auto& b) { return a.last_us < b.last_us; });
+        [](const auto& a, const auto& b) { return a.last_s < b.last_s; });
     *oldest = {client, seen};
   } else {
     s.clients.push_back({client, seen});
@@ -143,9 +247,13 @@ void TokenTable::RecordUse(TokenState& s, const v1::UsageEvent& use) {
 
 size_t TokenTable::RecentSources(const TokenState& s, std::string_view client,
                                  int64_t since_us) const {
+  // Client times are kept in whole seconds, rounded up: a client seen less
+  // than a second before the window opens may still count.
   size_t n = 1;  // this use's client
   for (const auto& c : s.clients) {
-    if (c.last_us >= since_us && strings_.Get(c.client) != client) ++n;
+    if (int64_t{c.last_s} * 1000000 >= since_us &&
+        strings_.Get(c.client) != client)
+      ++n;
   }
   return n;
 }
@@ -156,12 +264,11 @@ void TokenTable::ServiceNames(const TokenState& s,
   for (const auto& u : s.services) out->push_back(strings_.Get(u.service));
 }
 
-v1::TokenInfo TokenTable::Claims(const std::string& identity,
-                                 const TokenState& s) const {
-  static constexpr char kHex[] = "0123456789abcdef";
+v1::TokenInfo TokenTable::Claims(const TokenState& s) const {
   v1::TokenInfo t;
   t.set_kind(static_cast<v1::TokenKind>(s.kind));
   std::string fp(32, '0');
+  static constexpr char kHex[] = "0123456789abcdef";
   for (int i = 0; i < 16; ++i) {
     fp[2 * i] = kHex[s.fp[i] >> 4];
     fp[2 * i + 1] = kHex[s.fp[i] & 0xf];
@@ -169,12 +276,7 @@ v1::TokenInfo TokenTable::Claims(const std::string& identity,
   t.set_fp(fp);
   t.set_iss(strings_.Get(s.iss));
   t.set_sub(strings_.Get(s.sub));
-  const std::string& iss = strings_.Get(s.iss);
-  if (s.kind == v1::TOKEN_KIND_JWT && identity.size() > iss.size() &&
-      identity.compare(0, iss.size(), iss) == 0 &&
-      identity[iss.size()] == '|') {
-    t.set_jti(identity.substr(iss.size() + 1));
-  }
+  if (s.by_jti()) t.set_jti(std::string(s.jti()));
   t.set_alg(strings_.Get(s.alg));
   t.set_kid(strings_.Get(s.kid));
   t.set_typ(strings_.Get(s.typ));
@@ -187,11 +289,10 @@ v1::TokenInfo TokenTable::Claims(const std::string& identity,
   return t;
 }
 
-TokenRow TokenTable::ToRow(const std::string& identity,
-                           const TokenState& s) const {
+TokenRow TokenTable::ToRow(const TokenState& s) const {
   TokenRow row;
-  row.identity = identity;
-  row.token = Claims(identity, s);
+  row.identity = Identity(s);
+  row.token = Claims(s);
   row.first_seen_us = s.first_seen_us;
   row.last_seen_us = s.last_seen_us;
   row.uses = s.uses;
@@ -203,15 +304,17 @@ TokenRow TokenTable::ToRow(const std::string& identity,
   }
   std::vector<TokenState::ClientSeen> clients(s.clients.begin(),
                                               s.clients.end());
-  std::sort(clients.begin(), clients.end(),
-            [](const auto& a, const auto& b) { return a.last_us < b.last_us; });
+  std::stable_sort(
+      clients.begin(), clients.end(),
+      [](const auto& a, const auto& b) { return a.last_s < b.last_s; });
   for (const auto& c : clients) row.clients.push_back(strings_.Get(c.client));
   return row;
 }
 
 void TokenTable::Restore(const TokenRow& row) {
   bool created;
-  TokenState& s = Upsert(row.identity, row.token, &created);
+  Ref ref;
+  TokenState& s = Upsert(row.token, &created, &ref);
   s.first_seen_us = row.first_seen_us;
   s.last_seen_us = row.last_seen_us;
   s.uses = row.uses;
@@ -230,24 +333,30 @@ void TokenTable::Restore(const TokenRow& row) {
   // the multi-source window across a restart.
   for (const std::string& c : row.clients) {
     if (s.clients.size() < max_clients_)
-      s.clients.push_back({strings_.Intern(c), row.last_seen_us});
+      s.clients.push_back({strings_.Intern(c), SecondsUp(row.last_seen_us)});
   }
 }
 
 double TokenTable::bytes_per_token() const {
-  if (tokens_.empty()) return 0;
-  // Slots (with the table's spare capacity and control bytes), plus heap
-  // behind each identity string and spilled inline vectors.
-  double bytes = static_cast<double>(tokens_.capacity()) *
-                 (sizeof(std::pair<const std::string, TokenState>) + 1);
-  for (const auto& [identity, s] : tokens_) {
-    if (identity.capacity() > 15) bytes += identity.capacity() + 1;
+  if (index_.empty()) return 0;
+  // malloc's chunk for n bytes: n plus an 8-byte header, 16-aligned, >= 32.
+  auto chunk = [](size_t n) {
+    return std::max<size_t>(32, (n + 8 + 15) & ~15);
+  };
+  double bytes = static_cast<double>(index_.capacity()) * (sizeof(Ref) + 1) +
+                 static_cast<double>(chunks_.size()) *
+                     chunk(kChunkSize * sizeof(TokenState)) +
+                 static_cast<double>(free_.capacity() * sizeof(Ref)) +
+                 static_cast<double>(chunks_.capacity() * sizeof(void*));
+  for (Ref ref : index_) {
+    const TokenState& s = Slot(ref);
+    if (s.jti_len > 0) bytes += chunk(s.jti_len);
     if (s.services.size() > 1)
-      bytes += s.services.capacity() * sizeof(TokenState::ServiceUses);
+      bytes += chunk(s.services.capacity() * sizeof(TokenState::ServiceUses));
     if (s.clients.size() > 2)
-      bytes += s.clients.capacity() * sizeof(TokenState::ClientSeen);
+      bytes += chunk(s.clients.capacity() * sizeof(TokenState::ClientSeen));
   }
-  return bytes / static_cast<double>(tokens_.size());
+  return bytes / static_cast<double>(index_.size());
 }
 
 }  // namespace tokenwatch::collector

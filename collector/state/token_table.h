@@ -8,11 +8,13 @@
 #include <array>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/container/inlined_vector.h"
 #include "collector/model.h"
 #include "tokenwatch/v1/event.pb.h"
@@ -37,6 +39,9 @@ std::string IdentityOf(const v1::TokenInfo& token);
 // The same, into a reused buffer.
 void IdentityOf(const v1::TokenInfo& token, std::string* out);
 
+// One tracked token, about 176 bytes. The identity is not stored as a
+// string: it is (iss, jti) for a JWT with a jti, else the fingerprint, so the
+// jti is the only per-token string on the heap.
 struct TokenState {
   static constexpr int64_t kNone = INT64_MIN;
   struct ServiceUses {
@@ -45,14 +50,18 @@ struct TokenState {
   };
   struct ClientSeen {
     uint32_t client;
-    int64_t last_us;
+    uint32_t last_s;  // observation time, whole seconds (rounded up)
   };
 
+  bool by_jti() const { return jti_len != 0; }
+  std::string_view jti() const { return {jti_bytes.get(), jti_len}; }
+
   std::array<uint8_t, 16> fp{};
-  // jti is not stored: it is the identity after "iss|".
   uint32_t iss = 0, sub = 0, alg = 0, kid = 0, typ = 0, aud = 0, scopes = 0,
            client_id = 0;
+  uint32_t jti_len = 0;  // 0: tracked by fp
   uint8_t kind = 0;
+  std::unique_ptr<char[]> jti_bytes;
   int64_t exp = kNone, nbf = kNone, iat = kNone;
   int64_t first_seen_us = 0, last_seen_us = 0;
   uint64_t uses = 0;
@@ -60,18 +69,26 @@ struct TokenState {
   absl::InlinedVector<ClientSeen, 2> clients;    // bounded, oldest evicted
 };
 
+// Tokens by identity. States live in fixed-size chunks (no per-token
+// allocation, no rehash moves) and the index is a set of 4-byte slot numbers
+// hashed through the state they name, so an index entry costs 5 bytes
+// instead of a 32-byte identity string plus its heap copy.
 class TokenTable {
  public:
-  explicit TokenTable(size_t max_clients_per_token = 8)
-      : max_clients_(max_clients_per_token) {}
+  using Ref = uint32_t;
+
+  explicit TokenTable(size_t max_clients_per_token = 8);
 
   // Finds or creates the token's state; `created` tells which. Claims are
   // (re)read only when the fingerprint changed: the same fp is the same
   // signing input, so the same claims.
-  TokenState& Upsert(const std::string& identity, const v1::TokenInfo& token,
-                     bool* created);
-  TokenState* Find(const std::string& identity);
-  void Erase(const std::string& identity);
+  TokenState& Upsert(const v1::TokenInfo& token, bool* created, Ref* ref);
+  // By identity string ("iss|jti" or fp hex), for the API and tests.
+  TokenState* Find(std::string_view identity);
+  TokenState& At(Ref ref) { return Slot(ref); }
+  const TokenState& At(Ref ref) const { return Slot(ref); }
+  void Erase(Ref ref);
+  std::string Identity(const TokenState& s) const;
 
   // Records one (folded) use after detection has looked at the history.
   void RecordUse(TokenState& s, const v1::UsageEvent& use);
@@ -82,26 +99,65 @@ class TokenTable {
   void ServiceNames(const TokenState& s,
                     std::vector<std::string_view>* out) const;
 
-  TokenRow ToRow(const std::string& identity, const TokenState& s) const;
+  TokenRow ToRow(const TokenState& s) const;
   void Restore(const TokenRow& row);
-  v1::TokenInfo Claims(const std::string& identity, const TokenState& s) const;
+  v1::TokenInfo Claims(const TokenState& s) const;
 
-  size_t size() const { return tokens_.size(); }
-  // Approximate heap bytes per tracked token (slots plus out-of-line data),
-  // interned strings excluded (they are shared).
+  size_t size() const { return index_.size(); }
+  // Heap bytes per tracked token: index slots with their spare capacity,
+  // state chunks, the jti copies and spilled inline vectors. Interned
+  // strings are shared across tokens and not counted.
   double bytes_per_token() const;
   template <typename Fn>
   void ForEach(Fn fn) const {
-    for (const auto& [identity, state] : tokens_) fn(identity, state);
+    for (Ref ref : index_) fn(ref, Slot(ref));
   }
 
  private:
+  static constexpr int kChunkBits = 10;
+  static constexpr uint32_t kChunkSize = 1u << kChunkBits;
+
+  // What identifies a token, as a lookup key or read from a state.
+  struct Key {
+    bool by_jti;
+    std::string_view iss, jti;
+    std::array<uint8_t, 16> fp;
+  };
+  struct IndexHash {
+    using is_transparent = void;
+    const TokenTable* table;
+    size_t operator()(Ref ref) const { return (*this)(table->KeyOf(ref)); }
+    size_t operator()(const Key& k) const;
+  };
+  struct IndexEq {
+    using is_transparent = void;
+    const TokenTable* table;
+    bool operator()(Ref a, Ref b) const { return a == b; }
+    bool operator()(Ref a, const Key& b) const {
+      return Same(table->KeyOf(a), b);
+    }
+    bool operator()(const Key& a, Ref b) const {
+      return Same(a, table->KeyOf(b));
+    }
+    static bool Same(const Key& a, const Key& b);
+  };
+
+  TokenState& Slot(Ref ref) const {
+    return chunks_[ref >> kChunkBits][ref & (kChunkSize - 1)];
+  }
+  Key KeyOf(Ref ref) const;
+  Key KeyOf(const v1::TokenInfo& token) const;
+  Ref Allocate();
+  void ReadClaims(TokenState& s, const v1::TokenInfo& t);
   uint32_t InternList(
       const google::protobuf::RepeatedPtrField<std::string>& list);
   std::vector<std::string> ListOf(uint32_t id) const;
 
   size_t max_clients_;
-  absl::flat_hash_map<std::string, TokenState> tokens_;  // by identity
+  std::vector<std::unique_ptr<TokenState[]>> chunks_;
+  uint32_t next_ = 0;      // first never-used slot
+  std::vector<Ref> free_;  // slots of erased tokens
+  absl::flat_hash_set<Ref, IndexHash, IndexEq> index_;
   Interner strings_;
   Interner lists_;  // aud and scope lists, joined with '\x1f'
 };
