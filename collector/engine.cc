@@ -54,7 +54,34 @@ absl::Status Engine::Restore() {
     applied_[ProgressKey(p.agent_id, p.boot_id)] = p;
     committed_[ProgressKey(p.agent_id, p.boot_id)] = p;
   }
+  // Batches stored after the last checkpoint: their alerts and progress are
+  // already in the store, their effect on tokens is not.
+  v1::EventBatch batch;
+  for (const JournalEntry& j : snap->journal) {
+    if (!batch.ParseFromString(j.batch)) {
+      return absl::DataLossError(
+          absl::StrCat("store journal: a batch of agent \"", j.agent_id,
+                       "\" cannot be parsed (the store file is corrupt)"));
+    }
+    for (const v1::UsageEvent& e : batch.events()) ReplayEvent(e);
+    journal_bytes_ += j.batch.size();
+  }
   return absl::OkStatus();
+}
+
+void Engine::ReplayEvent(const v1::UsageEvent& e) {
+  now_us_ = std::max(now_us_, std::max(e.ts_us(), e.last_ts_us()));
+  bool created = false;
+  TokenTable::Ref ref;
+  TokenState& s = tokens_.Upsert(e.token(), &created, &ref);
+  tokens_.RecordUse(s, e);
+  dirty_tokens_.insert(ref);
+}
+
+std::optional<TokenRow> Engine::GetToken(const std::string& identity) const {
+  const TokenState* s = tokens_.Find(identity);
+  if (s == nullptr) return std::nullopt;
+  return tokens_.ToRow(*s);
 }
 
 uint64_t Engine::StoredThrough(const std::string& agent, uint64_t boot) const {
@@ -63,7 +90,7 @@ uint64_t Engine::StoredThrough(const std::string& agent, uint64_t boot) const {
 }
 
 bool Engine::Apply(const std::string& agent, uint64_t boot,
-                   const v1::EventBatch& batch) {
+                   const v1::EventBatch& batch, std::string serialized) {
   AgentProgress& p = applied_[ProgressKey(agent, boot)];
   if (batch.seq() <= p.seq) {
     ++stats_.duplicate_batches;
@@ -76,6 +103,9 @@ bool Engine::Apply(const std::string& agent, uint64_t boot,
   stats_.events_by_agent[agent] += batch.events_size();
   ++stats_.batches_by_agent[agent];
   for (const v1::UsageEvent& e : batch.events()) ApplyEvent(agent, e);
+  if (serialized.empty()) serialized = batch.SerializeAsString();
+  journal_bytes_ += serialized.size();
+  journal_.push_back({agent, boot, std::move(serialized)});
   pending_dirty_ = true;
   if (now_us_ - last_retire_us_ >= kRetireEveryUs) RetireTokens(now_us_);
   if (revocations_ != nullptr)
@@ -127,12 +157,12 @@ void Engine::ApplyEvent(const std::string& agent, const v1::UsageEvent& e) {
     }
     Raise(f, identity, agent, e);
   }
-  static constexpr const char* kClass[] = {"none", "1xx", "2xx",
-                                           "3xx",  "4xx", "5xx"};
   uint32_t st = e.status();
-  stats_.uses_by_service_class[absl::StrCat(
-      e.service(), "|", kClass[st >= 100 && st <= 599 ? st / 100 : 0])] +=
-      e.count();
+  absl::string_view service(e.service().data(), e.service().size());
+  auto uses = stats_.uses_by_service.find(service);
+  if (uses == stats_.uses_by_service.end())
+    uses = stats_.uses_by_service.try_emplace(e.service()).first;
+  uses->second[st >= 100 && st <= 599 ? st / 100 : 0] += e.count();
 
   tokens_.RecordUse(s, e);
   dirty_tokens_.insert(ref);
@@ -219,13 +249,22 @@ void Engine::RetireTokens(int64_t now_us) {
   }
 }
 
-absl::Status Engine::Commit() {
-  if (!pending_dirty_) return absl::OkStatus();
+absl::Status Engine::Commit(bool checkpoint) {
+  bool tokens_changed = !dirty_tokens_.empty() || !retired_.empty();
+  if (!pending_dirty_ && !(checkpoint && tokens_changed)) {
+    return absl::OkStatus();
+  }
   CommitBatch batch;
-  batch.tokens.reserve(dirty_tokens_.size());
-  for (TokenTable::Ref ref : dirty_tokens_)
-    batch.tokens.push_back(tokens_.ToRow(tokens_.At(ref)));
-  batch.retired.assign(retired_.begin(), retired_.end());
+  batch.checkpoint = checkpoint;
+  if (checkpoint) {
+    batch.tokens.reserve(dirty_tokens_.size());
+    for (TokenTable::Ref ref : dirty_tokens_)
+      batch.tokens.push_back(tokens_.ToRow(tokens_.At(ref)));
+    batch.retired.assign(retired_.begin(), retired_.end());
+  } else {
+    batch.journal = std::move(journal_);
+    journal_.clear();
+  }
   // New alerts carry their latest counters; repeats of them in the same
   // commit need no separate update.
   absl::flat_hash_map<std::string, bool> new_ids;
@@ -261,6 +300,7 @@ absl::Status Engine::Commit() {
   }
   if (!s.ok()) {
     ++stats_.commit_failures;
+    if (!checkpoint) journal_ = std::move(batch.journal);  // retried
     return s;
   }
   ++stats_.commits;
@@ -269,8 +309,12 @@ absl::Status Engine::Commit() {
   }
   for (const std::string& key : dirty_alert_keys_) alerts_[key].dirty = false;
   dirty_alert_keys_.clear();
-  dirty_tokens_.clear();
-  retired_.clear();
+  journal_.clear();
+  if (checkpoint) {
+    dirty_tokens_.clear();
+    retired_.clear();
+    journal_bytes_ = 0;
+  }
   std::vector<Alert> raised = std::move(new_alerts_);
   new_alerts_.clear();
   pending_dirty_ = false;

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,9 +40,10 @@ struct EngineStats {
   uint64_t tokens_retired = 0;
   absl::flat_hash_map<std::string, uint64_t> events_by_agent;
   absl::flat_hash_map<std::string, uint64_t> batches_by_agent;
-  // Keys joined with '|': service|class, type|severity|service,
-  // service|accepted.
-  absl::flat_hash_map<std::string, uint64_t> uses_by_service_class;
+  // Uses by service, then status class (none, 1xx..5xx): per event a
+  // lookup without building a key.
+  absl::flat_hash_map<std::string, std::array<uint64_t, 6>> uses_by_service;
+  // Keys joined with '|': type|severity|service, service|accepted.
   absl::flat_hash_map<std::string, uint64_t> alerts_by_type;
   absl::flat_hash_map<std::string, uint64_t> expired_uses;
   absl::flat_hash_map<std::string, double> detector_seconds;  // sampled
@@ -66,12 +68,22 @@ class Engine {
   uint64_t StoredThrough(const std::string& agent, uint64_t boot) const;
   // Applies a batch in memory unless it was applied before; false for a
   // duplicate. Takes effect durably at the next successful Commit.
+  // `serialized` is the batch's wire form if the caller has it (it goes to
+  // the journal); empty: serialized here.
   bool Apply(const std::string& agent, uint64_t boot,
-             const v1::EventBatch& batch);
+             const v1::EventBatch& batch, std::string serialized = {});
   // Stores everything applied since the last successful commit. On failure
   // nothing is acknowledged and the same work is retried at the next call.
-  absl::Status Commit();
+  // A checkpoint writes every token changed since the last checkpoint and
+  // empties the journal; otherwise the applied batches are journaled (one
+  // row each) and replayed into the token state by Restore.
+  absl::Status Commit(bool checkpoint = true);
   bool HasPending() const { return pending_dirty_; }
+  // Journaled bytes since the last checkpoint (what a restart replays).
+  size_t JournalBytes() const { return journal_bytes_; }
+  // The in-memory state of a token, which is ahead of the store between
+  // checkpoints.
+  std::optional<TokenRow> GetToken(const std::string& identity) const;
 
   const EngineStats& stats() const { return stats_; }
   const TokenTable& tokens() const { return tokens_; }
@@ -84,6 +96,7 @@ class Engine {
     bool dirty;  // repeated since the last commit
   };
   void ApplyEvent(const std::string& agent, const v1::UsageEvent& e);
+  void ReplayEvent(const v1::UsageEvent& e);
   void Raise(const Finding& f, const std::string& identity,
              const std::string& agent, const v1::UsageEvent& e);
   void RetireTokens(int64_t now_us);
@@ -104,6 +117,8 @@ class Engine {
   // Work since the last successful commit.
   absl::flat_hash_set<TokenTable::Ref> dirty_tokens_;
   absl::flat_hash_set<std::string> retired_;  // identities
+  std::vector<JournalEntry> journal_;         // applied, not yet committed
+  size_t journal_bytes_ = 0;  // journaled since the last checkpoint
   std::vector<Alert> new_alerts_;
   std::vector<std::string> dirty_alert_keys_;
   bool pending_dirty_ = false;

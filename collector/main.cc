@@ -193,6 +193,11 @@ int Run(int argc, char** argv) {
       [&service]() { return service.open_streams(); },
       [notify]() { return notify->Counters(); });
   hooks.metrics = [&metrics]() { return metrics.Text(); };
+  hooks.token = [&service](const std::string& identity) {
+    return service.WithEngine([&identity](tokenwatch::collector::Engine& e) {
+      return e.GetToken(identity);
+    });
+  };
   hooks.revoke = [&revocations](const std::vector<std::string>& jtis) {
     return revocations.Add(jtis);
   };

@@ -68,10 +68,14 @@ std::vector<MetricFamily> CollectorMetrics::Collect() const {
                       "Token uses, by service and response status class.",
                       C,
                       {}};
-    for (const auto& [key, n] : st.uses_by_service_class) {
-      auto p = Split(key);
-      uses.metric.push_back(
-          Counter(n, {{"service", p[0]}, {"status_class", p[1]}}));
+    static constexpr const char* kClass[] = {"none", "1xx", "2xx",
+                                             "3xx",  "4xx", "5xx"};
+    for (const auto& [service, by_class] : st.uses_by_service) {
+      for (size_t i = 0; i < by_class.size(); ++i) {
+        if (by_class[i] == 0) continue;
+        uses.metric.push_back(Counter(
+            by_class[i], {{"service", service}, {"status_class", kClass[i]}}));
+      }
     }
     out.push_back(std::move(uses));
     MetricFamily alerts{"tokenwatch_collector_alerts_total",

@@ -684,7 +684,8 @@ int ApiServer::Handle(mg_connection* conn) {
           response = ErrorResponse(400, "bad encoding of token identity");
         } else {
           absl::StatusOr<std::optional<TokenRow>> row =
-              store_->GetToken(*identity);
+              hooks_.token ? hooks_.token(*identity)
+                           : store_->GetToken(*identity);
           if (!row.ok()) {
             response = StatusResponse(row.status());
           } else if (!row->has_value()) {

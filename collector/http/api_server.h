@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,9 @@ class ApiServer {
     std::function<std::string()> health;
     // Prometheus text exposition for /metrics; empty: /metrics is a 404.
     std::function<std::string()> metrics;
+    // A token's current state (the engine is ahead of the store between
+    // checkpoints); empty: read from the store.
+    std::function<std::optional<TokenRow>(const std::string& identity)> token;
     // Adds jtis to the revocation list; empty: the endpoint is a 404.
     std::function<absl::Status(const std::vector<std::string>& jtis)> revoke;
   };

@@ -177,7 +177,7 @@ TokenState& TokenTable::Upsert(const v1::TokenInfo& t, bool* created,
   return s;
 }
 
-TokenState* TokenTable::Find(std::string_view identity) {
+TokenState* TokenTable::Find(std::string_view identity) const {
   // "iss|jti" for any '|' split whose iss is a known issuer, else an fp.
   for (size_t bar = identity.find('|'); bar != std::string_view::npos;
        bar = identity.find('|', bar + 1)) {

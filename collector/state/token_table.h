@@ -84,7 +84,7 @@ class TokenTable {
   // signing input, so the same claims.
   TokenState& Upsert(const v1::TokenInfo& token, bool* created, Ref* ref);
   // By identity string ("iss|jti" or fp hex), for the API and tests.
-  TokenState* Find(std::string_view identity);
+  TokenState* Find(std::string_view identity) const;
   TokenState& At(Ref ref) { return Slot(ref); }
   const TokenState& At(Ref ref) const { return Slot(ref); }
   void Erase(Ref ref);

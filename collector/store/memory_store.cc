@@ -64,6 +64,11 @@ absl::Status MemoryStore::Commit(const CommitBatch& batch) {
     progress_[{p.agent_id, p.boot_id}] = p.seq;
   }
   for (const std::string& identity : batch.retired) tokens_.erase(identity);
+  if (batch.checkpoint) {
+    journal_.clear();
+  } else {
+    journal_.insert(journal_.end(), batch.journal.begin(), batch.journal.end());
+  }
   return absl::OkStatus();
 }
 
@@ -78,6 +83,7 @@ absl::StatusOr<Snapshot> MemoryStore::Load() {
   for (const auto& [key, seq] : progress_) {
     snap.progress.push_back({key.first, key.second, seq});
   }
+  snap.journal = journal_;
   return snap;
 }
 

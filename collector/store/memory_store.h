@@ -52,6 +52,7 @@ class MemoryStore final : public Store {
   std::set<std::pair<int64_t, std::string>> by_time_ ABSL_GUARDED_BY(mu_);
   std::map<std::pair<std::string, uint64_t>, uint64_t> progress_
       ABSL_GUARDED_BY(mu_);
+  std::vector<JournalEntry> journal_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace tokenwatch::collector

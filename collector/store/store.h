@@ -17,6 +17,15 @@
 
 namespace tokenwatch::collector {
 
+// Event batches applied since the last checkpoint, as received: replayed
+// into per-token state at start-up. Committing a batch costs one row, while
+// writing back every token it touched costs one row per token.
+struct JournalEntry {
+  std::string agent_id;
+  uint64_t boot_id = 0;
+  std::string batch;  // a serialized tokenwatch.v1.EventBatch
+};
+
 // Everything written in one durable transaction.
 struct CommitBatch {
   std::vector<TokenRow> tokens;         // upserted by identity
@@ -24,6 +33,11 @@ struct CommitBatch {
   std::vector<Alert> repeated_alerts;   // count and last_ts_us updated, by id
   std::vector<AgentProgress> progress;  // upserted by (agent_id, boot_id)
   std::vector<std::string> retired;     // token identities to delete
+  // Appended to the journal, unless `checkpoint`: then `tokens` and
+  // `retired` hold every change since the last checkpoint and the journal
+  // is emptied instead.
+  std::vector<JournalEntry> journal;
+  bool checkpoint = true;
 };
 
 // What a restarted collector needs to resume.
@@ -31,6 +45,7 @@ struct Snapshot {
   std::vector<TokenRow> tokens;
   std::vector<Alert> alerts;  // every alert (dedup keys and counters)
   std::vector<AgentProgress> progress;
+  std::vector<JournalEntry> journal;  // in commit order
 };
 
 struct AlertQuery {
