@@ -2,7 +2,7 @@
 BUILD ?= build
 JOBS  ?= $(shell nproc)
 
-.PHONY: deps build demo test bench clean
+.PHONY: deps build demo test test-unit test-asan test-tsan bench clean
 
 deps:
 	bash scripts/install-deps.sh
@@ -16,8 +16,18 @@ build: deps $(BUILD)/CMakeCache.txt
 demo: build
 	bash scripts/demo.sh $(BUILD)
 
-test: build
+# Every test, then every test again under ASan+UBSan, then the threaded
+# parts under TSan (CI runs all three through .ci/run).
+test: test-unit test-asan test-tsan
+
+test-unit: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+test-asan: deps
+	bash scripts/sanitize.sh asan
+
+test-tsan: deps
+	bash scripts/sanitize.sh tsan
 
 bench: build
 	bash scripts/bench.sh $(BUILD)

@@ -12,7 +12,7 @@ constexpr auto kRetryCommit = std::chrono::milliseconds(500);
 // Token rows are written back at most this often (or once this much is
 // journaled); in between, a commit journals each batch as one row. Bounds
 // what a restart replays.
-constexpr auto kCheckpointEvery = std::chrono::seconds(2);
+constexpr auto kCheckpointEvery = std::chrono::seconds(10);
 constexpr size_t kCheckpointJournalBytes = 64 << 20;
 }  // namespace
 
