@@ -18,6 +18,7 @@
 #include "absl/time/clock.h"
 #include "agent/capture/pcap_source.h"
 #include "agent/config/config.h"
+#include "agent/config/tls_credentials.h"
 #include "agent/metrics/agent_metrics.h"
 #include "agent/output/collector_sink.h"
 #include "agent/output/event_json.h"
@@ -233,6 +234,19 @@ int Run(int argc, char** argv) {
     o.flush_interval = std::chrono::milliseconds(std::max<int64_t>(
         1, absl::ToInt64Milliseconds(cfg.agent.flush_interval)));
     o.queue_max_events = cfg.agent.queue_max_events;
+    if (cfg.agent.tls.has_value()) {
+      auto tls = tokenwatch::config::MakeChannelCredentials(*cfg.agent.tls);
+      if (!tls.ok()) {
+        fprintf(stderr, "tokenwatch-agent: %s\n",
+                std::string(tls.status().message()).c_str());
+        return 2;
+      }
+      for (const std::string& w : tls->warnings) {
+        fprintf(stderr, "tokenwatch-agent: warning: %s\n", w.c_str());
+      }
+      o.credentials = tls->credentials;
+      o.tls_server_name = cfg.agent.tls->server_name;
+    }
     collector_sink = std::make_unique<tokenwatch::output::CollectorSink>(o);
   }
   tokenwatch::output::TeeSink sink({json_sink.get(), collector_sink.get()});
@@ -363,6 +377,10 @@ int Run(int argc, char** argv) {
               (unsigned long long)d.unacked_events,
               (unsigned long long)d.unacked_batches, collector.c_str(),
               absl::FormatDuration(cfg.agent.drain_timeout).c_str());
+      if (!d.last_error.empty()) {
+        fprintf(stderr, "tokenwatch-agent: last error from %s: %s\n",
+                collector.c_str(), d.last_error.c_str());
+      }
       rc = 1;
     } else if (d.dropped > 0) {
       fprintf(

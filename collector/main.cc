@@ -15,9 +15,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "agent/config/config.h"
+#include "agent/config/tls_credentials.h"
 #include "collector/detect/revoked_use.h"
 #include "collector/engine.h"
 #include "collector/http/api_server.h"
+#include "collector/http/bearer_auth.h"
 #include "collector/ingest/ingest_service.h"
 #include "collector/metrics.h"
 #include "collector/model.h"
@@ -157,12 +159,54 @@ int Run(int argc, char** argv) {
     return 1;
   }
 
-  // Step 3: gRPC ingest.
+  // Step 3: gRPC ingest, over TLS when configured (mTLS with a client CA).
+  std::shared_ptr<grpc::ServerCredentials> ingest_credentials =
+      grpc::InsecureServerCredentials();
+  if (cfg.collector.tls.has_value()) {
+    auto tls = tokenwatch::config::MakeServerCredentials(*cfg.collector.tls);
+    if (!tls.ok()) {
+      fprintf(stderr, "tokenwatch-collector: %s\n",
+              std::string(tls.status().message()).c_str());
+      return 2;
+    }
+    for (const std::string& w : tls->warnings) {
+      fprintf(stderr, "tokenwatch-collector: warning: %s\n", w.c_str());
+    }
+    if (cfg.collector.tls->client_ca_file.empty()) {
+      fprintf(stderr,
+              "tokenwatch-collector: warning: collector.tls has no "
+              "client_ca_file: any client that reaches %s may send events\n",
+              cfg.collector.listen.c_str());
+    }
+    ingest_credentials = tls->credentials;
+  }
+  // The API's write token; its value is never printed.
+  tokenwatch::collector::ApiServer::Options api_options;
+  if (!cfg.collector.http_token_file.empty()) {
+    auto token = tokenwatch::collector::LoadBearerToken(
+        cfg.collector.http_token_file.path);
+    if (!token.ok()) {
+      fprintf(stderr, "tokenwatch-collector: %s: %s\n",
+              cfg.collector.http_token_file.where.c_str(),
+              std::string(token.status().message()).c_str());
+      return 2;
+    }
+    api_options.write_token = *std::move(token);
+    const std::string& http = cfg.collector.http_listen;
+    if (http.rfind("127.", 0) != 0 && http.rfind("localhost:", 0) != 0 &&
+        http.rfind("[::1]:", 0) != 0) {
+      // The API speaks plain HTTP: off loopback, put a TLS proxy in front.
+      fprintf(stderr,
+              "tokenwatch-collector: warning: the API on %s is plain HTTP: "
+              "the bearer token crosses the network in the clear\n",
+              http.c_str());
+    }
+  }
   tokenwatch::collector::IngestService service(&engine);
   grpc::ServerBuilder builder;
   int grpc_port = 0;
-  builder.AddListeningPort(cfg.collector.listen,
-                           grpc::InsecureServerCredentials(), &grpc_port);
+  builder.AddListeningPort(cfg.collector.listen, ingest_credentials,
+                           &grpc_port);
   builder.RegisterService(&service);
   builder.SetMaxReceiveMessageSize(64 << 20);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
@@ -201,8 +245,8 @@ int Run(int argc, char** argv) {
   hooks.revoke = [&revocations](const std::vector<std::string>& jtis) {
     return revocations.Add(jtis);
   };
-  auto api = tokenwatch::collector::ApiServer::Start(cfg.collector.http_listen,
-                                                     store->get(), hooks);
+  auto api = tokenwatch::collector::ApiServer::Start(
+      cfg.collector.http_listen, store->get(), hooks, std::move(api_options));
   if (!api.ok()) {
     fprintf(stderr, "tokenwatch-collector: %s\n",
             std::string(api.status().message()).c_str());
@@ -210,9 +254,16 @@ int Run(int argc, char** argv) {
     return 1;
   }
   fprintf(stderr,
-          "tokenwatch-collector: ingest on %s (port %d), API on %s, store %s\n",
+          "tokenwatch-collector: ingest on %s (port %d, %s), API on %s "
+          "(writes %s), store %s\n",
           cfg.collector.listen.c_str(), grpc_port,
-          cfg.collector.http_listen.c_str(), cfg.collector.store.c_str());
+          !cfg.collector.tls.has_value()              ? "plaintext"
+          : cfg.collector.tls->client_ca_file.empty() ? "TLS"
+                                                      : "mTLS",
+          cfg.collector.http_listen.c_str(),
+          cfg.collector.http_token_file.empty() ? "disabled"
+                                                : "need the bearer token",
+          cfg.collector.store.c_str());
 
   signal(SIGINT, OnSignal);
   signal(SIGTERM, OnSignal);

@@ -13,6 +13,7 @@ PACKAGES=(
   # tests, captures and benchmarks: real peers and reference tools
   tcpdump tshark httpry nginx-light curl iproute2 nodejs python3 python3-yaml procps time
   prometheus prometheus-alertmanager tcpreplay
+  openssl  # scripts/make-test-ca.sh: the test PKI for agent <-> collector TLS
 )
 
 missing=()

@@ -345,6 +345,16 @@ class Loader {
     return absl::OkStatus();
   }
 
+  // A file whose contents are checked at start-up, remembering where it
+  // was named so those errors can say so.
+  absl::Status ReadFileSetting(const Value& v, FileSetting& out) {
+    std::string path;
+    if (absl::Status s = ReadNonEmptyString(v, path); !s.ok()) return s;
+    out.path = Resolve(path);
+    out.where = absl::StrCat(file_, ":", v.line, ": key '", v.path, "'");
+    return absl::OkStatus();
+  }
+
   // Like ReadPath, but "-" (stdout) stays "-".
   absl::Status ReadOutput(const Value& v, std::string& out) {
     if (absl::Status s = ReadString(v, out); !s.ok()) return s;
@@ -682,7 +692,63 @@ class Loader {
              [&](const Value& d) {
                return ReadDuration(d, out.drain_timeout, /*allow_zero=*/true);
              }},
+            {"tls",
+             [&](const Value& t) {
+               return ReadAgentTls(t, out.tls.emplace());
+             }},
         });
+  }
+
+  absl::Status ReadAgentTls(const Value& v, AgentTls& out) {
+    if (absl::Status s =
+            ReadMap(v,
+                    {
+                        {"ca_file",
+                         [&](const Value& f) {
+                           return ReadFileSetting(f, out.ca_file);
+                         }},
+                        {"cert_file",
+                         [&](const Value& f) {
+                           return ReadFileSetting(f, out.cert_file);
+                         }},
+                        {"key_file",
+                         [&](const Value& f) {
+                           return ReadFileSetting(f, out.key_file);
+                         }},
+                        {"server_name",
+                         [&](const Value& s) {
+                           return ReadNonEmptyString(s, out.server_name);
+                         }},
+                    });
+        !s.ok()) {
+      return s;
+    }
+    // A certificate without its key (or the reverse) cannot authenticate.
+    if (out.cert_file.empty() != out.key_file.empty()) {
+      const bool no_cert = out.cert_file.empty();
+      return Fail(
+          Value{v.node, ChildPath(v.path, no_cert ? "cert_file" : "key_file"),
+                v.line},
+          no_cert ? "required key is missing (key_file needs its cert_file)"
+                  : "required key is missing (cert_file needs its key_file)");
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status ReadCollectorTls(const Value& v, CollectorTls& out) {
+    return ReadMap(
+        v,
+        {
+            {"cert_file",
+             [&](const Value& f) { return ReadFileSetting(f, out.cert_file); }},
+            {"key_file",
+             [&](const Value& f) { return ReadFileSetting(f, out.key_file); }},
+            {"client_ca_file",
+             [&](const Value& f) {
+               return ReadFileSetting(f, out.client_ca_file);
+             }},
+        },
+        /*required=*/{"cert_file", "key_file"});
   }
 
   absl::Status ReadLimits(const Value& v, AgentLimits& out) {
@@ -757,6 +823,14 @@ class Loader {
                                 },
                                 /*required=*/{"url"});
                });
+             }},
+            {"tls",
+             [&](const Value& t) {
+               return ReadCollectorTls(t, out.tls.emplace());
+             }},
+            {"http_token_file",
+             [&](const Value& f) {
+               return ReadFileSetting(f, out.http_token_file);
              }},
         });
   }

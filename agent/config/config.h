@@ -66,6 +66,22 @@ struct AgentLimits {
   absl::Duration flow_idle_timeout = absl::Seconds(120);
 };
 
+// A file named in the config, with where it was named: start-up errors
+// about its contents name the config file, the line and the key.
+struct FileSetting {
+  std::string path;   // absolute; empty when unset
+  std::string where;  // "FILE:LINE: key 'agent.tls.ca_file'"
+  bool empty() const { return path.empty(); }
+};
+
+// TLS towards the collector (gRPC). Present: the agent speaks TLS only.
+struct AgentTls {
+  FileSetting ca_file;      // PEM roots for the collector; unset: gRPC's roots
+  FileSetting cert_file;    // PEM client chain (mTLS); set with key_file
+  FileSetting key_file;     // PEM private key of cert_file
+  std::string server_name;  // name checked in the collector's certificate
+};
+
 struct Agent {
   std::string interface;
   std::string filter;
@@ -81,6 +97,7 @@ struct Agent {
   absl::Duration flush_interval = absl::Milliseconds(10);  // oldest event waits
   uint64_t queue_max_events = 1u << 20;  // unacknowledged; overflow is counted
   absl::Duration drain_timeout = absl::Seconds(30);  // -r: wait for acks
+  std::optional<AgentTls> tls;
 };
 
 // Where the collector delivers alerts besides --alerts-out.
@@ -94,6 +111,14 @@ struct WebhookSink {
       secret_file;  // HMAC-SHA256 key for the signature header; absolute
 };
 
+// TLS for gRPC ingest. With client_ca_file, agents must present a
+// certificate signed by it (mTLS); without, any client may connect.
+struct CollectorTls {
+  FileSetting cert_file;  // PEM server chain
+  FileSetting key_file;   // PEM private key of cert_file
+  FileSetting client_ca_file;
+};
+
 struct Collector {
   std::string listen = "127.0.0.1:9470";
   std::string http_listen = "127.0.0.1:9471";
@@ -103,6 +128,9 @@ struct Collector {
   absl::Duration token_retention = absl::Hours(24);
   std::optional<AlertmanagerSink> alertmanager;
   std::vector<WebhookSink> webhooks;
+  std::optional<CollectorTls> tls;
+  // Bearer token required by the API's write endpoints; unset: they are off.
+  FileSetting http_token_file;
 };
 
 struct Config {

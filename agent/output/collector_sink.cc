@@ -4,8 +4,33 @@
 
 #include <algorithm>
 #include <random>
+#include <string>
 
 namespace tokenwatch::output {
+namespace {
+
+std::string StatusName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK:
+      return "OK";
+    case grpc::StatusCode::CANCELLED:
+      return "CANCELLED";
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return "PERMISSION_DENIED";
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return "UNAUTHENTICATED";
+    case grpc::StatusCode::UNAVAILABLE:
+      return "UNAVAILABLE";
+    case grpc::StatusCode::INTERNAL:
+      return "INTERNAL";
+    default:
+      return "code " + std::to_string(static_cast<int>(code));
+  }
+}
+
+}  // namespace
 
 class CollectorSink::Stream
     : public grpc::ClientBidiReactor<v1::AgentMessage, v1::CollectorMessage> {
@@ -103,8 +128,14 @@ CollectorSink::CollectorSink(CollectorSinkOptions options)
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
               static_cast<int>(opt_.backoff_max.count()));
-  channel_ = grpc::CreateCustomChannel(
-      opt_.target, grpc::InsecureChannelCredentials(), args);
+  if (!opt_.tls_server_name.empty()) {
+    args.SetSslTargetNameOverride(opt_.tls_server_name);
+  }
+  channel_ = grpc::CreateCustomChannel(opt_.target,
+                                       opt_.credentials != nullptr
+                                           ? opt_.credentials
+                                           : grpc::InsecureChannelCredentials(),
+                                       args);
   stub_ = v1::Ingest::NewStub(channel_);
   thread_ = std::thread([this] { Run(); });
 }
@@ -182,11 +213,17 @@ void CollectorSink::OnAck(uint64_t stored_through) {
   cv_.notify_all();
 }
 
-void CollectorSink::OnStreamDone(const Stream* s, const grpc::Status&) {
+void CollectorSink::OnStreamDone(const Stream* s, const grpc::Status& status) {
   std::lock_guard<std::mutex> lock(mu_);
   if (s == stream_.get()) {
     stream_done_ = true;
     stats_.connected = false;
+    // Our own cancel at shutdown is no failure worth reporting.
+    if (!status.ok() &&
+        !(stop_ && status.error_code() == grpc::StatusCode::CANCELLED)) {
+      stats_.last_error =
+          StatusName(status.error_code()) + ": " + status.error_message();
+    }
   }
   cv_.notify_all();
 }

@@ -32,6 +32,11 @@ struct CollectorSinkOptions {
   uint64_t queue_max_events = 1u << 20;
   std::chrono::milliseconds backoff_initial{100};
   std::chrono::milliseconds backoff_max{5000};
+  // TLS (agent.tls); null: plaintext.
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  // The name the collector's certificate must carry, when not the target's
+  // host (agent.tls.server_name).
+  std::string tls_server_name;
 };
 
 struct DeliveryStats {
@@ -44,6 +49,9 @@ struct DeliveryStats {
   uint64_t unacked_batches = 0;
   double oldest_unacked_age_seconds = 0;  // delivery lag
   bool connected = false;
+  // Why the last stream ended ("UNAVAILABLE: ... handshake failed"), empty
+  // when none failed: what an operator needs when nothing is acknowledged.
+  std::string last_error;
 };
 
 class CollectorSink : public EventSink {

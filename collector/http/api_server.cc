@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "agent/util/json.h"
+#include "collector/http/bearer_auth.h"
 #include "simdjson.h"
 
 namespace tokenwatch::collector {
@@ -55,7 +56,8 @@ struct Response {
   int status = 200;
   std::string_view content_type = kJson;
   std::string body;
-  std::string_view allow;  // the Allow header of a 405
+  std::string_view allow;             // the Allow header of a 405
+  std::string_view www_authenticate;  // the challenge of a 401
 };
 
 // ---------------------------------------------------------------------------
@@ -356,6 +358,10 @@ std::string_view ReasonPhrase(int status) {
       return "OK";
     case 400:
       return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
     case 404:
       return "Not Found";
     case 405:
@@ -421,9 +427,37 @@ void WriteResponse(mg_connection* conn, const Response& r, bool head_only) {
     head.append(r.allow);
     head.append("\r\n");
   }
+  if (!r.www_authenticate.empty()) {
+    head.append("WWW-Authenticate: ");
+    head.append(r.www_authenticate);
+    head.append("\r\n");
+  }
   head.append("\r\n");
   if (!head_only) head.append(r.body);
   mg_write(conn, head.data(), head.size());
+}
+
+// Write endpoints: off without a configured token (secure by default, like
+// Prometheus' admin API), else `Authorization: Bearer <token>` (RFC 6750).
+std::optional<Response> AuthorizeWrite(mg_connection* conn,
+                                       const std::string& write_token) {
+  if (write_token.empty()) {
+    return ErrorResponse(403, "disabled: set collector.http_token_file");
+  }
+  switch (CheckBearer(mg_get_header(conn, "Authorization"), write_token)) {
+    case BearerCheck::kOk:
+      return std::nullopt;
+    case BearerCheck::kMissing: {
+      Response r = ErrorResponse(401, "bearer token required");
+      r.www_authenticate = R"(Bearer realm="tokenwatch")";
+      return r;
+    }
+    case BearerCheck::kInvalid:
+      break;
+  }
+  Response r = ErrorResponse(401, "invalid bearer token");
+  r.www_authenticate = R"(Bearer realm="tokenwatch", error="invalid_token")";
+  return r;
 }
 
 // "IPV4:PORT", "[IPV6]:PORT" or "localhost:PORT", checked strictly so
@@ -504,11 +538,11 @@ void WakeListener(const ListenAddress& listen, int port) {
 
 }  // namespace
 
-ApiServer::ApiServer(Store* store, Hooks hooks)
-    : store_(store), hooks_(std::move(hooks)) {}
+ApiServer::ApiServer(Store* store, Hooks hooks, Options options)
+    : store_(store), hooks_(std::move(hooks)), options_(std::move(options)) {}
 
 absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(
-    const std::string& listen, Store* store, Hooks hooks) {
+    const std::string& listen, Store* store, Hooks hooks, Options options) {
   if (store == nullptr) {
     return absl::InvalidArgumentError("ApiServer needs a store");
   }
@@ -519,21 +553,22 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(
   static std::once_flag init_once;
   std::call_once(init_once, [] { mg_init_library(MG_FEATURES_DEFAULT); });
 
-  std::unique_ptr<ApiServer> server(new ApiServer(store, std::move(hooks)));
+  std::unique_ptr<ApiServer> server(
+      new ApiServer(store, std::move(hooks), std::move(options)));
   server->listen_ = std::make_unique<ListenAddress>(*address);
   const std::string threads = absl::StrCat(kWorkerThreads);
   // No document root: nothing on disk is ever served.
-  const char* options[] = {"listening_ports",
-                           address->civetweb_ports.c_str(),
-                           "num_threads",
-                           threads.c_str(),
-                           "request_timeout_ms",
-                           "10000",
-                           "enable_directory_listing",
-                           "no",
-                           "enable_keep_alive",
-                           "no",
-                           nullptr};
+  const char* civetweb_options[] = {"listening_ports",
+                                    address->civetweb_ports.c_str(),
+                                    "num_threads",
+                                    threads.c_str(),
+                                    "request_timeout_ms",
+                                    "10000",
+                                    "enable_directory_listing",
+                                    "no",
+                                    "enable_keep_alive",
+                                    "no",
+                                    nullptr};
   mg_callbacks callbacks{};
   callbacks.begin_request = &ApiServer::BeginRequest;
   // civetweb's own log lines (a client dropping a connection, ...) are
@@ -548,7 +583,7 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(
   mg_init_data init{};
   init.callbacks = &callbacks;
   init.user_data = server.get();
-  init.configuration_options = options;
+  init.configuration_options = civetweb_options;
   char error_text[256] = "";
   unsigned error_code = 0;
   mg_error_data error{};
@@ -698,6 +733,10 @@ int ApiServer::Handle(mg_connection* conn) {
     } else if (path == kRevocationsPath && hooks_.revoke) {
       if (method != "POST") {
         response = MethodNotAllowed("POST");
+      } else if (std::optional<Response> denied =
+                     AuthorizeWrite(conn, options_.write_token)) {
+        // Before the body is read: a stranger's megabyte is not parsed.
+        response = std::move(*denied);
       } else {
         std::string body;
         if (std::optional<Response> error = ReadBody(conn, &body)) {

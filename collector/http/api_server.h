@@ -33,6 +33,9 @@ struct ListenAddress;
 //                                       {"alerts":[...]}, newest first
 //   GET  /api/v1/tokens/{identity}      the TokenRow; identity URL-encoded
 //   POST /api/v1/revocations            ["jti",...] or {"jtis":[...]}
+// Write endpoints (POST) need `Authorization: Bearer <options.write_token>`:
+// 401 with a WWW-Authenticate challenge without it or with another token,
+// 403 when no write token is configured. Reads stay open.
 // Errors are JSON {"error":"..."}: 400 bad parameter or body, 404 unknown
 // path or token, 405 wrong method (with Allow), 413 body over 1 MiB, 500
 // store or hook error (503 for kUnavailable, and while shutting down).
@@ -54,6 +57,11 @@ class ApiServer {
     std::function<absl::Status(const std::vector<std::string>& jtis)> revoke;
   };
 
+  struct Options {
+    // The bearer token write endpoints require; empty: they answer 403.
+    std::string write_token;
+  };
+
   static constexpr int kWorkerThreads = 4;
   static constexpr size_t kMaxBodyBytes = 1 << 20;
   static constexpr size_t kMaxAlertLimit = 10000;
@@ -62,7 +70,8 @@ class ApiServer {
   // `listen` is "IPV4:PORT" or "[IPV6]:PORT" ("localhost" means 127.0.0.1);
   // port 0 picks a free port (see port()). Errors name the address.
   static absl::StatusOr<std::unique_ptr<ApiServer>> Start(
-      const std::string& listen, Store* store, Hooks hooks);
+      const std::string& listen, Store* store, Hooks hooks,
+      Options options = {});
 
   // Lets the requests in flight finish (new ones get 503) for up to
   // kDrainTimeout, then stops listening and joins the workers.
@@ -75,13 +84,14 @@ class ApiServer {
   int port() const { return port_; }
 
  private:
-  ApiServer(Store* store, Hooks hooks);
+  ApiServer(Store* store, Hooks hooks, Options options);
 
   static int BeginRequest(mg_connection* conn);
   int Handle(mg_connection* conn);  // returns the HTTP status sent
 
   Store* const store_;
   const Hooks hooks_;
+  const Options options_;
   absl::Mutex mu_;
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

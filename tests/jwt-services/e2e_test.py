@@ -82,6 +82,9 @@ CASES = [
     ("in_url", "files", "GET", "/files/report.pdf?access_token={token}", 200, {"token_in_url"}, set()),
     ("revoked_file", "orders", "GET", "/v1/orders/9", 200, {"revoked_use"}, set()),
 ]
+# Bearer token of the collector's write endpoints, fresh for each run.
+API_TOKEN = secrets.token_hex(32)
+
 # Sent separately (the revocation happens during the run).
 REVOKED_LATER = ("revoked_file_later", "orders", "GET", "/v1/orders/10", 200, {"revoked_use"}, set())
 REVOKED_API = ("revoked_api", "orders", "GET", "/v1/orders/11", 200, {"revoked_use"}, set())
@@ -181,6 +184,9 @@ def write_config(tmp, root, revoked_jtis):
         f.write(FP_KEY)
     with open(os.path.join(tmp, "revoked.txt"), "w") as f:
         f.write("".join(j + "\n" for j in revoked_jtis))
+    # The API's write token: POST /api/v1/revocations needs it.
+    with open(os.path.join(tmp, "api.token"), "w") as f:
+        f.write(API_TOKEN + "\n")
     wordlist = os.path.normpath(os.path.join(root, "..", "shared", "data", "wordlists",
                                              "wallarm-jwt-secrets", "jwt.secrets.list"))
     services = "".join(
@@ -202,6 +208,8 @@ detections:
   revoked_jtis_file: revoked.txt
 agent:
   fold_window: 0s
+collector:
+  http_token_file: api.token
 """
     path = os.path.join(tmp, "tokenwatch.yaml")
     with open(path, "w") as f:
@@ -346,7 +354,8 @@ def run(build, root, tmp, res, procs):
               f"tracked={known} early alerts={len(early)}")
     body = json.dumps([tokens["revoked_api"]["jti"]]).encode()
     req = urllib.request.Request(f"{api}/api/v1/revocations", data=body, method="POST",
-                                 headers={"Content-Type": "application/json"})
+                                 headers={"Content-Type": "application/json",
+                                          "Authorization": f"Bearer {API_TOKEN}"})
     try:
         with urllib.request.urlopen(req, timeout=5) as r:
             post_status = r.status

@@ -422,8 +422,85 @@ TEST(ConfigTest, LoadConfigResolvesAgainstTheFilesFolder) {
             "sqlite:" + (dir.path() / "sub" / "tw.db").string());
 }
 
+TEST(ConfigTest, TransportSecurityKeysLoad) {
+  constexpr char kYaml[] = R"yaml(agent:
+  tls:
+    ca_file: pki/ca.crt
+    cert_file: pki/agent.crt
+    key_file: /abs/agent.key
+    server_name: collector.internal
+collector:
+  tls: { cert_file: pki/server.crt, key_file: pki/server.key,
+         client_ca_file: pki/ca.crt }
+  http_token_file: api.token
+)yaml";
+  absl::StatusOr<Config> loaded = ParseConfig(kYaml, "/srv/tw/tw.yaml");
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_TRUE(loaded->agent.tls.has_value());
+  const AgentTls& a = *loaded->agent.tls;
+  EXPECT_EQ(a.ca_file.path, "/srv/tw/pki/ca.crt");
+  EXPECT_EQ(a.ca_file.where, "/srv/tw/tw.yaml:3: key 'agent.tls.ca_file'");
+  EXPECT_EQ(a.cert_file.path, "/srv/tw/pki/agent.crt");
+  EXPECT_EQ(a.key_file.path, "/abs/agent.key");
+  EXPECT_EQ(a.key_file.where, "/srv/tw/tw.yaml:5: key 'agent.tls.key_file'");
+  EXPECT_EQ(a.server_name, "collector.internal");
+  ASSERT_TRUE(loaded->collector.tls.has_value());
+  const CollectorTls& c = *loaded->collector.tls;
+  EXPECT_EQ(c.cert_file.path, "/srv/tw/pki/server.crt");
+  EXPECT_EQ(c.key_file.path, "/srv/tw/pki/server.key");
+  EXPECT_EQ(c.client_ca_file.path, "/srv/tw/pki/ca.crt");
+  EXPECT_EQ(c.client_ca_file.where,
+            "/srv/tw/tw.yaml:9: key 'collector.tls.client_ca_file'");
+  EXPECT_EQ(loaded->collector.http_token_file.path, "/srv/tw/api.token");
+  EXPECT_EQ(loaded->collector.http_token_file.where,
+            "/srv/tw/tw.yaml:10: key 'collector.http_token_file'");
+}
+
+TEST(ConfigTest, TransportSecurityIsOffByDefault) {
+  absl::StatusOr<Config> loaded = ParseConfig("agent:\ncollector:\n", kPath);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_FALSE(loaded->agent.tls.has_value());
+  EXPECT_FALSE(loaded->collector.tls.has_value());
+  EXPECT_TRUE(loaded->collector.http_token_file.empty());
+  // An agent TLS section with only the CA: TLS without a client cert.
+  loaded = ParseConfig("agent:\n  tls: { ca_file: ca.crt }\n", kPath);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_TRUE(loaded->agent.tls.has_value());
+  EXPECT_TRUE(loaded->agent.tls->cert_file.empty());
+}
+
 // ---------------------------------------------------------------------------
 // Errors: each names the file, the line and the key.
+
+TEST(ConfigErrorTest, TransportSecurityErrors) {
+  EXPECT_EQ(ErrorOf("agent:\n  tls:\n    cert_file: a.crt\n"),
+            "/etc/tokenwatch/tokenwatch.yaml:2: key 'agent.tls.key_file': "
+            "required key is missing (cert_file needs its key_file)");
+  EXPECT_EQ(ErrorOf("agent:\n  tls:\n    key_file: a.key\n"),
+            "/etc/tokenwatch/tokenwatch.yaml:2: key 'agent.tls.cert_file': "
+            "required key is missing (key_file needs its cert_file)");
+  EXPECT_EQ(ErrorOf("agent:\n  tls: { ca: x }\n"),
+            "/etc/tokenwatch/tokenwatch.yaml:2: key 'agent.tls.ca': unknown "
+            "key (expected one of: ca_file, cert_file, key_file, "
+            "server_name)");
+  EXPECT_EQ(ErrorOf("collector:\n  tls:\n    cert_file: s.crt\n"),
+            "/etc/tokenwatch/tokenwatch.yaml:2: key 'collector.tls.key_file': "
+            "required key is missing");
+  EXPECT_EQ(ErrorOf("collector:\n  tls:\n"),
+            "/etc/tokenwatch/tokenwatch.yaml:2: key 'collector.tls.cert_file': "
+            "required key is missing");
+  EXPECT_EQ(ErrorOf("collector:\n  tls: { cert_file: s.crt, key_file: s.key, "
+                    "client_ca: ca.crt }\n"),
+            "/etc/tokenwatch/tokenwatch.yaml:2: key 'collector.tls.client_ca': "
+            "unknown key (expected one of: cert_file, key_file, "
+            "client_ca_file)");
+  EXPECT_EQ(ErrorOf("collector:\n  http_token_file: \"\"\n"),
+            "/etc/tokenwatch/tokenwatch.yaml:2: key "
+            "'collector.http_token_file': must not be empty");
+  EXPECT_EQ(ErrorOf("agent:\n  tls: { server_name: [a] }\n"),
+            "/etc/tokenwatch/tokenwatch.yaml:2: key 'agent.tls.server_name': "
+            "expected a string, got a list");
+}
 
 TEST(ConfigErrorTest, UnknownTopLevelKey) {
   EXPECT_EQ(ErrorOf("agent:\n  interface: eth0\nservises: []\n"),
@@ -784,11 +861,11 @@ TEST(ConfigErrorTest, ErrorsFromFilesNameTheFile) {
       dir.Write("tw.yaml", "collector:\n  listen: 0.0.0.0:9470\n  lisen: x\n");
   absl::StatusOr<Config> loaded = LoadConfig(file);
   ASSERT_FALSE(loaded.ok());
-  EXPECT_EQ(loaded.status().message(),
-            file +
-                ":3: key 'collector.lisen': unknown key (expected one of: "
-                "listen, http_listen, store, alerts_out, token_retention, "
-                "alertmanager, webhooks)");
+  // The list of keys grows; its start is enough here.
+  EXPECT_TRUE(HasPrefix(loaded.status().message(),
+                        file +
+                            ":3: key 'collector.lisen': unknown key (expected "
+                            "one of: listen, http_listen, store, "));
 }
 
 // Hostile or broken text yields an error, never an exception or a crash.

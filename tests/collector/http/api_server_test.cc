@@ -213,6 +213,11 @@ std::string StringField(simdjson::dom::element e, const char* key) {
   return std::string(v);
 }
 
+// The write token of the test servers (a test value, not a secret).
+constexpr char kWriteToken[] = "test-write-token-0123456789abcdef";
+const std::string kAuthHeader =
+    std::string("Authorization: Bearer ") + kWriteToken;
+
 class ApiServerTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(kCurlReady); }
@@ -236,9 +241,11 @@ class ApiServerTest : public ::testing::Test {
   }
 
   void StartServer() { StartServer(DefaultHooks()); }
-  void StartServer(ApiServer::Hooks hooks) {
+  void StartServer(ApiServer::Hooks hooks,
+                   std::string write_token = kWriteToken) {
     absl::StatusOr<std::unique_ptr<ApiServer>> server =
-        ApiServer::Start("127.0.0.1:0", &store_, std::move(hooks));
+        ApiServer::Start("127.0.0.1:0", &store_, std::move(hooks),
+                         {.write_token = std::move(write_token)});
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
     ASSERT_GT(server_->port(), 0);
@@ -250,7 +257,8 @@ class ApiServerTest : public ::testing::Test {
   }
   HttpResult Get(std::string_view path) { return Fetch("GET", Url(path)); }
   HttpResult Post(std::string_view path, const std::string& body) {
-    return Fetch("POST", Url(path), body, {"Content-Type: application/json"});
+    return Fetch("POST", Url(path), body,
+                 {"Content-Type: application/json", kAuthHeader});
   }
 
   // The ids in an {"alerts":[...]} answer, in order.
@@ -368,8 +376,8 @@ TEST_F(ApiServerTest, DestructorLetsARequestInFlightFinish) {
   const std::string base = Url("");
   HttpResult in_flight;
   std::thread client([&] {
-    in_flight =
-        Fetch("POST", base + "/api/v1/revocations", std::string("[\"j-1\"]"));
+    in_flight = Fetch("POST", base + "/api/v1/revocations",
+                      std::string("[\"j-1\"]"), {kAuthHeader});
   });
   {
     std::unique_lock<std::mutex> lock(mu);
@@ -756,13 +764,13 @@ TEST_F(ApiServerTest, RevocationsLargeBodyWithExpectContinue) {
     absl::StrAppend(&body, i ? "," : "", "\"jti-", i, "\"");
   }
   body.append("]");
-  HttpResult r =
-      Fetch("POST", Url("/api/v1/revocations"), body, {"Expect: 100-continue"});
+  HttpResult r = Fetch("POST", Url("/api/v1/revocations"), body,
+                       {"Expect: 100-continue", kAuthHeader});
   EXPECT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.body, "{\"revoked\":2000}");
   // Also without a Content-Length: chunked transfer coding.
   r = Fetch("POST", Url("/api/v1/revocations"), body,
-            {"Transfer-Encoding: chunked"});
+            {"Transfer-Encoding: chunked", kAuthHeader});
   EXPECT_EQ(r.status, 200) << r.body;
   std::lock_guard<std::mutex> lock(mu_);
   ASSERT_EQ(revocations_.size(), 2u);
@@ -786,12 +794,12 @@ TEST_F(ApiServerTest, RevocationsBadBodiesAre400) {
 TEST_F(ApiServerTest, RevocationsOverOneMibIs413) {
   StartServer();
   std::string body = "[\"" + std::string(ApiServer::kMaxBodyBytes, 'x') + "\"]";
-  HttpResult r =
-      Fetch("POST", Url("/api/v1/revocations"), body, {"Expect: 100-continue"});
+  HttpResult r = Fetch("POST", Url("/api/v1/revocations"), body,
+                       {"Expect: 100-continue", kAuthHeader});
   EXPECT_EQ(r.status, 413);
   // Chunked: the cap holds while reading.
   r = Fetch("POST", Url("/api/v1/revocations"), body,
-            {"Transfer-Encoding: chunked", "Expect:"});
+            {"Transfer-Encoding: chunked", "Expect:", kAuthHeader});
   EXPECT_EQ(r.status, 413) << curl_easy_strerror(r.code);
   std::lock_guard<std::mutex> lock(mu_);
   EXPECT_TRUE(revocations_.empty());
@@ -817,6 +825,69 @@ TEST_F(ApiServerTest, RevocationsWrongMethodIs405) {
   HttpResult r = Get("/api/v1/revocations");
   EXPECT_EQ(r.status, 405);
   EXPECT_TRUE(HasSubstr(r.headers, "Allow: POST"));
+}
+
+TEST_F(ApiServerTest, RevocationsWithoutTokenAre401WithAChallenge) {
+  StartServer();
+  HttpResult r =
+      Fetch("POST", Url("/api/v1/revocations"), std::string("[\"j-1\"]"));
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(ErrorOf(r), "bearer token required");
+  EXPECT_TRUE(
+      HasSubstr(r.headers, "WWW-Authenticate: Bearer realm=\"tokenwatch\""));
+  // Another scheme is no bearer token either.
+  r = Fetch("POST", Url("/api/v1/revocations"), std::string("[\"j-1\"]"),
+            {std::string("Authorization: Basic ") + kWriteToken});
+  EXPECT_EQ(r.status, 401);
+  std::lock_guard<std::mutex> lock(mu_);
+  EXPECT_TRUE(revocations_.empty());
+}
+
+TEST_F(ApiServerTest, RevocationsWithAWrongTokenAre401) {
+  StartServer();
+  const std::string token = kWriteToken;
+  for (std::string wrong :
+       {std::string("nope"), token + "x", token.substr(0, token.size() - 1),
+        std::string(token.size(), 'a')}) {
+    HttpResult r =
+        Fetch("POST", Url("/api/v1/revocations"), std::string("[\"j-1\"]"),
+              {"Authorization: Bearer " + wrong});
+    EXPECT_EQ(r.status, 401) << wrong;
+    EXPECT_TRUE(HasSubstr(r.headers, "error=\"invalid_token\"")) << wrong;
+    // The answer never echoes the token it was given, nor ours.
+    EXPECT_FALSE(HasSubstr(r.headers + r.body, token));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  EXPECT_TRUE(revocations_.empty());
+}
+
+TEST_F(ApiServerTest, RevocationsTokenSchemeIsCaseInsensitive) {
+  StartServer();
+  HttpResult r =
+      Fetch("POST", Url("/api/v1/revocations"), std::string("[\"j-1\"]"),
+            {std::string("authorization: bEaReR  ") + kWriteToken});
+  EXPECT_EQ(r.status, 200) << r.body;
+}
+
+TEST_F(ApiServerTest, WritesWithoutAConfiguredTokenAre403) {
+  StartServer(DefaultHooks(), /*write_token=*/"");
+  HttpResult r = Post("/api/v1/revocations", "[\"j-1\"]");
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(ErrorOf(r), "disabled: set collector.http_token_file");
+  // Reads stay open.
+  EXPECT_EQ(Get("/healthz").status, 200);
+  EXPECT_EQ(Get("/api/v1/alerts").status, 200);
+  std::lock_guard<std::mutex> lock(mu_);
+  EXPECT_TRUE(revocations_.empty());
+}
+
+TEST_F(ApiServerTest, UnauthenticatedBigBodyIsNotRead) {
+  // Authentication comes first: a stranger's body is never parsed, so an
+  // oversized one is a 401, not a 413.
+  StartServer();
+  std::string body = "[\"" + std::string(ApiServer::kMaxBodyBytes, 'x') + "\"]";
+  HttpResult r = Fetch("POST", Url("/api/v1/revocations"), body);
+  EXPECT_EQ(r.status, 401);
 }
 
 TEST_F(ApiServerTest, RevocationsWithoutHookIsNotFound) {
