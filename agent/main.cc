@@ -253,8 +253,11 @@ int Run(int argc, char** argv) {
           ? tokenwatch::capture::PcapSource::OpenLive(interface, filter)
           : tokenwatch::capture::PcapSource::OpenFile(flags.read, filter);
   if (!source.ok()) {
-    fprintf(stderr, "tokenwatch-agent: %s\n",
-            std::string(source.status().message()).c_str());
+    fprintf(stderr, "tokenwatch-agent: %s%s\n",
+            std::string(source.status().message()).c_str(),
+            absl::IsPermissionDenied(source.status())
+                ? " (live capture needs root or CAP_NET_RAW)"
+                : "");
     return absl::IsInvalidArgument(source.status()) ? 2 : 1;
   }
   tokenwatch::capture::PcapSource& src = **source;

@@ -13,6 +13,8 @@ PACKAGES=(
   # tests, captures and benchmarks: real peers and reference tools
   tcpdump tshark httpry nginx-light curl iproute2 nodejs python3 python3-yaml procps time
   prometheus prometheus-alertmanager tcpreplay
+  # least privilege: setpriv (CAP_NET_RAW-only runs), systemd-analyze (unit checks)
+  util-linux systemd
 )
 
 missing=()
