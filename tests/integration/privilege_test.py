@@ -357,10 +357,14 @@ def test_systemd_units(build, source, tmp):
         raise AssertionError("systemd-analyze not found (scripts/install-deps.sh installs systemd)")
     d = os.path.join(tmp, "units")
     os.mkdir(d)
-    binaries = {"tokenwatch-agent.service": os.path.join(build, "agent", "tokenwatch-agent"),
-                "tokenwatch-collector.service": os.path.join(build, "collector", "tokenwatch-collector")}
+    # The units name /usr/local/bin: install there, under a temporary root.
+    prefix = os.path.join(tmp, "prefix")
+    r = subprocess.run(["cmake", "--install", build, "--prefix", prefix + "/usr/local"],
+                       capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        raise AssertionError(f"cmake --install failed: {r.stderr[-300:]}")
     figures = []
-    for name, binary in binaries.items():
+    for name in ("tokenwatch-agent.service", "tokenwatch-collector.service"):
         text = read(os.path.join(source, "examples", "systemd", name))
         if not text:
             raise AssertionError(f"examples/systemd/{name} missing")
@@ -370,11 +374,12 @@ def test_systemd_units(build, source, tmp):
                 raise AssertionError(f"{name}: {key}={want} missing (has {settings.get(key)})")
         if name == "tokenwatch-collector.service" and any(settings.get("CapabilityBoundingSet", [""])):
             raise AssertionError(f"{name} must hold no capability")
-        # The unit names the installed binary; verify checks that it exists
-        # and is executable, so point it at the one just built.
-        exec_start = re.search(r"^ExecStart=(\S+)", text, re.M)
+        # verify checks that ExecStart exists and is executable: the unit's
+        # path, under the temporary root.
+        exec_start = re.search(r"^ExecStart=(/usr/local/bin/\S+)", text, re.M)
         if not exec_start:
-            raise AssertionError(f"{name}: no ExecStart")
+            raise AssertionError(f"{name}: no ExecStart=/usr/local/bin/...")
+        binary = prefix + exec_start.group(1)
         unit = os.path.join(d, name)
         with open(unit, "w") as f:
             f.write(text.replace(f"ExecStart={exec_start.group(1)}", f"ExecStart={binary}"))
