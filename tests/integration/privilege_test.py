@@ -4,9 +4,9 @@ to a real nginx:
 
   user_nobody      root starts the agent with --user nobody: every thread of
                    it then runs as nobody:nogroup with empty capability sets,
-                   and it still reports the tokens curl sends; its events
-                   file sits in a folder only root may write (opened before
-                   the drop).
+                   and it still reports the tokens curl sends, to a real
+                   collector and to an events file in a folder only root
+                   may write (opened before the drop).
   unknown_user     --user / agent.user naming no user: exit 2, a message
                    naming the user, and nothing captured.
   net_raw_only     not root, holding only CAP_NET_RAW (setpriv): captures;
@@ -179,7 +179,7 @@ def check_dropped(pid, want_uid, want_gid, want_caps=0):
     return len(creds)
 
 
-def test_user_nobody(agent, tmp, port):
+def test_user_nobody(agent, collector, tmp, port):
     # The key and the events folder are root's alone: both are opened
     # before the drop, so the dropped agent needs neither.
     private = os.path.join(tmp, "root-only")
@@ -188,8 +188,14 @@ def test_user_nobody(agent, tmp, port):
     cfg = os.path.join(private, "tw.yaml")
     with open(cfg, "w") as f:
         f.write("fingerprint_key_file: key\nagent:\n  fold_window: 0s\n")
-    a = Agent([agent, "-c", cfg, "--user", "nobody", "--events-out",
-               os.path.join(private, "events.jsonl")], tmp, "nobody", port)
+    # A collector stream too: its gRPC threads start before the drop and
+    # must end up as dropped as the rest.
+    grpc_port, http_port = free_port(), free_port()
+    col = subprocess.Popen([collector, "--listen", f"127.0.0.1:{grpc_port}", "--http-listen",
+                            f"127.0.0.1:{http_port}", "--store", "memory:"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    a = Agent([agent, "-c", cfg, "--user", "nobody", "--collector", f"127.0.0.1:{grpc_port}",
+               "--events-out", os.path.join(private, "events.jsonl")], tmp, "nobody", port)
     try:
         a.wait_line("running as user nobody")
         threads = check_dropped(a.proc.pid, NOBODY.pw_uid, NOBODY.pw_gid)
@@ -198,10 +204,14 @@ def test_user_nobody(agent, tmp, port):
         threads = check_dropped(a.proc.pid, NOBODY.pw_uid, NOBODY.pw_gid)
     finally:
         rc = a.stop()
+        col.terminate()
+        col.wait(timeout=20)
     if rc != 0:
         raise AssertionError(f"agent exited {rc}: {a.stderr()[-400:]}")
+    if "0 dropped" not in a.stderr() or "events queued" not in a.stderr():
+        raise AssertionError(f"collector delivery not reported: {a.stderr()[-400:]}")
     return (f"--user nobody: {threads} threads as {NOBODY.pw_uid}:{NOBODY.pw_gid} with no "
-            f"capabilities, 10 tokens captured on lo")
+            f"capabilities, 10 tokens captured on lo and delivered to the collector")
 
 
 def test_unknown_user(agent, tmp, port):
@@ -413,6 +423,7 @@ def test_systemd_units(build, source, tmp):
 def main():
     build, source = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
     agent = os.path.join(build, "agent", "tokenwatch-agent")
+    collector = os.path.join(build, "collector", "tokenwatch-collector")
     if os.geteuid() != 0:
         print("privilege_test needs root")
         print("0 passed, 1 failed")
@@ -426,7 +437,7 @@ def main():
                               "-g", "daemon off;"])
     pcap = os.path.join(source, "tests", "captures", "keepalive.pcap")
     tests = [
-        ("user_nobody", lambda: test_user_nobody(agent, tmp, port)),
+        ("user_nobody", lambda: test_user_nobody(agent, collector, tmp, port)),
         ("unknown_user", lambda: test_unknown_user(agent, tmp, port)),
         ("net_raw_only", lambda: test_net_raw_only(agent, tmp, port)),
         ("key_mode", lambda: test_key_mode(agent, tmp, pcap)),
