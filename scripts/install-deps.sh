@@ -13,8 +13,9 @@ PACKAGES=(
   # tests, captures and benchmarks: real peers and reference tools
   tcpdump tshark httpry nginx-light curl iproute2 nodejs python3 python3-yaml procps time
   prometheus prometheus-alertmanager tcpreplay
-  # least privilege: setpriv (CAP_NET_RAW-only runs), systemd-analyze (unit checks)
-  util-linux systemd
+  # least privilege: setpriv (CAP_NET_RAW-only runs), systemd-analyze (unit checks),
+  # libseccomp for Python (the units' syscall filters, applied without systemd)
+  util-linux systemd python3-seccomp
 )
 
 missing=()

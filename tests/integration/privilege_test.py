@@ -18,6 +18,12 @@ to a real nginx:
   systemd_units    examples/systemd/*.service pass `systemd-analyze verify`
                    with no complaint, keep their hardening, and a broken copy
                    is caught by the same check.
+  units_sandboxed  both units' process restrictions (seccomp filter,
+                   RestrictAddressFamilies, MemoryDenyWriteExecute,
+                   NoNewPrivileges, bounding and ambient capabilities),
+                   applied as systemd would by unit_sandbox.py: the agent
+                   captures and the collector stores; without AF_PACKET
+                   the agent cannot capture.
 
 usage: privilege_test.py BUILD_DIR SOURCE_DIR
 Needs root. Prints "N passed, M failed".
@@ -34,6 +40,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import urllib.request
 
 from harness import free_port, wait_for
 
@@ -420,6 +427,115 @@ def test_systemd_units(build, source, tmp):
     return "units verify cleanly, broken copies are caught; " + ", ".join(figures)
 
 
+SYSTEM_PYTHON = "/usr/bin/python3"  # python3-seccomp is a Debian package
+
+
+def proc_status(pid):
+    fields = {}
+    for line in read(f"/proc/{pid}/status").splitlines():
+        key, _, value = line.partition(":")
+        fields[key] = value.strip()
+    return fields
+
+
+def test_units_sandboxed(build, source, tmp, port):
+    """Both units' process restrictions, applied as systemd would
+    (tests/integration/unit_sandbox.py), around the real binaries."""
+    r = subprocess.run([SYSTEM_PYTHON, "-c", "import seccomp"], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise AssertionError("python3-seccomp missing (scripts/install-deps.sh installs it): "
+                             + r.stderr.strip()[-200:])
+    d = os.path.join(tmp, "sandbox")
+    os.mkdir(d, 0o755)
+    home = os.path.join(d, "home")
+    os.mkdir(home, 0o700)
+    os.chown(home, NOBODY.pw_uid, NOBODY.pw_gid)
+    # Everything stage 2 runs as nobody must be readable by nobody.
+    sandbox = os.path.join(d, "unit_sandbox.py")
+    shutil.copy(os.path.join(source, "tests", "integration", "unit_sandbox.py"), sandbox)
+    units = {}
+    for name in ("tokenwatch-agent.service", "tokenwatch-collector.service"):
+        units[name] = os.path.join(d, name)
+        shutil.copy(os.path.join(source, "examples", "systemd", name), units[name])
+    binaries = {}
+    for name in ("agent/tokenwatch-agent", "collector/tokenwatch-collector"):
+        binaries[name] = os.path.join(home, os.path.basename(name))
+        shutil.copy(os.path.join(build, name), binaries[name])
+        os.chmod(binaries[name], 0o755)
+    for p in [sandbox] + list(units.values()):
+        os.chmod(p, 0o644)
+    write_key(os.path.join(home, "key"), 0o600, owner=NOBODY)
+    cfg = os.path.join(home, "tw.yaml")
+    with open(cfg, "w") as f:
+        f.write("fingerprint_key_file: key\nagent:\n  fold_window: 0s\n")
+    os.chown(cfg, NOBODY.pw_uid, NOBODY.pw_gid)
+
+    def under(unit):
+        return [SYSTEM_PYTHON, sandbox, unit, "--user", NOBODY.pw_name, "--"]
+
+    grpc_port, http_port = free_port(), free_port()
+    col_err = open(os.path.join(d, "collector.err"), "w")
+    col = subprocess.Popen(under(units["tokenwatch-collector.service"]) + [
+        binaries["collector/tokenwatch-collector"], "-c", cfg, "--listen", f"127.0.0.1:{grpc_port}",
+        "--http-listen", f"127.0.0.1:{http_port}", "--store", f"sqlite:{home}/state.db"],
+        stdout=subprocess.DEVNULL, stderr=col_err, cwd=home)
+    events = os.path.join(home, "events.jsonl")
+    a = None
+    try:
+        def healthy():
+            with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/healthz", timeout=2) as r:
+                return r.status == 200
+        try:
+            wait_for(lambda: col.poll() is not None or healthy(), 15, "the sandboxed collector")
+        except AssertionError:
+            pass
+        if col.poll() is not None:
+            raise AssertionError(f"sandboxed collector exited {col.returncode}: "
+                                 f"{read(col_err.name)[-300:]}")
+        st = proc_status(col.pid)
+        if (st.get("Seccomp") != "2" or st.get("NoNewPrivs") != "1" or
+                int(st.get("CapBnd", "1"), 16) != 0 or int(st.get("CapEff", "1"), 16) != 0 or
+                st.get("Uid", "").split() != [str(NOBODY.pw_uid)] * 4):
+            raise AssertionError(f"collector not sandboxed: {st}")
+        a = Agent(under(units["tokenwatch-agent.service"]) + [
+            binaries["agent/tokenwatch-agent"], "-c", cfg, "--user", NOBODY.pw_name,
+            "--collector", f"127.0.0.1:{grpc_port}", "--events-out", events], d, "sandboxed", port)
+        a.wait_line("running as user nobody")
+        st = proc_status(a.proc.pid)
+        if (st.get("Seccomp") != "2" or st.get("NoNewPrivs") != "1" or
+                int(st.get("CapBnd", "0"), 16) != CAP_NET_RAW):
+            raise AssertionError(f"agent not sandboxed: {st}")
+        check_dropped(a.proc.pid, NOBODY.pw_uid, NOBODY.pw_gid)
+        a.captures(events)
+        rc = a.stop()
+        if rc != 0:
+            raise AssertionError(f"sandboxed agent exited {rc}: {a.stderr()[-400:]}")
+        got = json.loads(urllib.request.urlopen(
+            f"http://127.0.0.1:{http_port}/healthz", timeout=5).read())
+        if got.get("events", 0) < 11:
+            raise AssertionError(f"the sandboxed collector stored {got.get('events')} events")
+    finally:
+        if a is not None:
+            a.stop()
+        col.terminate()
+        col.wait(timeout=20)
+        col_err.close()
+    # The sandbox bites: without AF_PACKET in RestrictAddressFamilies the
+    # capture cannot open.
+    no_packet = os.path.join(d, "no-packet.service")
+    with open(no_packet, "w") as f:
+        f.write(read(units["tokenwatch-agent.service"]).replace(" AF_PACKET", ""))
+    os.chmod(no_packet, 0o644)
+    r = subprocess.run(under(no_packet) + [binaries["agent/tokenwatch-agent"], "-c", cfg, "-i", "lo",
+                                           "--events-out", "/dev/null", "--metrics-listen", "off"],
+                       capture_output=True, text=True, timeout=30, cwd=home)
+    if r.returncode != 1 or "cannot capture on lo" not in r.stderr:
+        raise AssertionError(f"without AF_PACKET: exit {r.returncode}: {r.stderr[-300:]}")
+    return (f"agent and collector under their units' seccomp filter, MDWE, no_new_privs and "
+            f"capability sets: 10 tokens captured and {got['events']} events stored; "
+            f"a unit without AF_PACKET cannot capture")
+
+
 def main():
     build, source = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
     agent = os.path.join(build, "agent", "tokenwatch-agent")
@@ -442,6 +558,7 @@ def main():
         ("net_raw_only", lambda: test_net_raw_only(agent, tmp, port)),
         ("key_mode", lambda: test_key_mode(agent, tmp, pcap)),
         ("systemd_units", lambda: test_systemd_units(build, source, tmp)),
+        ("units_sandboxed", lambda: test_units_sandboxed(build, source, tmp, port)),
     ]
     passed = failed = 0
     try:
@@ -454,7 +571,7 @@ def main():
             nginx_ok = False
         for name, test in tests:
             try:
-                if not nginx_ok and name in ("user_nobody", "net_raw_only"):
+                if not nginx_ok and name in ("user_nobody", "net_raw_only", "units_sandboxed"):
                     raise AssertionError("nginx did not start")
                 print(f"ok {name}: {test()}")
                 passed += 1
