@@ -23,6 +23,7 @@
 #include "agent/output/collector_sink.h"
 #include "agent/output/event_json.h"
 #include "agent/pipeline.h"
+#include "agent/privilege/drop_privileges.h"
 #include "agent/token/fingerprint.h"
 
 namespace {
@@ -34,6 +35,7 @@ constexpr char kUsage[] =
     "usage: tokenwatch-agent [-c FILE] (-i IFACE | -r FILE) [-f EXPR]\n"
     "                        [--collector HOST:PORT] [--events-out FILE]\n"
     "                        [--agent-id ID] [--metrics-listen ADDR]\n"
+    "                        [--user USER]\n"
     "  -c, --config FILE       YAML config; flags override it\n"
     "  -i, --interface IFACE   live capture (any allowed)\n"
     "  -r, --read FILE         read a pcap/pcapng file (- = stdin)\n"
@@ -42,11 +44,13 @@ constexpr char kUsage[] =
     "      --events-out FILE   write usage events as JSON lines (- = stdout)\n"
     "      --agent-id ID       defaults to the host name\n"
     "      --metrics-listen A  Prometheus /metrics (default 127.0.0.1:9472)\n"
+    "      --user USER         once the capture is open, run as USER with no\n"
+    "                          capabilities (like tcpdump -Z)\n"
     "      --version, --help\n";
 
 struct Flags {
   std::string config, interface, read, filter, collector, events_out, agent_id,
-      metrics_listen;
+      metrics_listen, user;
   bool have_filter = false;
 };
 
@@ -105,6 +109,7 @@ int Run(int argc, char** argv) {
       {"agent-id", required_argument, nullptr, 3},
       {"metrics-listen", required_argument, nullptr, 4},
       {"version", no_argument, nullptr, 5},
+      {"user", required_argument, nullptr, 6},
       {"help", no_argument, nullptr, 'h'},
       {nullptr, 0, nullptr, 0}};
   Flags flags;
@@ -136,6 +141,9 @@ int Run(int argc, char** argv) {
         break;
       case 4:
         flags.metrics_listen = optarg;
+        break;
+      case 6:
+        flags.user = optarg;
         break;
       case 5:
         printf("tokenwatch-agent %s\n", TOKENWATCH_VERSION);
@@ -188,6 +196,36 @@ int Run(int argc, char** argv) {
   if (flags.read.empty() && interface.empty())
     return Usage("give -i IFACE or -r FILE");
   if (events_out.empty() && collector.empty()) events_out = "-";
+  // The user to become once the capture is open, looked up now so that a
+  // typo stops the agent before it opens anything. Never continue as root
+  // when asked to drop.
+  std::optional<tokenwatch::privilege::TargetUser> drop_to;
+  if (std::string user = !flags.user.empty() ? flags.user : cfg.agent.user;
+      !user.empty()) {
+    absl::StatusOr<tokenwatch::privilege::TargetUser> target =
+        tokenwatch::privilege::LookUpUser(user);
+    if (!target.ok()) {
+      fprintf(
+          stderr, "tokenwatch-agent: %s: %s\n",
+          flags.user.empty() ? (cfg.path + ": agent.user").c_str() : "--user",
+          std::string(target.status().message()).c_str());
+      return 2;
+    }
+    drop_to = *std::move(target);
+  }
+  auto drop_privileges = [&]() -> bool {
+    if (absl::Status s = tokenwatch::privilege::DropTo(*drop_to); !s.ok()) {
+      fprintf(stderr, "tokenwatch-agent: cannot drop privileges: %s\n",
+              std::string(s.message()).c_str());
+      return false;
+    }
+    fprintf(stderr,
+            "tokenwatch-agent: running as user %s (uid %u, gid %u) with no "
+            "capabilities\n",
+            drop_to->name.c_str(), static_cast<unsigned>(drop_to->uid),
+            static_cast<unsigned>(drop_to->gid));
+    return true;
+  };
 
   // Step 2: the fingerprint key.
   std::unique_ptr<tokenwatch::token::Fingerprinter> fingerprinter;
@@ -210,8 +248,42 @@ int Run(int argc, char** argv) {
         std::string_view(reinterpret_cast<char*>(key), sizeof key));
   }
 
-  // Step 3: the event outputs: the collector stream, a JSON-lines file, or
-  // both.
+  // Step 3: the packet source.
+  absl::StatusOr<std::unique_ptr<tokenwatch::capture::PcapSource>> source =
+      flags.read.empty()
+          ? tokenwatch::capture::PcapSource::OpenLive(interface, filter)
+          : tokenwatch::capture::PcapSource::OpenFile(flags.read, filter);
+  if (!source.ok()) {
+    fprintf(stderr, "tokenwatch-agent: %s%s\n",
+            std::string(source.status().message()).c_str(),
+            absl::IsPermissionDenied(source.status())
+                ? " (live capture needs root or CAP_NET_RAW)"
+                : "");
+    return absl::IsInvalidArgument(source.status()) ? 2 : 1;
+  }
+  tokenwatch::capture::PcapSource& src = **source;
+  if (src.IsLive()) {
+    fprintf(stderr, "tokenwatch-agent: capturing on %s%s%s\n",
+            interface.c_str(), filter.empty() ? "" : " with filter ",
+            filter.c_str());
+  }
+  // Not root: nothing privileged is left but the capture, which is open.
+  // Drop now, while this is the only thread: capset reaches only the calling
+  // thread, and threads started later inherit the empty sets.
+  if (drop_to.has_value() && geteuid() != 0 && !drop_privileges()) return 2;
+
+  // Step 4: issuer keys and the weak-secrets list, read before root drops
+  // (they may be readable by root alone).
+  auto checks = tokenwatch::token::TokenChecks::Create(cfg, /*stats=*/nullptr);
+  if (!checks.ok()) {
+    fprintf(stderr, "tokenwatch-agent: %s: %s\n", cfg.path.c_str(),
+            std::string(checks.status().message()).c_str());
+    return 2;
+  }
+
+  // Step 5: the event outputs: the collector stream, a JSON-lines file, or
+  // both. The file is opened before the drop: it may be in a folder only
+  // root can write.
   std::unique_ptr<tokenwatch::output::JsonLinesSink> json_sink;
   if (!events_out.empty()) {
     FILE* out = stdout;
@@ -251,24 +323,7 @@ int Run(int argc, char** argv) {
   }
   tokenwatch::output::TeeSink sink({json_sink.get(), collector_sink.get()});
 
-  // Step 4: the packet source.
-  absl::StatusOr<std::unique_ptr<tokenwatch::capture::PcapSource>> source =
-      flags.read.empty()
-          ? tokenwatch::capture::PcapSource::OpenLive(interface, filter)
-          : tokenwatch::capture::PcapSource::OpenFile(flags.read, filter);
-  if (!source.ok()) {
-    fprintf(stderr, "tokenwatch-agent: %s\n",
-            std::string(source.status().message()).c_str());
-    return absl::IsInvalidArgument(source.status()) ? 2 : 1;
-  }
-  tokenwatch::capture::PcapSource& src = **source;
-  if (src.IsLive()) {
-    fprintf(stderr, "tokenwatch-agent: capturing on %s%s%s\n",
-            interface.c_str(), filter.empty() ? "" : " with filter ",
-            filter.c_str());
-  }
-
-  // Step 5: metrics. An address given by the user must work; the default
+  // Step 6: metrics. An address given by the user must work; the default
   // may be taken (another agent on this host): then say so and go on.
   auto metrics = std::make_shared<tokenwatch::metrics::AgentMetrics>(agent_id);
   std::unique_ptr<tokenwatch::metrics::MetricsServer> metrics_server;
@@ -292,15 +347,29 @@ int Run(int argc, char** argv) {
     }
   }
 
-  // Step 6: run until the file ends or a signal arrives.
+  // Step 7: root drops to --user now that the capture is open and the
+  // listeners are bound (a port below 1024 needs root). setresuid reaches
+  // every thread, and with it the kernel empties each one's capabilities.
+  if (drop_to.has_value() && geteuid() == 0) {
+    if (!drop_privileges()) return 2;
+  }
+  if (drop_to.has_value()) {
+    // Issuer key files are re-read when they change, by the dropped user.
+    for (const tokenwatch::config::Issuer& i : cfg.issuers) {
+      for (const std::string* f : {&i.jwks_file, &i.pem_file, &i.secret_file}) {
+        if (!f->empty() && access(f->c_str(), R_OK) != 0) {
+          fprintf(stderr,
+                  "tokenwatch-agent: warning: %s is not readable by user %s: "
+                  "changes to it will not be reloaded\n",
+                  f->c_str(), drop_to->name.c_str());
+        }
+      }
+    }
+  }
+
+  // Step 8: run until the file ends or a signal arrives.
   signal(SIGINT, OnSignal);
   signal(SIGTERM, OnSignal);
-  auto checks = tokenwatch::token::TokenChecks::Create(cfg, /*stats=*/nullptr);
-  if (!checks.ok()) {
-    fprintf(stderr, "tokenwatch-agent: %s: %s\n", cfg.path.c_str(),
-            std::string(checks.status().message()).c_str());
-    return 2;
-  }
   tokenwatch::Pipeline pipeline(cfg, agent_id, fingerprinter.get(), &sink,
                                 checks->get());
   (*checks)->set_stats(&pipeline.mutable_stats());

@@ -41,6 +41,7 @@ done
 # 32 fixed bytes: SHA-256("tokenwatch demo fingerprint key v1"), raw, no newline.
 KEY_HEX=8d885fed5877e1e6bdb7208b02312d9b1ca50f847c9f579eee22d5a3a7e03205
 printf '%b' "$(printf '%s' "$KEY_HEX" | sed 's/../\\x&/g')" >"$HERE/fingerprint.key.tmp"
+chmod 600 "$HERE/fingerprint.key.tmp"  # the agent refuses a key others can read
 mv "$HERE/fingerprint.key.tmp" "$HERE/fingerprint.key"
 [[ $(od -An -v -tx1 "$HERE/fingerprint.key" | tr -d ' \n') == "$KEY_HEX" ]] \
   || die "fingerprint.key does not hold the expected bytes"

@@ -14,6 +14,9 @@ PACKAGES=(
   tcpdump tshark httpry nginx-light curl iproute2 nodejs python3 python3-yaml procps time
   prometheus prometheus-alertmanager tcpreplay
   openssl  # scripts/make-test-ca.sh: the test PKI for agent <-> collector TLS
+  # least privilege: setpriv (CAP_NET_RAW-only runs), systemd-analyze (unit checks),
+  # libseccomp for Python (the units' syscall filters, applied without systemd)
+  util-linux systemd python3-seccomp
 )
 
 missing=()

@@ -652,6 +652,8 @@ class Loader {
              [&](const Value& s) { return ReadOutput(s, out.events_out); }},
             {"metrics_listen",
              [&](const Value& s) { return ReadString(s, out.metrics_listen); }},
+            {"user",
+             [&](const Value& s) { return ReadNonEmptyString(s, out.user); }},
             {"token_headers",
              [&](const Value& list) {
                out.token_headers.clear();

@@ -89,6 +89,9 @@ struct Agent {
   std::string agent_id;
   std::string events_out;
   std::string metrics_listen;
+  // Once the capture is open, run as this user with no capabilities
+  // (--user; agent/privilege/drop_privileges.h). Empty: keep the identity.
+  std::string user;
   std::vector<std::string> token_headers;         // lower-cased header names
   absl::Duration fold_window = absl::Seconds(1);  // 0s disables folding
   AgentLimits limits;

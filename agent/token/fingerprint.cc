@@ -1,14 +1,18 @@
 #include "agent/token/fingerprint.h"
 
+#include <fcntl.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-#include <fstream>
-#include <sstream>
+#include <cerrno>
+#include <cstring>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 
 namespace tokenwatch::token {
 
@@ -35,13 +39,42 @@ absl::StatusOr<std::unique_ptr<Fingerprinter>> Fingerprinter::Create(
 
 absl::StatusOr<std::unique_ptr<Fingerprinter>> Fingerprinter::FromFile(
     const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return absl::NotFoundError(
-        absl::StrCat("cannot read fingerprint key file ", path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string key = ss.str();
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return absl::NotFoundError(absl::StrCat("cannot read fingerprint key file ",
+                                            path, ": ", strerror(errno)));
+  }
+  // The mode of the file actually opened (no race with a rename). Like ssh
+  // with a private key: anyone else who can read the key can compute every
+  // fingerprint, and anyone who can write it can change them.
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return absl::InvalidArgumentError(
+        absl::StrCat("fingerprint key file ", path, " is not a regular file"));
+  }
+  if ((st.st_mode & 077) != 0) {
+    close(fd);
+    return absl::PermissionDeniedError(absl::StrFormat(
+        "fingerprint key file %s has mode %04o: it must not be accessible by "
+        "group or others; run: chmod 600 %s",
+        path, st.st_mode & 07777, path));
+  }
+  std::string key;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      close(fd);
+      return absl::NotFoundError(absl::StrCat(
+          "cannot read fingerprint key file ", path, ": ", strerror(err)));
+    }
+    if (n == 0) break;
+    key.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
   if (key.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("fingerprint key file ", path, " is empty"));

@@ -17,7 +17,10 @@ class Fingerprinter {
  public:
   static absl::StatusOr<std::unique_ptr<Fingerprinter>> Create(
       std::string_view key);
-  // Reads the key file's bytes exactly as stored.
+  // Reads the key file's bytes exactly as stored. A file that group or
+  // others may access in any way (mode & 077) is refused, as ssh refuses
+  // such a private key: PermissionDenied, naming the file, its mode and the
+  // chmod that fixes it.
   static absl::StatusOr<std::unique_ptr<Fingerprinter>> FromFile(
       const std::string& path);
   ~Fingerprinter();

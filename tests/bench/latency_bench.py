@@ -53,6 +53,7 @@ http {{ access_log off; client_body_temp_path {tmp}; proxy_temp_path {tmp};
 """)
     with open(os.path.join(tmp, "key"), "wb") as f:
         f.write(b"latency-key")
+    os.chmod(os.path.join(tmp, "key"), 0o600)  # the agent refuses a key others can read
     cfg = os.path.join(tmp, "tw.yaml")
     with open(cfg, "w") as f:
         f.write("fingerprint_key_file: key\n")

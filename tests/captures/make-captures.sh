@@ -51,6 +51,7 @@ selected() {
 # 32 fixed bytes: SHA-256("tokenwatch golden captures fingerprint key v1").
 KEY_HEX=de466e97715305c0907e394010078a4cebe22dd9f2d51393c7785d4f25277e75
 printf '%b' "$(printf '%s' "$KEY_HEX" | sed 's/../\\x&/g')" >"$HERE/fingerprint.key.tmp"
+chmod 600 "$HERE/fingerprint.key.tmp"  # the agent refuses a key others can read
 mv "$HERE/fingerprint.key.tmp" "$HERE/fingerprint.key"
 [[ $(od -An -v -tx1 "$HERE/fingerprint.key" | tr -d ' \n') == "$KEY_HEX" ]] \
   || die "fingerprint.key does not hold the expected bytes"

@@ -119,6 +119,7 @@ def test_kill9(build, root, tmp):
     cfg = os.path.join(tmp, "kill9.yaml")
     with open(os.path.join(tmp, "k.key"), "wb") as f:
         f.write(b"kill9-key")
+    os.chmod(os.path.join(tmp, "k.key"), 0o600)  # the agent refuses a key others can read
     with open(cfg, "w") as f:
         f.write("fingerprint_key_file: k.key\nagent:\n  fold_window: 0s\n  batch_max_events: 256\n"
                 "  drain_timeout: 60s\n")

@@ -122,6 +122,7 @@ def main():
     tmp = tempfile.mkdtemp()
     with open(os.path.join(tmp, "key"), "wb") as f:
         f.write(KEY)
+    os.chmod(os.path.join(tmp, "key"), 0o600)  # the agent refuses a key others can read
     with open(os.path.join(tmp, "tokenwatch.yaml"), "w") as f:
         f.write("fingerprint_key_file: key\nagent:\n  fold_window: 0s\n")
     with open(os.path.join(tmp, "nginx.conf"), "w") as f:

@@ -101,6 +101,7 @@ def main():
     key_dir = tempfile.mkdtemp()
     with open(os.path.join(key_dir, "key"), "wb") as f:
         f.write(b"shared-captures-test-key")
+    os.chmod(os.path.join(key_dir, "key"), 0o600)  # the agent refuses a key others can read
     with open(os.path.join(key_dir, "tokenwatch.yaml"), "w") as f:
         f.write("fingerprint_key_file: key\nagent:\n  fold_window: 0s\n")
 

@@ -182,6 +182,7 @@ def ensure_node_modules(res):
 def write_config(tmp, root, revoked_jtis):
     with open(os.path.join(tmp, "fingerprint.key"), "wb") as f:
         f.write(FP_KEY)
+    os.chmod(os.path.join(tmp, "fingerprint.key"), 0o600)  # the agent refuses a key others can read
     with open(os.path.join(tmp, "revoked.txt"), "w") as f:
         f.write("".join(j + "\n" for j in revoked_jtis))
     # The API's write token: POST /api/v1/revocations needs it.

@@ -257,6 +257,16 @@ agent:
   EXPECT_EQ(c.agent.limits.flow_idle_timeout, absl::Minutes(2));
 }
 
+TEST(ConfigTest, AgentUser) {
+  absl::StatusOr<Config> loaded =
+      ParseConfig("agent:\n  user: tokenwatch\n", kPath);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(loaded->agent.user, "tokenwatch");
+  EXPECT_EQ(ErrorOf("agent:\n  user: \"\"\n"),
+            "/etc/tokenwatch/tokenwatch.yaml:2: key 'agent.user': must not be "
+            "empty");
+}
+
 TEST(ConfigTest, NormalizesCase) {
   constexpr char kYaml[] = R"yaml(services:
   - name: Orders
