@@ -96,7 +96,7 @@ def test_network_cut_and_restored(build, tmp):
         problems.append(f"agent exited {rc}")
     assert not problems, "; ".join(problems)
     return (f"veth down until the agent reconnected ({during['reconnects'] - before['reconnects']} "
-            f"failed attempts, {held} events held unacknowledged), then up: {statement}")
+            f"reconnect attempts, {held} events held unacknowledged), then up: {statement}")
 
 
 if __name__ == "__main__":
