@@ -123,5 +123,38 @@ TEST_F(AgentReloadTest, ServicesAndTokenHeadersTakeEffectOnNextPacket) {
   p.Finish();
 }
 
+TEST_F(AgentReloadTest, IssuerPolicyAppliesToTokensSeenBefore) {
+  Write(std::string(kBase) +
+        "issuers:\n  - iss: https://idp.test\n    algorithms: [HS256]\n");
+  cfg_ = *config::LoadConfig(path_);
+  auto checks = *token::TokenChecks::Create(cfg_, &stats_);
+  Pipeline p(cfg_, "host-a", fp_.get(), &sink_, checks.get());
+  // {"iss":"https://idp.test","sub":"alice","jti":"j-1","exp":1764501300}
+  std::string jwt = testing::MakeJwt(
+      R"({"iss":"https://idp.test","sub":"alice","jti":"j-1","exp":1764501300})");
+  auto has = [](const v1::UsageEvent& e, const std::string& finding) {
+    for (const std::string& f : e.findings())
+      if (f == finding) return true;
+    return false;
+  };
+  auto before = Request(p, 40011, "Authorization: Bearer " + jwt);
+  ASSERT_EQ(before.size(), 1u);
+  EXPECT_FALSE(has(before[0], "alg_not_allowed"));
+
+  AgentReloader reloader(path_, cfg_, cfg_);
+  Write(std::string(kBase) +
+        "issuers:\n  - iss: https://idp.test\n    algorithms: [RS256]\n");
+  auto gen = reloader.Load(&stats_, nullptr);
+  ASSERT_TRUE(gen.ok()) << gen.status();
+  p.Reconfigure(*gen->config, gen->checks.get());
+  checks.reset();
+  // The same token again: the cache started afresh, so the new policy
+  // applies to it.
+  auto after = Request(p, 40012, "Authorization: Bearer " + jwt);
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_TRUE(has(after[0], "alg_not_allowed"));
+  p.Finish();
+}
+
 }  // namespace
 }  // namespace tokenwatch
