@@ -24,12 +24,15 @@
 #include "agent/output/event_json.h"
 #include "agent/pipeline.h"
 #include "agent/privilege/drop_privileges.h"
+#include "agent/reload.h"
 #include "agent/token/fingerprint.h"
 
 namespace {
 
 std::atomic<bool> g_stop{false};
+std::atomic<bool> g_reload{false};
 void OnSignal(int) { g_stop = true; }
+void OnHangup(int) { g_reload = true; }
 
 constexpr char kUsage[] =
     "usage: tokenwatch-agent [-c FILE] (-i IFACE | -r FILE) [-f EXPR]\n"
@@ -162,6 +165,7 @@ int Run(int argc, char** argv) {
     return Usage(absl::StrCat("unexpected argument ", argv[optind]));
 
   // Step 1: configuration; flags override the file.
+  signal(SIGHUP, OnHangup);  // handled in the capture loop
   tokenwatch::config::Config cfg;
   if (!flags.config.empty()) {
     absl::StatusOr<tokenwatch::config::Config> loaded =
@@ -370,9 +374,54 @@ int Run(int argc, char** argv) {
   // Step 8: run until the file ends or a signal arrives.
   signal(SIGINT, OnSignal);
   signal(SIGTERM, OnSignal);
+  // The latest reloaded config and checks; declared before the pipeline,
+  // which uses them until it is gone.
+  tokenwatch::AgentConfigGeneration live;
   tokenwatch::Pipeline pipeline(cfg, agent_id, fingerprinter.get(), &sink,
                                 checks->get());
   (*checks)->set_stats(&pipeline.mutable_stats());
+  // SIGHUP: the reloadable parts of the file (agent/reload.h) are swapped
+  // in on this thread, between two packets.
+  std::unique_ptr<tokenwatch::AgentReloader> reloader;
+  if (!flags.config.empty())
+    reloader =
+        std::make_unique<tokenwatch::AgentReloader>(flags.config, cfg, cfg);
+  auto reload = [&] {
+    if (reloader == nullptr) {
+      fprintf(stderr,
+              "tokenwatch-agent: SIGHUP: no config file (-c) to reload\n");
+      return;
+    }
+    std::vector<std::string> restart_keys;
+    auto next = reloader->Load(&pipeline.mutable_stats(), &restart_keys);
+    if (!next.ok()) {
+      metrics->CountReload(/*ok=*/false);
+      fprintf(stderr,
+              "tokenwatch-agent: config reload failed, the running config "
+              "stays: %s\n",
+              std::string(next.status().message()).c_str());
+      return;
+    }
+    pipeline.Reconfigure(*next->config, next->checks.get());
+    // The old checks go before the config they refer to, once the searches
+    // they still run are done (bounded).
+    std::unique_ptr<tokenwatch::config::Config> old_config =
+        std::move(live.config);
+    std::unique_ptr<tokenwatch::token::TokenChecks> old_checks =
+        live.checks != nullptr ? std::move(live.checks) : std::move(*checks);
+    old_checks->Drain(std::chrono::seconds(10));
+    old_checks.reset();
+    live = *std::move(next);
+    metrics->CountReload(/*ok=*/true);
+    fprintf(stderr, "tokenwatch-agent: config reloaded from %s\n",
+            reloader->path().c_str());
+    for (const std::string& key : restart_keys) {
+      fprintf(stderr,
+              "tokenwatch-agent: warning: %s: %s changed; it takes effect at "
+              "restart\n",
+              reloader->path().c_str(), key.c_str());
+    }
+  };
   Progress progress(!src.IsLive() && flags.read != "-" &&
                     isatty(STDERR_FILENO));
   int rc = 0;
@@ -389,6 +438,8 @@ int Run(int argc, char** argv) {
     metrics->Publish(pipeline.stats(), src.Stats(), st, d);
   };
   while (!g_stop) {
+    if (g_reload.load(std::memory_order_relaxed) && g_reload.exchange(false))
+      reload();
     bool timed = (n & 63) == 0;
     absl::Time t0 = timed ? absl::Now() : absl::Time();
     absl::StatusOr<tokenwatch::capture::PacketSource::Result> r =

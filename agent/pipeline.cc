@@ -13,7 +13,9 @@ constexpr int64_t kExpireEveryUs = 1000000;  // idle scan at most once a second
 Pipeline::Pipeline(const config::Config& config, const std::string& agent_id,
                    const token::Fingerprinter* fingerprinter,
                    output::EventSink* sink, token::TokenChecks* checks)
-    : checks_(checks),
+    : fingerprinter_(fingerprinter),
+      token_cache_entries_(config.agent.limits.token_cache_entries),
+      checks_(checks),
       gate_(sink),
       extractor_(config.agent.token_headers, &stats_),
       tokens_(fingerprinter, config.agent.limits.token_cache_entries, &stats_,
@@ -39,6 +41,16 @@ Pipeline::Pipeline(const config::Config& config, const std::string& agent_id,
 }
 
 Pipeline::~Pipeline() { Finish(); }
+
+void Pipeline::Reconfigure(const config::Config& config,
+                           token::TokenChecks* checks) {
+  // In place: the session context keeps pointing at these members.
+  attributor_ = service::Attributor(config.services);
+  extractor_ = token::Extractor(config.agent.token_headers, &stats_);
+  tokens_ =
+      token::TokenCache(fingerprinter_, token_cache_entries_, &stats_, checks);
+  checks_ = checks;
+}
 
 namespace {
 int64_t NowNs() {

@@ -41,6 +41,11 @@ class Pipeline {
   void Advance(int64_t now_us);
   // End of input: close every flow and emit every event.
   void Finish();
+  // Config reload (agent/reload.h): new services, token headers and
+  // raw-token checks take effect from the next packet. The decoded-token
+  // cache starts afresh, so every token is checked against the new
+  // issuers. `config` is read here only; `checks` must outlive its use.
+  void Reconfigure(const config::Config& config, token::TokenChecks* checks);
 
   // Seconds per stage, from timing every 64th packet (timing every packet
   // would cost more than some stages).
@@ -95,6 +100,8 @@ class Pipeline {
                bool timed, int64_t t1);
 
   AgentStats stats_;
+  const token::Fingerprinter* fingerprinter_;
+  size_t token_cache_entries_;
   token::TokenChecks* checks_;
   Gate gate_;
   tcp::ReassemblyBudget budget_;

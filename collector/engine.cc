@@ -39,6 +39,21 @@ Engine::Engine(const config::Config& config, Store* store,
       retention_us_(
           absl::ToInt64Microseconds(config.collector.token_retention)) {}
 
+void Engine::Reconfigure(const config::Config& config) {
+  // The new detectors refer to the new copy; the old copy goes only after
+  // the old detectors that refer to it.
+  auto next = std::make_unique<const config::Config>(config);
+  std::vector<std::unique_ptr<Detector>> detectors =
+      MakeDetectors(*next, revocations_);
+  detectors_.swap(detectors);
+  detectors.clear();
+  reloaded_config_.swap(next);
+  multi_source_window_us_ =
+      absl::ToInt64Microseconds(config.detections.multi_source.window);
+  retention_us_ = absl::ToInt64Microseconds(config.collector.token_retention);
+  ++stats_.config_reloads_ok;
+}
+
 absl::Status Engine::Restore() {
   absl::StatusOr<Snapshot> snap = store_->Load();
   if (!snap.ok()) return snap.status();

@@ -52,6 +52,9 @@ struct EngineStats {
       0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
   std::array<uint64_t, 11> commit_buckets{};
   double commit_seconds_sum = 0;
+  // SIGHUP reloads of the config file (collector/reload.h).
+  uint64_t config_reloads_ok = 0;
+  uint64_t config_reloads_failed = 0;
 };
 
 class Engine {
@@ -84,6 +87,12 @@ class Engine {
   // The in-memory state of a token, which is ahead of the store between
   // checkpoints.
   std::optional<TokenRow> GetToken(const std::string& identity) const;
+  // Takes the reloadable parts of `config` (services, sensitive endpoints,
+  // detections, retention): the detectors are rebuilt from a copy the
+  // engine keeps. Call it where Apply is called (under the same lock), so
+  // a batch sees either the old or the new config, never a mix.
+  void Reconfigure(const config::Config& config);
+  void CountReloadFailure() { ++stats_.config_reloads_failed; }
 
   const EngineStats& stats() const { return stats_; }
   const TokenTable& tokens() const { return tokens_; }
@@ -103,6 +112,7 @@ class Engine {
   std::string NewAlertId(int64_t ts_us);
 
   const config::Config& config_;
+  std::unique_ptr<const config::Config> reloaded_config_;  // after SIGHUP
   Store* store_;
   std::function<void(const Alert&)> on_alert_;
   RevocationList* revocations_;

@@ -24,12 +24,49 @@
 #include "collector/metrics.h"
 #include "collector/model.h"
 #include "collector/notify/notifier.h"
+#include "collector/reload.h"
 #include "collector/store/store.h"
 
 namespace {
 
 std::atomic<bool> g_stop{false};
+std::atomic<bool> g_reload{false};
 void OnSignal(int) { g_stop = true; }
+void OnHangup(int) { g_reload = true; }
+
+// SIGHUP: re-read the config file; the engine takes the new config under
+// the lock its batch processing holds. A broken file keeps the old one.
+void Reload(tokenwatch::collector::ConfigReloader* reloader,
+            tokenwatch::collector::IngestService& service) {
+  using tokenwatch::collector::Engine;
+  if (reloader == nullptr) {
+    fprintf(stderr,
+            "tokenwatch-collector: SIGHUP: no config file (-c) to reload\n");
+    return;
+  }
+  std::vector<std::string> restart_keys;
+  absl::Status s = reloader->Reload(
+      [&service](const tokenwatch::config::Config& next) {
+        service.WithEngine([&next](Engine& e) { e.Reconfigure(next); });
+      },
+      &restart_keys);
+  if (!s.ok()) {
+    service.WithEngine([](Engine& e) { e.CountReloadFailure(); });
+    fprintf(stderr,
+            "tokenwatch-collector: config reload failed, the running config "
+            "stays: %s\n",
+            std::string(s.message()).c_str());
+    return;
+  }
+  fprintf(stderr, "tokenwatch-collector: config reloaded from %s\n",
+          reloader->path().c_str());
+  for (const std::string& key : restart_keys) {
+    fprintf(stderr,
+            "tokenwatch-collector: warning: %s: %s changed; it takes effect "
+            "at restart\n",
+            reloader->path().c_str(), key.c_str());
+  }
+}
 
 constexpr char kUsage[] =
     "usage: tokenwatch-collector [-c FILE] [--listen ADDR] [--http-listen "
@@ -95,7 +132,8 @@ int Run(int argc, char** argv) {
     return Usage(absl::StrCat("unexpected argument ", argv[optind]));
 
   // Step 1: configuration; flags override the file.
-  tokenwatch::config::Config cfg;
+  signal(SIGHUP, OnHangup);  // handled once serving
+  tokenwatch::config::Config cfg, file_cfg;
   if (!config_path.empty()) {
     auto loaded = tokenwatch::config::LoadConfig(config_path);
     if (!loaded.ok()) {
@@ -104,11 +142,17 @@ int Run(int argc, char** argv) {
       return 2;
     }
     cfg = *std::move(loaded);
+    file_cfg = cfg;
   }
   if (!listen.empty()) cfg.collector.listen = listen;
   if (!http_listen.empty()) cfg.collector.http_listen = http_listen;
   if (!store_uri.empty()) cfg.collector.store = store_uri;
   if (!alerts_out.empty()) cfg.collector.alerts_out = alerts_out;
+  std::unique_ptr<tokenwatch::collector::ConfigReloader> reloader;
+  if (!config_path.empty()) {
+    reloader = std::make_unique<tokenwatch::collector::ConfigReloader>(
+        config_path, file_cfg, cfg);
+  }
 
   // Step 2: the store, and the state it holds.
   auto store = tokenwatch::collector::OpenStore(cfg.collector.store);
@@ -267,7 +311,10 @@ int Run(int argc, char** argv) {
 
   signal(SIGINT, OnSignal);
   signal(SIGTERM, OnSignal);
-  while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  while (!g_stop) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (g_reload.exchange(false)) Reload(reloader.get(), service);
+  }
 
   // Teardown: stop taking streams, make everything applied durable.
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));

@@ -56,6 +56,13 @@ std::vector<MetricFamily> CollectorMetrics::Collect() const {
                    "(already stored).",
                    C,
                    {Counter(st.duplicate_batches)}});
+    out.push_back(
+        {"tokenwatch_collector_config_reloads_total",
+         "Config reloads on SIGHUP, by result (a failure keeps the old "
+         "config).",
+         C,
+         {Counter(st.config_reloads_ok, {{"result", "success"}}),
+          Counter(st.config_reloads_failed, {{"result", "failure"}})}});
     out.push_back({"tokenwatch_collector_tokens_tracked",
                    "Token identities tracked now.",
                    G,

@@ -148,6 +148,12 @@ std::vector<MetricFamily> AgentMetrics::Collect() const {
   b.Counter(stages, stages_.decode, {{"stage", "decode"}});
   b.Counter(stages, stages_.tcp_http, {{"stage", "tcp_http"}});
   b.Counter(stages, stages_.output, {{"stage", "output"}});
+  auto& reloads = b.Family(
+      "tokenwatch_agent_config_reloads_total",
+      "Config reloads on SIGHUP, by result (a failure keeps the old config).",
+      C);
+  b.Counter(reloads, reloads_ok_.load(), {{"result", "success"}});
+  b.Counter(reloads, reloads_failed_.load(), {{"result", "failure"}});
   return b.Take();
 }
 

@@ -12,6 +12,8 @@
 #include <prometheus/metric_type.h>
 
 #include <array>
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -38,9 +40,12 @@ class AgentMetrics : public prometheus::Collectable {
                const StageSeconds& stages,
                const std::optional<output::DeliveryStats>& delivery);
   std::vector<prometheus::MetricFamily> Collect() const override;
+  // A SIGHUP reload of the config file succeeded or failed.
+  void CountReload(bool ok) { ++(ok ? reloads_ok_ : reloads_failed_); }
 
  private:
   std::string agent_id_;
+  std::atomic<uint64_t> reloads_ok_{0}, reloads_failed_{0};
   mutable std::mutex mu_;
   AgentStats stats_;
   capture::CaptureStats capture_;

@@ -224,6 +224,35 @@ void IngestService::Shutdown() {
   if (thread_.joinable()) thread_.join();
 }
 
+void IngestService::LogCommitOutcome(const absl::Status& s) {
+  // A failing store (disk full, say) is retried every kRetryCommit: say so
+  // when it starts, now and then while it lasts, and when it ends, rather
+  // than twice a second.
+  constexpr auto kRepeatEvery = std::chrono::seconds(30);
+  auto now = std::chrono::steady_clock::now();
+  if (s.ok()) {
+    if (failed_commits_in_row_ > 0) {
+      fprintf(stderr,
+              "tokenwatch-collector: store commit succeeded again after %llu "
+              "failed attempts; acknowledging the held batches\n",
+              static_cast<unsigned long long>(failed_commits_in_row_));
+    }
+    failed_commits_in_row_ = 0;
+    return;
+  }
+  if (++failed_commits_in_row_ == 1 ||
+      now - last_failure_logged_ >= kRepeatEvery) {
+    last_failure_logged_ = now;
+    fprintf(stderr,
+            "tokenwatch-collector: error: store commit failed (attempt %llu; "
+            "nothing is acknowledged until it succeeds, agents keep their "
+            "events; retrying every %lld ms): %s\n",
+            static_cast<unsigned long long>(failed_commits_in_row_),
+            static_cast<long long>(kRetryCommit.count()),
+            std::string(s.message()).c_str());
+  }
+}
+
 void IngestService::Run() {
   std::vector<Task> waiting;  // applied, awaiting a successful commit
   auto last_checkpoint = std::chrono::steady_clock::now();
@@ -255,11 +284,7 @@ void IngestService::Run() {
       if (s.ok() && checkpoint) last_checkpoint = now;
       committed = s.ok();
       last_commit_ok_ = committed;
-      if (!committed) {
-        fprintf(stderr,
-                "tokenwatch-collector: store commit failed (will retry): %s\n",
-                std::string(s.message()).c_str());
-      }
+      LogCommitOutcome(s);
     }
     for (Task& t : group) waiting.push_back(std::move(t));
     if (committed) {

@@ -7,6 +7,7 @@
 #define TOKENWATCH_COLLECTOR_INGEST_INGEST_SERVICE_H_
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -57,6 +58,7 @@ class IngestService final : public v1::Ingest::CallbackService {
 
  private:
   void Run();
+  void LogCommitOutcome(const absl::Status& s);  // on the engine thread
 
   Engine* engine_;
   std::mutex engine_mu_;  // the engine is used by this thread and the API
@@ -65,6 +67,8 @@ class IngestService final : public v1::Ingest::CallbackService {
   std::deque<Task> queue_;
   bool stop_ = false;
   std::atomic<bool> last_commit_ok_{true};
+  uint64_t failed_commits_in_row_ = 0;
+  std::chrono::steady_clock::time_point last_failure_logged_;
   std::thread thread_;
 };
 

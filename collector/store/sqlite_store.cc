@@ -12,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "agent/util/json.h"
 
@@ -471,6 +472,36 @@ absl::Status CheckSchema(SqliteConnection& c) {
         c.uri(), ": schema_version ", v,
         " is newer than this tokenwatch-collector understands (",
         kSchemaVersion, "); run a newer collector or use another file"));
+  }
+  // The tables of a known version must be whole: a damaged or hand-made
+  // file fails here, before WAL or the schema statements change it.
+  static constexpr struct {
+    const char* table;
+    const char* sql;  // its columns
+    const char* columns;
+  } kTables[] = {
+      {"tokens", "SELECT name FROM pragma_table_info('tokens') ORDER BY name",
+       "aud alg clients exp first_seen first_seen_us fp identity iss jti "
+       "last_seen last_seen_us services sub token_blob uses uses_by_service"},
+      {"alerts", "SELECT name FROM pragma_table_info('alerts') ORDER BY name",
+       "accepted agent client count detail id identity last_ts last_ts_us "
+       "method path record service severity status token_blob ts ts_us type"},
+      {"agent_progress",
+       "SELECT name FROM pragma_table_info('agent_progress') ORDER BY name",
+       "agent_id boot_id seq"},
+  };
+  for (const auto& t : kTables) {
+    std::vector<std::string> have;
+    s = QueryOnce(c, t.sql, "reading the schema", &have);
+    if (!s.ok()) return s;
+    for (absl::string_view col : absl::StrSplit(t.columns, ' ')) {
+      if (std::find(have.begin(), have.end(), col) == have.end()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            c.uri(), ": schema_version ", v, " but table ", t.table,
+            have.empty() ? " is missing" : absl::StrCat(" lacks column ", col),
+            "; the file is damaged or not a tokenwatch database"));
+      }
+    }
   }
   return absl::OkStatus();
 }
