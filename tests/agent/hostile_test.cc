@@ -645,5 +645,45 @@ TEST_F(HostileTest, DistinctTokenChurnKeepsTheCacheBounded) {
   EXPECT_EQ(LegitReported(), legit_sent_);
 }
 
+// (c''') A head that fills a large configured bound, cut into segments: the
+// work per byte must not depend on where the line breaks are. One long
+// request line (a 4 MB URL) against the same bytes as ordinary header
+// lines, in this process.
+TEST_F(HostileTest, LongRequestLineCostsAboutAsMuchAsLongHeaders) {
+  cfg_.agent.limits.max_header_bytes = 8 * kMiB;
+  const size_t kBytes = 4 * kMiB;
+  const std::string fields =
+      "Host: orders.internal\r\nAuthorization: Bearer " + jwt_ + "\r\n";
+  std::string long_line =
+      "GET /" + std::string(kBytes, 'u') + " HTTP/1.1\r\n" + fields;
+  // Past 128 fields the rest are counted and skipped, as in a real flood.
+  std::string long_headers = "GET / HTTP/1.1\r\n" + fields;
+  while (long_headers.size() < long_line.size())
+    long_headers += "X-Filler: " + std::string(40, 'h') + "\r\n";
+  auto run = [&](const std::string& head) {
+    KeepSink sink;
+    Pipeline p(cfg_, "host-h", fp_.get(), &sink);
+    Feeder feed(&p);
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < 4; ++i) {
+      Conn c = LegitConn(i);
+      feed.Handshake(c);
+      feed.Client(c, head + "\r\n");
+      feed.Server(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+      feed.Fin(c);
+    }
+    p.Finish();
+    EXPECT_EQ(sink.events.size(), 4u) << p.stats().Summary();
+    EXPECT_EQ(p.stats().Get(Drop::kHeaderBytes), 0u);
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+        .count();
+  };
+  double headers = std::min(run(long_headers), run(long_headers));
+  double line = std::min(run(long_line), run(long_line));
+  std::printf("4 MB head: header lines %.2f ms, one long line %.2f ms\n",
+              headers * 1e3 / 4, line * 1e3 / 4);
+  EXPECT_LT(line / headers, 20.0);
+}
+
 }  // namespace
 }  // namespace tokenwatch
