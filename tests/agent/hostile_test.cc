@@ -685,5 +685,38 @@ TEST_F(HostileTest, LongRequestLineCostsAboutAsMuchAsLongHeaders) {
   EXPECT_LT(line / headers, 20.0);
 }
 
+// Pipelined requests that are never answered: at most max_pending_requests
+// wait for a status; each one beyond is counted and reported at once
+// (status 0), so no use is lost and nothing grows.
+TEST_F(HostileTest, UnansweredPipelinedRequests) {
+  cfg_.agent.limits.max_pending_requests = 64;
+  Start();
+  sink_.counted_path = "/pipelined";
+  const int kRequests = 200'000;
+  Conn c;
+  c.client_ip = Ip4(17, 0, 0, 1);
+  F().Handshake(c);
+  const std::string req =
+      "GET /pipelined HTTP/1.1\r\nHost: orders.internal\r\n"
+      "Authorization: Bearer " +
+      jwt_ + "\r\n\r\n";
+  std::string batch;
+  for (int i = 0; i < 8; ++i) batch += req;
+  int64_t heap0 = 0, heap_peak = 0;
+  for (int i = 0; i < kRequests / 8; ++i) {
+    F().Client(c, batch, /*mss=*/batch.size());
+    if (i == 64) heap0 = heap_peak = HeapInUse();
+    if (i > 64 && i % 64 == 0) heap_peak = std::max(heap_peak, HeapInUse());
+    if (i % 5000 == 0) Legit();
+  }
+  EXPECT_EQ(S().Get(Drop::kPendingRequests),
+            kRequests - cfg_.agent.limits.max_pending_requests);
+  EXPECT_LT(heap_peak - heap0, static_cast<int64_t>(kMiB));
+  F().Fin(c);
+  P().Finish();
+  EXPECT_EQ(sink_.counted, static_cast<size_t>(kRequests));
+  EXPECT_EQ(LegitReported(), legit_sent_);
+}
+
 }  // namespace
 }  // namespace tokenwatch
