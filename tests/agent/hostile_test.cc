@@ -548,8 +548,9 @@ TEST_F(HostileTest, DecoderOnHundredThousandNestingLevels) {
   EXPECT_LT(seconds, 2.0);
 }
 
-// (g) Tuples aimed at a naive flow hash: one address pair per ip-sum class,
-// ports whose sum (and xor-free layout) is constant. The table is bounded
+// (g) Tuples aimed at a naive flow hash (sum or xor of the fields): the
+// addresses sum to a constant, and the ports both sum and xor to 0xffff,
+// so every tuple collides under such a hash. The table is bounded
 // as for any flood, and per-packet cost stays within a wide multiple of the
 // same flood with well-mixed tuples (measured here, in this process).
 TEST_F(HostileTest, TuplesCraftedForAHashCollisionFlood) {

@@ -129,6 +129,8 @@ def needles(token):
     quoted = urllib.parse.quote(token, safe="")
     if quoted != token:
         out.append(("token-urlencoded", quoted.encode()))
+    if "/" in token:  # as a JSON writer may escape it
+        out.append(("token-json-escaped", token.replace("/", "\\/").encode()))
     parts = token.split(".")
     if len(parts) == 3 and token.startswith("eyJ"):
         if len(parts[2]) >= 16:
