@@ -54,6 +54,8 @@ class Pipeline {
   double output_seconds() const { return stage_ns_[2] * 1e-9; }
 
   const AgentStats& stats() { return SyncGauges(); }
+  // Decoded tokens held (bounded by twice agent.limits.token_cache_entries).
+  size_t token_cache_size() const { return tokens_.size(); }
   AgentStats& mutable_stats() { return SyncGauges(); }
 
  private:

@@ -166,6 +166,7 @@ size_t HttpParser::FeedHead(const uint8_t* data, size_t len) {
   }
   // The head spans segments: collect it, bounded.
   size_t old = head_buf_.size();
+  if (old == 0) first_line_checked_ = false;  // a new head begins
   size_t room = max_header_bytes_ > old ? max_header_bytes_ - old : 0;
   size_t take = std::min(len, room);
   head_buf_.append(p, take);
@@ -180,8 +181,14 @@ size_t HttpParser::FeedHead(const uint8_t* data, size_t len) {
     return skipped + used_here;
   }
   // HTTP/0.9: a lone request line without a version has no blank line.
-  if (role_ != Role::kResponse && head_buf_.find('\n') != std::string::npos) {
-    size_t nl = head_buf_.find('\n');
+  // Checked once, on the segment that completes the first line: checking on
+  // every segment rescanned a long first line each time (quadratic in
+  // max_header_bytes; hostile_test LongRequestLine...).
+  size_t nl = first_line_checked_ || role_ == Role::kResponse
+                  ? kNpos
+                  : head_buf_.find('\n', old);
+  if (nl != kNpos) {
+    first_line_checked_ = true;
     std::string_view first(head_buf_.data(), nl + 1);
     if (first.find(" HTTP/") == kNpos && StartsWithKnownMethod(first)) {
       std::string block(first);

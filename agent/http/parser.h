@@ -119,9 +119,10 @@ class HttpParser {
   bool at_line_start_ = true;
   bool last_http09_ = false;
   bool chunk_size_seen_ = false;
-  uint64_t remaining_ = 0;  // body or chunk bytes still to skip
-  std::string head_buf_;    // a head that spans segments
-  std::string line_buf_;    // a chunk-size or trailer line that spans segments
+  bool first_line_checked_ = false;  // head_buf_'s first line seen (HTTP/0.9)
+  uint64_t remaining_ = 0;           // body or chunk bytes still to skip
+  std::string head_buf_;             // a head that spans segments
+  std::string line_buf_;  // a chunk-size or trailer line that spans segments
   MessageHead* head_;
 };
 
