@@ -25,7 +25,7 @@ import tempfile
 import time
 import urllib.request
 
-from harness import free_port, get_json, wait_for
+from harness import durable_uses, free_port, get_json, wait_for
 
 
 class Collector:
@@ -104,8 +104,7 @@ def test_demo(build, root, tmp):
     assert len(lines) == len(alerts), (len(lines), len(alerts))
     # The token API serves the state; no raw token anywhere in the DB.
     ident = urllib.request.quote("https://idp.demo|8e5b3d71-orders", safe="")
-    db = sqlite3.connect(os.path.join(tmp, "demo.db"))
-    uses = db.execute("select sum(uses) from tokens").fetchone()[0]
+    uses = sum(durable_uses(os.path.join(tmp, "demo.db")).values())
     assert uses == 25, uses
     blob = open(os.path.join(tmp, "demo.db"), "rb").read()
     assert b"eyJ" not in blob, "a raw JWT reached the store"
@@ -132,10 +131,7 @@ def test_kill9(build, root, tmp):
 
     def stored():
         try:
-            con = sqlite3.connect(db_path, timeout=1)
-            n = con.execute("select coalesce(sum(uses),0) from tokens").fetchone()[0]
-            con.close()
-            return n
+            return sum(durable_uses(db_path).values())
         except sqlite3.Error:
             return 0
     def batches_stored():

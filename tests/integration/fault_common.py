@@ -17,7 +17,7 @@ import subprocess
 import time
 import urllib.request
 
-from harness import free_port, wait_for
+from harness import durable_uses, free_port, wait_for
 
 KEY = b"fault-test-fingerprint-key"
 
@@ -204,8 +204,10 @@ class LiveAgent:
         self.out = os.path.join(tmp, f"{agent_id}-events.jsonl")
         self.err_path = os.path.join(tmp, f"{agent_id}-agent.err")
         if cfg is None:
-            with open(os.path.join(tmp, "fault.key"), "wb") as f:
+            key = os.path.join(tmp, "fault.key")
+            with open(os.open(key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
                 f.write(KEY)
+            os.chmod(key, 0o600)  # the agent refuses a key others can read
             cfg = os.path.join(tmp, f"{agent_id}.yaml")
             with open(cfg, "w") as f:
                 f.write("fingerprint_key_file: fault.key\nagent:\n  fold_window: 0s\n"
@@ -265,12 +267,9 @@ def parse_delivery(line):
 
 
 def store_uses(db_path):
-    """{identity: uses} from the collector's SQLite file (read-only)."""
-    con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)
-    try:
-        return dict(con.execute("select identity, uses from tokens").fetchall())
-    finally:
-        con.close()
+    """{identity: uses} durably in the collector's SQLite file (read-only):
+    the tokens table plus the journal since its last checkpoint."""
+    return durable_uses(db_path)
 
 
 def account(sent_fps, events, stored, delivery):

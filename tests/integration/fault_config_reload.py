@@ -93,6 +93,7 @@ def test_config_reload(build, tmp):
     cfg = os.path.join(tmp, "reload.yaml")
     with open(os.path.join(tmp, "fault.key"), "wb") as f:
         f.write(KEY)
+    os.chmod(os.path.join(tmp, "fault.key"), 0o600)  # refused otherwise
     with open(cfg, "w") as f:
         f.write(BASE)
     db = os.path.join(tmp, "store.db")

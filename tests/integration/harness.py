@@ -29,3 +29,66 @@ def wait_for(pred, timeout, what, interval=0.05):
 def get_json(url, timeout=5):
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return json.loads(r.read())
+
+
+def _fields(buf):
+    """(field number, wire type, value) of a protobuf message, top level."""
+    i = 0
+    while i < len(buf):
+        key, i = _varint(buf, i)
+        field, wire = key >> 3, key & 7
+        if wire == 0:
+            value, i = _varint(buf, i)
+        elif wire == 2:
+            n, i = _varint(buf, i)
+            value, i = buf[i:i + n], i + n
+        elif wire == 1:
+            value, i = buf[i:i + 8], i + 8
+        elif wire == 5:
+            value, i = buf[i:i + 4], i + 4
+        else:
+            raise ValueError(f"unsupported wire type {wire}")
+        yield field, wire, value
+
+
+def _varint(buf, i):
+    shift = result = 0
+    while True:
+        b = buf[i]
+        i += 1
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            return result, i
+        shift += 7
+
+
+def durable_uses(db_path):
+    """{identity: uses} that the collector's SQLite file holds durably: the
+    tokens table as of the last checkpoint plus the uses in the journal of
+    batches committed since (tokenwatch.v1.EventBatch rows, decoded here with
+    a minimal protobuf reader)."""
+    import sqlite3
+    con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)
+    try:
+        uses = dict(con.execute("select identity, uses from tokens").fetchall())
+        journal = [row[0] for row in con.execute("select batch from journal order by id")]
+    finally:
+        con.close()
+    for batch in journal:
+        for field, _, event in _fields(batch):
+            if field != 2:  # EventBatch.events
+                continue
+            count, token = 1, {}
+            for f, _, v in _fields(event):
+                if f == 3:  # UsageEvent.count
+                    count = v
+                elif f == 13:  # UsageEvent.token
+                    token = {tf: tv for tf, _, tv in _fields(v)}
+            kind = token.get(1, 0)
+            jti = token.get(9, b"").decode()
+            if kind == 1 and jti:  # a JWT with a jti: iss|jti
+                identity = token.get(3, b"").decode() + "|" + jti
+            else:
+                identity = token.get(2, b"").decode()
+            uses[identity] = uses.get(identity, 0) + count
+    return uses

@@ -42,7 +42,7 @@ import urllib.request
 
 import yaml
 
-from harness import free_port, wait_for
+from harness import durable_uses, free_port, wait_for
 
 # The demo's core alerts (examples/README.md), by (type, jti, service).
 DEMO_ALERTS = {
@@ -143,11 +143,7 @@ class Collector:
             return json.loads(body) if path != "/metrics" else body.decode()
 
     def stored_uses(self):
-        con = sqlite3.connect(self.db, timeout=5)
-        try:
-            return con.execute("select coalesce(sum(uses),0) from tokens").fetchone()[0]
-        finally:
-            con.close()
+        return sum(durable_uses(self.db).values())
 
     def stop(self):
         if self.proc.poll() is None:

@@ -1,6 +1,8 @@
 // The raw-token checks of the agent with keys generated at test time.
 #include "agent/token/token_checks.h"
 
+#include <stdlib.h>
+
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -22,7 +24,10 @@ class TokenChecksTest : public ::testing::Test {
  protected:
   void SetUp() override {
     rsa_ = GenerateKey("RSA");
-    dir_ = ::testing::TempDir();
+    // A folder of its own: CTest runs these tests as parallel processes.
+    std::string tmpl = ::testing::TempDir() + "/token_checks_XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
     std::ofstream(dir_ + "/idp.jwks")
         << "{\"keys\":[" << PublicJwk(rsa_.get(), "rsa-1", "RS256") << "]}";
     std::ofstream(dir_ + "/weak.list") << "password\nsecret\nchangeme\n";
