@@ -33,7 +33,7 @@ std::string StatusName(grpc::StatusCode code) {
 }  // namespace
 
 class CollectorSink::Stream
-    : public grpc::ClientBidiReactor<v1::AgentMessage, v1::CollectorMessage> {
+    : public grpc::ClientBidiReactor<v1::AgentFrame, v1::CollectorMessage> {
  public:
   Stream(CollectorSink* sink, const std::string& agent_id, uint64_t boot_id)
       : sink_(sink) {
@@ -109,14 +109,14 @@ class CollectorSink::Stream
 
   CollectorSink* sink_;
   grpc::ClientContext context_;
-  v1::AgentMessage hello_;
+  v1::AgentFrame hello_;
   v1::CollectorMessage ack_;
   std::mutex mu_;
   bool started_ = false;  // the call is bound and started
   bool closing_ = false;  // the read side ended; the hold is gone
   bool writing_ = false;
   bool done_ = false;
-  std::shared_ptr<const v1::AgentMessage> current_;  // alive while written
+  std::shared_ptr<const v1::AgentFrame> current_;  // alive while written
 };
 
 CollectorSink::CollectorSink(CollectorSinkOptions options)
@@ -162,22 +162,34 @@ void CollectorSink::Emit(const UsageRecord& record) {
     ++stats_.dropped;  // collector away longer than the queue holds
     return;
   }
-  if (open_.events_size() == 0) open_since_ = std::chrono::steady_clock::now();
-  ToProto(record, open_.add_events());
+  if (open_count_ == 0) open_since_ = std::chrono::steady_clock::now();
+  AppendBatchEvent(record, &open_events_);
+  ++open_count_;
   ++queued_events_;
   ++stats_.queued;
-  if (static_cast<size_t>(open_.events_size()) >= opt_.batch_max_events)
-    SealLocked();
+  if (open_count_ >= opt_.batch_max_events) SealLocked();
 }
 
 void CollectorSink::SealLocked() {
-  if (open_.events_size() == 0) return;
-  auto msg = std::make_shared<v1::AgentMessage>();
-  open_.set_seq(next_seq_++);
-  size_t n = open_.events_size();
-  msg->mutable_batch()->Swap(&open_);
-  open_.Clear();
-  queue_.push_back({msg->batch().seq(), n, open_since_, std::move(msg)});
+  if (open_count_ == 0) return;
+  auto msg = std::make_shared<v1::AgentFrame>();
+  uint64_t seq = next_seq_++;
+  // EventBatch: seq (field 1, varint), then the events as appended.
+  std::string* batch = msg->mutable_batch();
+  batch->reserve(11 + open_events_.size());
+  batch->push_back(static_cast<char>(1 << 3));
+  for (uint64_t v = seq;; v >>= 7) {
+    if (v < 0x80) {
+      batch->push_back(static_cast<char>(v));
+      break;
+    }
+    batch->push_back(static_cast<char>(v | 0x80));
+  }
+  batch->append(open_events_);
+  size_t n = open_count_;
+  open_events_.clear();
+  open_count_ = 0;
+  queue_.push_back({seq, n, open_since_, std::move(msg)});
   if (stream_ != nullptr && !stream_done_) {
     std::shared_ptr<Stream> s = stream_;
     // Kick outside our lock: the stream calls back into NextToSend.
@@ -192,7 +204,7 @@ void CollectorSink::Flush() {
   SealLocked();
 }
 
-std::shared_ptr<const v1::AgentMessage> CollectorSink::NextToSend(
+std::shared_ptr<const v1::AgentFrame> CollectorSink::NextToSend(
     const Stream* s) {
   std::lock_guard<std::mutex> lock(mu_);
   if (s != stream_.get() || send_pos_ >= queue_.size()) return nullptr;
@@ -231,9 +243,8 @@ void CollectorSink::OnStreamDone(const Stream* s, const grpc::Status& status) {
 bool CollectorSink::Drain(std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
   SealLocked();
-  return cv_.wait_for(lock, timeout, [this] {
-    return queue_.empty() && open_.events_size() == 0;
-  });
+  return cv_.wait_for(lock, timeout,
+                      [this] { return queue_.empty() && open_count_ == 0; });
 }
 
 DeliveryStats CollectorSink::Stats() const {
@@ -245,7 +256,7 @@ DeliveryStats CollectorSink::Stats() const {
   if (!queue_.empty()) {
     out.oldest_unacked_age_seconds =
         std::chrono::duration<double>(now - queue_.front().opened).count();
-  } else if (open_.events_size() > 0) {
+  } else if (open_count_ > 0) {
     out.oldest_unacked_age_seconds =
         std::chrono::duration<double>(now - open_since_).count();
   }
@@ -285,7 +296,7 @@ void CollectorSink::Run() {
     if (stats_.connected) backoff = opt_.backoff_initial;
     // Time-based flush: the oldest event waits at most flush_interval.
     cv_.wait_for(lock, opt_.flush_interval / 2);
-    if (open_.events_size() > 0 &&
+    if (open_count_ > 0 &&
         std::chrono::steady_clock::now() - open_since_ >= opt_.flush_interval) {
       SealLocked();
     }

@@ -74,12 +74,12 @@ class CollectorSink : public EventSink {
     uint64_t seq;
     size_t events;
     std::chrono::steady_clock::time_point opened;  // its first event's arrival
-    std::shared_ptr<const v1::AgentMessage> message;
+    std::shared_ptr<const v1::AgentFrame> message;
   };
   void SealLocked();
   void Run();  // connection manager and flush timer
   // Called by streams.
-  std::shared_ptr<const v1::AgentMessage> NextToSend(const Stream* s);
+  std::shared_ptr<const v1::AgentFrame> NextToSend(const Stream* s);
   void OnAck(uint64_t stored_through);
   void OnStreamDone(const Stream* s, const grpc::Status& status);
 
@@ -90,7 +90,10 @@ class CollectorSink : public EventSink {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  v1::EventBatch open_;  // the batch being filled
+  // The batch being filled: its events in wire form (EventBatch field 2
+  // entries) and how many.
+  std::string open_events_;
+  size_t open_count_ = 0;
   std::chrono::steady_clock::time_point open_since_;
   std::deque<Batch> queue_;  // sealed, unacknowledged, in seq order
   uint64_t next_seq_ = 1;

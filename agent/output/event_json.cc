@@ -168,9 +168,40 @@ std::string TokenJson(const v1::TokenInfo& token) {
   return out;
 }
 
+namespace {
+
+// Claims are UTF-8 once JSON-decoded, but the collector must be able to
+// parse every batch whatever a token carried: proto3 strings must be UTF-8.
+void MakeStringsUtf8(google::protobuf::Message* m) {
+  const google::protobuf::Descriptor* d = m->GetDescriptor();
+  const google::protobuf::Reflection* r = m->GetReflection();
+  auto clean = [](const std::string& v) {
+    std::string out;
+    util::AppendValidUtf8(&out, v);
+    return out;
+  };
+  for (int i = 0; i < d->field_count(); ++i) {
+    const google::protobuf::FieldDescriptor* f = d->field(i);
+    if (f->type() != google::protobuf::FieldDescriptor::TYPE_STRING) continue;
+    if (f->is_repeated()) {
+      for (int k = 0; k < r->FieldSize(*m, f); ++k) {
+        std::string v = r->GetRepeatedString(*m, f, k);
+        if (!util::IsValidUtf8(v)) r->SetRepeatedString(m, f, k, clean(v));
+      }
+    } else {
+      std::string v = r->GetString(*m, f);
+      if (!util::IsValidUtf8(v)) r->SetString(m, f, clean(v));
+    }
+  }
+}
+
+}  // namespace
+
 TokenRef MakeTokenRecord(v1::TokenInfo info, std::vector<Finding> findings) {
   auto r = std::make_shared<TokenRecord>();
   r->json = TokenJson(info);
+  MakeStringsUtf8(&info);
+  info.SerializeToString(&r->info_bytes);
   r->info = std::move(info);
   r->findings = std::move(findings);
   return r;

@@ -34,7 +34,8 @@ struct Finding {
 // token reuses it, and the checks that need the raw token, done once.
 struct TokenRecord {
   v1::TokenInfo info;
-  std::string json;  // the event's "token" object
+  std::string json;        // the event's "token" object
+  std::string info_bytes;  // `info` serialized: its wire form in every event
   std::vector<Finding> findings;
   // The weak-secret search runs on a worker: events of this token wait
   // (off the packet path) while it is pending.
@@ -67,6 +68,11 @@ struct UsageRecord {
 v1::UsageEvent ToProto(const UsageRecord& r);
 // The same, filled in place (a batch's next event: no copy).
 void ToProto(const UsageRecord& r, v1::UsageEvent* out);
+// Appends the event as an `EventBatch.events` entry (field 2, length
+// delimited) in protobuf wire form, byte for byte what serializing
+// ToProto(r) would give, without building the message: the token's claims
+// are copied from `info_bytes`, serialized once per distinct token.
+void AppendBatchEvent(const UsageRecord& r, std::string* out);
 
 // Every finding of a use, in a stable order: the token's (and a weak
 // secret once found), then token_in_url for a query-string token.

@@ -2,6 +2,52 @@
 
 namespace tokenwatch::util {
 
+size_t Utf8SequenceAt(std::string_view s, size_t i) {
+  unsigned char c = static_cast<unsigned char>(s[i]);
+  if (c < 0x80) return 1;
+  // One UTF-8 sequence (RFC 3629: no overlongs, no surrogates).
+  size_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
+  bool ok = n > 0 && c <= 0xf4 && i + n <= s.size();
+  for (size_t k = 1; ok && k < n; ++k) {
+    ok = (static_cast<unsigned char>(s[i + k]) & 0xc0) == 0x80;
+  }
+  if (ok && n == 3) {
+    unsigned char c1 = static_cast<unsigned char>(s[i + 1]);
+    ok = !(c == 0xe0 && c1 < 0xa0) && !(c == 0xed && c1 >= 0xa0);
+  } else if (ok && n == 4) {
+    unsigned char c1 = static_cast<unsigned char>(s[i + 1]);
+    ok = !(c == 0xf0 && c1 < 0x90) && !(c == 0xf4 && c1 >= 0x90);
+  }
+  return ok ? n : 0;
+}
+
+bool IsValidUtf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    // ASCII runs first: the common case costs a byte compare.
+    if (static_cast<unsigned char>(s[i]) < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t n = Utf8SequenceAt(s, i);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+
+void AppendValidUtf8(std::string* out, std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    size_t n = Utf8SequenceAt(s, i);
+    if (n == 0) {
+      out->append("\xef\xbf\xbd");  // U+FFFD
+      ++i;
+    } else {
+      out->append(s.data() + i, n);
+      i += n;
+    }
+  }
+}
+
 void AppendJsonString(std::string* out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
   out->push_back('"');
@@ -33,19 +79,8 @@ void AppendJsonString(std::string* out, std::string_view s) {
       out->push_back(static_cast<char>(c));
       ++i;
     } else {
-      // Validate one UTF-8 sequence (RFC 3629: no overlongs, no surrogates).
-      size_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
-      bool ok = n > 0 && c <= 0xf4 && i + n <= s.size();
-      for (size_t k = 1; ok && k < n; ++k) {
-        ok = (static_cast<unsigned char>(s[i + k]) & 0xc0) == 0x80;
-      }
-      if (ok && n == 3) {
-        unsigned char c1 = static_cast<unsigned char>(s[i + 1]);
-        ok = !(c == 0xe0 && c1 < 0xa0) && !(c == 0xed && c1 >= 0xa0);
-      } else if (ok && n == 4) {
-        unsigned char c1 = static_cast<unsigned char>(s[i + 1]);
-        ok = !(c == 0xf0 && c1 < 0x90) && !(c == 0xf4 && c1 >= 0x90);
-      }
+      size_t n = Utf8SequenceAt(s, i);
+      bool ok = n > 0;
       if (ok) {
         out->append(s.data() + i, n);
         i += n;

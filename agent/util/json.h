@@ -12,6 +12,14 @@ namespace tokenwatch::util {
 // Appends `s` as a JSON string literal, quotes included.
 void AppendJsonString(std::string* out, std::string_view s);
 
+// The length of the valid UTF-8 sequence starting at s[i], 0 if none.
+size_t Utf8SequenceAt(std::string_view s, size_t i);
+bool IsValidUtf8(std::string_view s);
+// Appends `s` with every byte that starts no valid sequence replaced by
+// U+FFFD: protobuf rejects a message whose string fields are not UTF-8, so
+// one hostile request path must not make a whole batch unreadable.
+void AppendValidUtf8(std::string* out, std::string_view s);
+
 }  // namespace tokenwatch::util
 
 #endif  // TOKENWATCH_AGENT_UTIL_JSON_H_

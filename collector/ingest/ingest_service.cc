@@ -20,8 +20,7 @@ constexpr size_t kCheckpointJournalBytes = 64 << 20;
 // detaches itself when gRPC is done with it.
 class StreamHandle {
  public:
-  using Reactor =
-      grpc::ServerBidiReactor<v1::AgentMessage, v1::CollectorMessage>;
+  using Reactor = grpc::ServerBidiReactor<v1::AgentFrame, v1::CollectorMessage>;
   explicit StreamHandle(Reactor* reactor) : reactor_(reactor) { NewMessage(); }
 
   // A fresh arena and message for the next read; the previous pair went
@@ -31,8 +30,7 @@ class StreamHandle {
     options.start_block_size = 64 * 1024;
     options.max_block_size = 1 << 20;
     arena_ = std::make_unique<google::protobuf::Arena>(options);
-    in_ =
-        google::protobuf::Arena::CreateMessage<v1::AgentMessage>(arena_.get());
+    in_ = google::protobuf::Arena::CreateMessage<v1::AgentFrame>(arena_.get());
   }
   std::unique_ptr<google::protobuf::Arena> TakeArena() {
     return std::move(arena_);
@@ -88,7 +86,8 @@ class StreamHandle {
     std::lock_guard<std::mutex> lock(mu_);
     reactor_ = nullptr;
   }
-  v1::AgentMessage* in() { return in_; }
+  v1::AgentFrame* in() { return in_; }
+  google::protobuf::Arena* arena() { return arena_.get(); }
 
  private:
   void MaybeWriteLocked() {
@@ -119,7 +118,7 @@ class StreamHandle {
   std::mutex mu_;
   Reactor* reactor_;
   std::unique_ptr<google::protobuf::Arena> arena_;
-  v1::AgentMessage* in_ = nullptr;  // on arena_
+  v1::AgentFrame* in_ = nullptr;  // on arena_
   v1::CollectorMessage out_;
   std::deque<uint64_t> in_flight_;
   uint64_t ack_pending_ = 0, ack_sent_ = 0;
@@ -142,7 +141,7 @@ class StreamReactor : public StreamHandle::Reactor {
       handle_->ReadsDone();
       return;
     }
-    v1::AgentMessage& msg = *handle_->in();
+    v1::AgentFrame& msg = *handle_->in();
     if (msg.has_hello()) {
       if (msg.hello().agent_id().empty()) {
         handle_->Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -166,11 +165,19 @@ class StreamReactor : public StreamHandle::Reactor {
                                  "send hello first, then batches"));
       return;
     }
-    uint64_t seq = msg.batch().seq();
+    // The batch arrives as bytes: parsed here onto the frame's arena, and
+    // kept as received for the journal.
+    auto* batch = google::protobuf::Arena::CreateMessage<v1::EventBatch>(
+        handle_->arena());
+    if (!batch->ParseFromString(msg.batch())) {
+      handle_->Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 "a batch that does not parse as EventBatch"));
+      return;
+    }
+    uint64_t seq = batch->seq();
     IngestService::Task t{handle_,         agent_,  boot_,
-                          /*hello=*/false, nullptr, &msg.batch()};
-    // On this gRPC thread rather than the engine's, which is the bottleneck.
-    msg.batch().SerializeToString(&t.serialized);
+                          /*hello=*/false, nullptr, batch};
+    t.serialized = msg.batch();
     {
       // Only the reactor reads into the message: hand it over with its arena.
       std::lock_guard<std::mutex> lock(handle_->mu_);
@@ -201,7 +208,7 @@ IngestService::IngestService(Engine* engine) : engine_(engine) {
 
 IngestService::~IngestService() { Shutdown(); }
 
-grpc::ServerBidiReactor<v1::AgentMessage, v1::CollectorMessage>*
+grpc::ServerBidiReactor<v1::AgentFrame, v1::CollectorMessage>*
 IngestService::Stream(grpc::CallbackServerContext*) {
   return new StreamReactor(this);
 }

@@ -28,7 +28,7 @@ class IngestService final : public v1::Ingest::CallbackService {
   explicit IngestService(Engine* engine);
   ~IngestService() override;
 
-  grpc::ServerBidiReactor<v1::AgentMessage, v1::CollectorMessage>* Stream(
+  grpc::ServerBidiReactor<v1::AgentFrame, v1::CollectorMessage>* Stream(
       grpc::CallbackServerContext* context) override;
 
   // Stops the engine thread after a final commit.

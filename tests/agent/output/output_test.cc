@@ -1,7 +1,10 @@
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "agent/output/event_folder.h"
 #include "agent/output/event_json.h"
+#include "tokenwatch/v1/ingest.pb.h"
 
 namespace tokenwatch::output {
 namespace {
@@ -104,6 +107,76 @@ TEST(EventJsonTest, ProtoCarriesTheSameContent) {
   EXPECT_EQ(p.agent(), "host-a");
   ASSERT_EQ(p.findings_size(), 1);
   EXPECT_EQ(p.findings(0), "token_in_url");
+}
+
+// The collector stream's hand-written wire form must parse to exactly the
+// message ToProto builds, for every field a use can carry.
+TEST(EventJsonTest, BatchWireFormMatchesTheProto) {
+  std::vector<UsageRecord> uses;
+  uses.push_back(Use(kT0, 200, "/x", {"a", "b"}, "HS256"));
+  uses.push_back(Use(kT0, /*status=*/0, ""));  // no response, empty path
+  UsageRecord q = Use(-5, 401, "/q");          // a negative time, in full
+  q.location = v1::TOKEN_LOCATION_QUERY;
+  q.param = "access_token";
+  q.count = 300;
+  q.last_ts_us = kT0 + 99;
+  uses.push_back(q);
+  v1::TokenInfo info;
+  info.set_kind(v1::TOKEN_KIND_JWT);
+  info.set_fp("00ff");
+  info.set_iss("https://idp.test");
+  info.set_jti("j\x01\xff");  // bytes as they came
+  info.add_scopes("a:b");
+  info.set_nbf(0);  // present though zero
+  UsageRecord f = Use(kT0);
+  f.token = MakeTokenRecord(std::move(info),
+                            {{"alg_none", "unsigned"}, {"no_expiry", "none"}});
+  f.location = v1::TOKEN_LOCATION_QUERY;
+  f.param = "token";
+  uses.push_back(f);
+
+  std::string wire;
+  v1::EventBatch want;
+  for (const UsageRecord& u : uses) {
+    AppendBatchEvent(u, &wire);
+    ToProto(u, want.add_events());
+  }
+  v1::EventBatch got;
+  ASSERT_TRUE(got.ParseFromString(wire));
+  ASSERT_EQ(got.events_size(), want.events_size());
+  for (int i = 0; i < got.events_size(); ++i) {
+    // Map order is unspecified on the wire: compare the maps as maps.
+    std::map<std::string, std::string> got_details(
+        got.events(i).finding_details().begin(),
+        got.events(i).finding_details().end());
+    std::map<std::string, std::string> want_details(
+        want.events(i).finding_details().begin(),
+        want.events(i).finding_details().end());
+    EXPECT_EQ(got_details, want_details) << i;
+    v1::UsageEvent g = got.events(i), w = want.events(i);
+    g.clear_finding_details();
+    w.clear_finding_details();
+    EXPECT_EQ(g.SerializeAsString(), w.SerializeAsString())
+        << i << "\n"
+        << g.DebugString() << "\nvs\n"
+        << w.DebugString();
+  }
+  EXPECT_EQ(got.events(3).findings_size(), 3);  // two of the token's + url
+  EXPECT_TRUE(got.events(3).token().has_nbf());
+}
+
+// A request path (or claim) that is not UTF-8 must not make the batch
+// unparseable: one hostile request would otherwise block delivery.
+TEST(EventJsonTest, BatchWireFormIsAlwaysValidUtf8) {
+  UsageRecord u = Use(kT0, 200, "/a\xff\xfe/\xc3\xa9");
+  u.location = v1::TOKEN_LOCATION_HEADER;
+  u.param = "X-\x80";
+  std::string wire;
+  AppendBatchEvent(u, &wire);
+  v1::EventBatch got;
+  ASSERT_TRUE(got.ParseFromString(wire));
+  EXPECT_EQ(got.events(0).path(), "/a\uFFFD\uFFFD/\u00e9");
+  EXPECT_EQ(got.events(0).param(), "X-\uFFFD");
 }
 
 TEST(EventFolderTest, ZeroWindowEmitsEveryUse) {
