@@ -1,4 +1,5 @@
 // tokenwatch-agent: flags, ordered start-up, the capture loop, teardown.
+#include <fcntl.h>
 #include <getopt.h>
 #include <openssl/rand.h>
 #include <signal.h>
@@ -292,7 +293,12 @@ int Run(int argc, char** argv) {
   if (!events_out.empty()) {
     FILE* out = stdout;
     if (events_out != "-") {
-      out = fopen(events_out.c_str(), "w");
+      // O_NOFOLLOW: run as root, a symlink planted in the events folder must
+      // not turn this open into a write to a file of root's choosing.
+      int fd =
+          open(events_out.c_str(),
+               O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0640);
+      out = fd >= 0 ? fdopen(fd, "w") : nullptr;
       if (out == nullptr) {
         fprintf(stderr, "tokenwatch-agent: cannot write %s: %m\n",
                 events_out.c_str());
@@ -403,13 +409,15 @@ int Run(int argc, char** argv) {
       return;
     }
     pipeline.Reconfigure(*next->config, next->checks.get());
-    // The old checks go before the config they refer to, once the searches
-    // they still run are done (bounded).
+    // The old checks go before the config they refer to. Their queued
+    // weak-secret searches move to the new checks (none is dropped, so no
+    // held event waits forever); only the search already running is
+    // waited for.
     std::unique_ptr<tokenwatch::config::Config> old_config =
         std::move(live.config);
     std::unique_ptr<tokenwatch::token::TokenChecks> old_checks =
         live.checks != nullptr ? std::move(live.checks) : std::move(*checks);
-    old_checks->Drain(std::chrono::seconds(10));
+    next->checks->AdoptPending(old_checks.get());
     old_checks.reset();
     live = *std::move(next);
     metrics->CountReload(/*ok=*/true);

@@ -26,6 +26,11 @@ config::Config MergeAgentReloadable(const config::Config& running,
   check(p.fingerprint_key_file == loaded.fingerprint_key_file,
         "fingerprint_key_file");
   check(a.interface == b.interface, "agent.interface");
+  check(a.user == b.user, "agent.user");
+  // Certificates are read once, at start-up: rotated files (same paths, new
+  // contents) need a restart too, so say so whenever TLS is configured.
+  check(!a.tls.has_value() && !b.tls.has_value(),
+        "agent.tls (certificates are read at start-up only)");
   check(a.filter == b.filter, "agent.filter");
   check(a.collector == b.collector, "agent.collector");
   check(a.agent_id == b.agent_id, "agent.agent_id");

@@ -84,6 +84,10 @@ class Engine {
   bool HasPending() const { return pending_dirty_; }
   // Journaled bytes since the last checkpoint (what a restart replays).
   size_t JournalBytes() const { return journal_bytes_; }
+  // Tokens retired since the last checkpoint. The journal holds batches,
+  // not retirements, so a checkpoint should follow before a crash could
+  // replay a retired token's history into its successor.
+  bool HasRetired() const { return !retired_.empty(); }
   // The in-memory state of a token, which is ahead of the store between
   // checkpoints.
   std::optional<TokenRow> GetToken(const std::string& identity) const;

@@ -54,6 +54,13 @@ config::Config MergeReloadable(const config::Config& running,
   check(previous_file.detections.multi_source.min_sources ==
             loaded.detections.multi_source.min_sources,
         "detections.multi_source.min_sources");
+  // Credentials are read once, at start-up: a rotated API token or
+  // certificate (same path, new contents) needs a restart too, so say so
+  // whenever they are configured rather than let a reload look complete.
+  check(l.http_token_file.empty() && r.http_token_file.empty(),
+        "collector.http_token_file (read at start-up only)");
+  check(!l.tls.has_value() && !r.tls.has_value(),
+        "collector.tls (certificates are read at start-up only)");
   return next;
 }
 

@@ -124,6 +124,18 @@ absl::StatusOr<TargetUser> LookUpUser(std::string_view name) {
   return user;
 }
 
+// Groups beyond the user's own (a stale list from whoever started us, a
+// container's --group-add 0) are privilege too; fewer groups are fine.
+bool OnlyUsersGroups(const std::vector<gid_t>& groups, const TargetUser& user) {
+  for (gid_t g : groups) {
+    if (!std::binary_search(user.groups.begin(), user.groups.end(), g) &&
+        g != user.gid) {
+      return false;
+    }
+  }
+  return true;
+}
+
 bool NeedsIdentityChange(const TargetUser& user) {
   uid_t ruid, euid, suid;
   gid_t rgid, egid, sgid;
@@ -132,7 +144,8 @@ bool NeedsIdentityChange(const TargetUser& user) {
     return true;
   }
   return !(ruid == user.uid && euid == user.uid && suid == user.uid &&
-           rgid == user.gid && egid == user.gid && sgid == user.gid);
+           rgid == user.gid && egid == user.gid && sgid == user.gid &&
+           OnlyUsersGroups(CurrentGroups(), user));
 }
 
 absl::Status DropTo(const TargetUser& user) {
@@ -254,7 +267,7 @@ absl::Status VerifyDropped(const TargetUser& user) {
       if (c->uid[i] != user.uid) wrong = absl::StrCat("uid ", c->uid[i]);
       if (c->gid[i] != user.gid) wrong = absl::StrCat("gid ", c->gid[i]);
     }
-    if (c->groups != groups)
+    if (c->groups != groups || !OnlyUsersGroups(c->groups, user))
       wrong = absl::StrCat("groups ", absl::StrJoin(c->groups, ","));
     if (c->cap_inh | c->cap_prm | c->cap_eff | c->cap_amb) {
       wrong = absl::StrFormat(

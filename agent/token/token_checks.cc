@@ -64,13 +64,41 @@ absl::StatusOr<std::unique_ptr<TokenChecks>> TokenChecks::Create(
   return c;
 }
 
+// A record whose search will not run: its events must not wait forever.
+static void EndPending(std::string* raw, const output::TokenRef& record) {
+  record->weak_state.store(output::TokenRecord::kWeakClear,
+                           std::memory_order_release);
+  std::fill(raw->begin(), raw->end(), '\0');
+}
+
 TokenChecks::~TokenChecks() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
   }
   cv_.notify_all();
-  if (worker_.joinable()) worker_.join();
+  if (worker_.joinable()) worker_.join();  // after at most the search running
+  for (auto& [raw, record] : queue_) EndPending(&raw, record);
+}
+
+void TokenChecks::AdoptPending(TokenChecks* old) {
+  std::deque<std::pair<std::string, output::TokenRef>> taken;
+  {
+    std::lock_guard<std::mutex> lock(old->mu_);
+    taken.swap(old->queue_);
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [raw, record] : taken) {
+    if (!weak_) {
+      EndPending(&raw, record);  // the new config searches no list
+    } else if (queue_.size() >= kMaxWeakQueue) {
+      if (stats_ != nullptr) stats_->Count(Drop::kWeakSecretQueue);
+      EndPending(&raw, record);
+    } else {
+      queue_.emplace_back(std::move(raw), record);
+    }
+  }
+  cv_.notify_one();
 }
 
 absl::Status TokenChecks::LoadIssuer(Issuer* issuer) {

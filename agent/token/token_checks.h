@@ -51,6 +51,11 @@ class TokenChecks {
   void set_stats(AgentStats* stats) { stats_ = stats; }
   // Waits until queued searches are done, at most `timeout` (end of a replay).
   void Drain(std::chrono::milliseconds timeout);
+  // Takes over the searches `old` has queued but not started (a config
+  // reload): they run against this list, or end clear when this config has
+  // none. Nothing is left pending, so no held event waits forever, and the
+  // capture thread never waits for a queue to empty.
+  void AdoptPending(TokenChecks* old);
 
  private:
   struct Issuer {

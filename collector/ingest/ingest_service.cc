@@ -285,8 +285,10 @@ void IngestService::Run() {
         t.batch = nullptr;
       }
       auto now = std::chrono::steady_clock::now();
+      // A retirement is written at once: the journal cannot replay it.
       bool checkpoint = stopping || now - last_checkpoint >= kCheckpointEvery ||
-                        engine_->JournalBytes() >= kCheckpointJournalBytes;
+                        engine_->JournalBytes() >= kCheckpointJournalBytes ||
+                        engine_->HasRetired();
       absl::Status s = engine_->Commit(checkpoint);
       if (s.ok() && checkpoint) last_checkpoint = now;
       committed = s.ok();

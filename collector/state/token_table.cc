@@ -178,9 +178,15 @@ TokenState& TokenTable::Upsert(const v1::TokenInfo& t, bool* created,
 }
 
 TokenState* TokenTable::Find(std::string_view identity) const {
-  // "iss|jti" for any '|' split whose iss is a known issuer, else an fp.
-  for (size_t bar = identity.find('|'); bar != std::string_view::npos;
-       bar = identity.find('|', bar + 1)) {
+  // From the API, unauthenticated: bounded work under the engine's lock.
+  static constexpr size_t kMaxIdentity = 4096;
+  static constexpr int kMaxSplits = 16;
+  if (identity.size() > kMaxIdentity) return nullptr;
+  // "iss|jti" at a '|' whose prefix is a known issuer, else an fp.
+  int splits = 0;
+  for (size_t bar = identity.find('|');
+       bar != std::string_view::npos && splits < kMaxSplits;
+       bar = identity.find('|', bar + 1), ++splits) {
     Key key{true, identity.substr(0, bar), identity.substr(bar + 1), {}};
     if (key.jti.empty()) continue;
     auto it = index_.find(key);

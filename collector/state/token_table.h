@@ -78,6 +78,9 @@ class TokenTable {
   using Ref = uint32_t;
 
   explicit TokenTable(size_t max_clients_per_token = 8);
+  // The index's hasher points at this table: never copied or moved.
+  TokenTable(const TokenTable&) = delete;
+  TokenTable& operator=(const TokenTable&) = delete;
 
   // Finds or creates the token's state; `created` tells which. Claims are
   // (re)read only when the fingerprint changed: the same fp is the same

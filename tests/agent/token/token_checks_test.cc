@@ -1,12 +1,12 @@
 // The raw-token checks of the agent with keys generated at test time.
 #include "agent/token/token_checks.h"
 
-#include <stdlib.h>
-
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
 #include <fstream>
 
+#include "absl/strings/str_cat.h"
 #include "agent/output/event_json.h"
 #include "agent/token/jwt.h"
 #include "tests/agent/jose/jose_test_util.h"
@@ -146,6 +146,53 @@ TEST_F(TokenChecksTest, WeakSecretFoundOnTheWorker) {
   decoder_.Decode(Rs(kGood), &rs);
   EXPECT_FALSE(
       checks_->QueueWeakSecret(Rs(kGood), output::MakeTokenRecord(rs)));
+}
+
+// A config reload replaces the checks: searches queued on the old ones move
+// to the new ones (or end clear when the new config has no list), so no
+// record stays pending and no held event waits forever.
+TEST_F(TokenChecksTest, PendingSearchesSurviveAReload) {
+  // {"iss":"legacy-app","exp":1764497703,"jti":"w<i>"}, HS256 with "secret"
+  std::vector<output::TokenRef> records;
+  for (int i = 0; i < 200; ++i) {
+    std::string token =
+        SignJwt("HS256", "",
+                absl::StrCat(R"({"iss":"legacy-app","exp":1764497703,"jti":"w)",
+                             i, R"("})"),
+                nullptr, "secret");
+    v1::TokenInfo info;
+    decoder_.Decode(token, &info);
+    records.push_back(output::MakeTokenRecord(info));
+    ASSERT_TRUE(checks_->QueueWeakSecret(token, records.back()));
+  }
+  auto next = TokenChecks::Create(cfg_, &stats_);
+  ASSERT_TRUE(next.ok());
+  (*next)->AdoptPending(checks_.get());
+  checks_.reset();  // waits only for the search in flight
+  (*next)->Drain(std::chrono::seconds(30));
+  for (const auto& r : records)
+    ASSERT_EQ(r->weak_state.load(), output::TokenRecord::kWeakFound);
+
+  // Reloaded to a config without a weak-secrets list: nothing to search.
+  std::vector<output::TokenRef> more;
+  for (int i = 0; i < 200; ++i) {
+    std::string token =
+        SignJwt("HS256", "",
+                absl::StrCat(R"({"iss":"legacy-app","exp":1764497703,"jti":"v)",
+                             i, R"("})"),
+                nullptr, "secret");
+    v1::TokenInfo info;
+    decoder_.Decode(token, &info);
+    more.push_back(output::MakeTokenRecord(info));
+    ASSERT_TRUE((*next)->QueueWeakSecret(token, more.back()));
+  }
+  config::Config no_list = cfg_;
+  no_list.detections.weak_secrets_file.clear();
+  auto bare = TokenChecks::Create(no_list, &stats_);
+  ASSERT_TRUE(bare.ok());
+  (*bare)->AdoptPending(next->get());
+  next->reset();
+  for (const auto& r : more) ASSERT_FALSE(r->weak_pending());
 }
 
 TEST_F(TokenChecksTest, KeysAreReloadedWhenTheFileChanges) {
