@@ -39,10 +39,10 @@ if [ "$kind" = asan ]; then
   # Timeouts are scaled by CTest for the slower build.
   (cd "$dir" && ctest --output-on-failure -j "$JOBS" --timeout 1800)
 else
-  TSAN_TARGETS=(token_checks_test notifier_test api_server_test engine_test
+  TSAN_TARGETS=(token_checks_test notifier_test api_server_test engine_test store_test
                 output_test tokenwatch-collector tokenwatch-agent ingest_bench)
   cmake --build "$dir" -j "$JOBS" --target "${TSAN_TARGETS[@]}"
   (cd "$dir" && ctest --output-on-failure -j "$JOBS" \
-     -R '^(TokenChecksTest|NotifierTest|ApiServerTest|AlertsTest|TokensTest|Stores/EngineTest|Stores/PersistentEngineTest|EventFolderTest)\.')
+     -R '^(TokenChecksTest|NotifierTest|ApiServerTest|AlertsTest|TokensTest|Stores/EngineTest|Stores/PersistentEngineTest|Backends/StoreTest|SqliteStoreTest|EventFolderTest)\.')
   bash tests/integration/tsan_ingest.sh "$dir"
 fi

@@ -614,11 +614,10 @@ ApiServer::~ApiServer() {
   // Once mg_stop() runs civetweb refuses to write, so a revocation in
   // flight would be applied without its client ever hearing so.
   {
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     stopping_ = true;
-    mu_.AwaitWithTimeout(absl::Condition(
-                             +[](int* n) { return *n == 0; }, &in_flight_),
-                         kDrainTimeout);
+    idle_.wait_for(lock, absl::ToChronoMilliseconds(kDrainTimeout),
+                   [this] { return in_flight_ == 0; });
   }
   WakeListener(*listen_, port_);
   mg_stop(ctx_);
@@ -628,7 +627,7 @@ int ApiServer::BeginRequest(mg_connection* conn) {
   auto* self = static_cast<ApiServer*>(mg_get_request_info(conn)->user_data);
   bool stopping;
   {
-    absl::MutexLock lock(&self->mu_);
+    std::lock_guard<std::mutex> lock(self->mu_);
     stopping = self->stopping_;
     if (!stopping) ++self->in_flight_;
   }
@@ -638,8 +637,11 @@ int ApiServer::BeginRequest(mg_connection* conn) {
     return 503;
   }
   int status = self->Handle(conn);
-  absl::MutexLock lock(&self->mu_);
-  --self->in_flight_;
+  {
+    std::lock_guard<std::mutex> lock(self->mu_);
+    --self->in_flight_;
+  }
+  self->idle_.notify_all();
   return status;  // handled (1..999); civetweb sends nothing more
 }
 

@@ -4,9 +4,11 @@
 #ifndef TOKENWATCH_COLLECTOR_HTTP_API_SERVER_H_
 #define TOKENWATCH_COLLECTOR_HTTP_API_SERVER_H_
 
+#include <condition_variable>
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -92,7 +94,10 @@ class ApiServer {
   Store* const store_;
   const Hooks hooks_;
   const Options options_;
-  absl::Mutex mu_;
+  // std primitives rather than absl::Mutex: ThreadSanitizer sees pthreads,
+  // not Debian's uninstrumented Abseil (make test-tsan runs these tests).
+  std::mutex mu_;
+  std::condition_variable idle_;  // in_flight_ reached 0
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::unique_ptr<api_server_internal::ListenAddress> listen_;

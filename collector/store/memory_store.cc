@@ -45,7 +45,7 @@ absl::Status MemoryStore::Validate(const CommitBatch& batch) const {
 }
 
 absl::Status MemoryStore::Commit(const CommitBatch& batch) {
-  absl::MutexLock lock(&mu_);
+  std::unique_lock<std::shared_mutex> lock(mu_);
   if (absl::Status s = Validate(batch); !s.ok()) return s;
   // Nothing below can fail: the batch applies whole. The order matches
   // SqliteStore, so a batch both upserting and retiring a token deletes it.
@@ -73,7 +73,7 @@ absl::Status MemoryStore::Commit(const CommitBatch& batch) {
 }
 
 absl::StatusOr<Snapshot> MemoryStore::Load() {
-  absl::ReaderMutexLock lock(&mu_);
+  std::shared_lock<std::shared_mutex> lock(mu_);
   Snapshot snap;
   snap.tokens.reserve(tokens_.size());
   for (const auto& [identity, row] : tokens_) snap.tokens.push_back(row);
@@ -91,7 +91,7 @@ absl::StatusOr<std::vector<Alert>> MemoryStore::QueryAlerts(
     const AlertQuery& q) {
   const size_t limit = std::min(q.limit, kMaxAlertQueryLimit);
   std::vector<Alert> out;
-  absl::ReaderMutexLock lock(&mu_);
+  std::shared_lock<std::shared_mutex> lock(mu_);
   for (auto it = by_time_.rbegin(); it != by_time_.rend() && out.size() < limit;
        ++it) {
     if (it->first < q.since_us) break;
@@ -105,7 +105,7 @@ absl::StatusOr<std::vector<Alert>> MemoryStore::QueryAlerts(
 
 absl::StatusOr<std::optional<TokenRow>> MemoryStore::GetToken(
     const std::string& identity) {
-  absl::ReaderMutexLock lock(&mu_);
+  std::shared_lock<std::shared_mutex> lock(mu_);
   auto it = tokens_.find(identity);
   if (it == tokens_.end()) return std::nullopt;
   return it->second;

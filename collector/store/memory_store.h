@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <shared_mutex>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -15,7 +16,6 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "collector/model.h"
 #include "collector/store/store.h"
 
@@ -43,7 +43,8 @@ class MemoryStore final : public Store {
   absl::Status Validate(const CommitBatch& batch) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
-  mutable absl::Mutex mu_;
+  // std::shared_mutex, not absl::Mutex: visible to ThreadSanitizer.
+  mutable std::shared_mutex mu_;
   std::map<std::string, TokenRow> tokens_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Alert> alerts_ ABSL_GUARDED_BY(mu_);  // by id
   // (type, identity, service): at most one alert each.

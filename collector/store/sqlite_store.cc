@@ -910,7 +910,7 @@ absl::Status SqliteStore::Commit(const CommitBatch& batch) {
       batch.retired.empty() && batch.journal.empty()) {
     return absl::OkStatus();
   }
-  absl::MutexLock lock(&write_mu_);
+  std::lock_guard<std::mutex> lock(write_mu_);
   Connection& c = *writer_;
   absl::Status s = c.Exec(kBeginImmediate);
   if (s.ok()) s = WriteBatch(c, batch);
@@ -920,7 +920,7 @@ absl::Status SqliteStore::Commit(const CommitBatch& batch) {
 }
 
 absl::StatusOr<Snapshot> SqliteStore::Load() {
-  absl::MutexLock lock(&read_mu_);
+  std::lock_guard<std::mutex> lock(read_mu_);
   Connection& c = *reader_;
   Snapshot snap;
   // One read transaction: every table as of the same commit.
@@ -939,7 +939,7 @@ absl::StatusOr<std::vector<Alert>> SqliteStore::QueryAlerts(
   const size_t limit = std::min(q.limit, kMaxAlertQueryLimit);
   std::vector<Alert> out;
   if (limit == 0) return out;
-  absl::MutexLock lock(&read_mu_);
+  std::lock_guard<std::mutex> lock(read_mu_);
   Connection& c = *reader_;
   absl::StatusOr<sqlite3_stmt*> s =
       c.Statement(kQueryAlerts[!q.type.empty()][!q.service.empty()]);
@@ -966,7 +966,7 @@ absl::StatusOr<std::vector<Alert>> SqliteStore::QueryAlerts(
 
 absl::StatusOr<std::optional<TokenRow>> SqliteStore::GetToken(
     const std::string& identity) {
-  absl::MutexLock lock(&read_mu_);
+  std::lock_guard<std::mutex> lock(read_mu_);
   Connection& c = *reader_;
   absl::StatusOr<sqlite3_stmt*> s = c.Statement(kSelectToken);
   if (!s.ok()) return s.status();

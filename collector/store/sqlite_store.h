@@ -17,6 +17,7 @@
 #define TOKENWATCH_COLLECTOR_STORE_SQLITE_STORE_H_
 
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -68,9 +69,10 @@ class SqliteStore final : public Store {
   // Commit runs on the writer; reads use their own connection, which WAL
   // lets proceed while a commit is in flight. Each connection is used by one
   // thread at a time.
-  absl::Mutex write_mu_;
+  // std::mutex, not absl::Mutex: visible to ThreadSanitizer.
+  std::mutex write_mu_;
   std::unique_ptr<Connection> writer_ ABSL_PT_GUARDED_BY(write_mu_);
-  absl::Mutex read_mu_;
+  std::mutex read_mu_;
   std::unique_ptr<Connection> reader_ ABSL_PT_GUARDED_BY(read_mu_);
 };
 
