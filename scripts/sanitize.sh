@@ -4,8 +4,11 @@
 #         runs against it, unit and integration alike (the integration tests
 #         drive the sanitized binaries). Any report fails the test.
 #   tsan: the threaded parts built with TSan (build-tsan/): the weak-secret
-#         worker, the collector's ingest/engine threads and notifier, the
-#         agent's gRPC client, the HTTP API's workers.
+#         worker, the notifier's delivery thread, the HTTP API's workers with
+#         the stores behind them, the engine. Not the gRPC reactors: Debian's
+#         gRPC and Abseil are not built with TSan, so every callback looks
+#         racy to it (hundreds of reports inside libgrpc on a clean run);
+#         those run under ASan+UBSan in the integration and fault tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kind=${1:?usage: sanitize.sh asan|tsan}
@@ -40,9 +43,8 @@ if [ "$kind" = asan ]; then
   (cd "$dir" && ctest --output-on-failure -j "$JOBS" --timeout 1800)
 else
   TSAN_TARGETS=(token_checks_test notifier_test api_server_test engine_test store_test
-                output_test tokenwatch-collector tokenwatch-agent ingest_bench)
+                output_test)
   cmake --build "$dir" -j "$JOBS" --target "${TSAN_TARGETS[@]}"
   (cd "$dir" && ctest --output-on-failure -j "$JOBS" \
      -R '^(TokenChecksTest|NotifierTest|ApiServerTest|AlertsTest|TokensTest|Stores/EngineTest|Stores/PersistentEngineTest|Backends/StoreTest|SqliteStoreTest|EventFolderTest)\.')
-  bash tests/integration/tsan_ingest.sh "$dir"
 fi
