@@ -2,7 +2,7 @@
 BUILD ?= build
 JOBS  ?= $(shell nproc)
 
-.PHONY: deps build demo test bench clean
+.PHONY: deps build demo test bench clean fuzz
 
 deps:
 	bash scripts/install-deps.sh
@@ -21,6 +21,12 @@ test: build
 
 bench: build
 	bash scripts/bench.sh $(BUILD)
+
+# libFuzzer targets under ASan/UBSan in build-fuzz/, FUZZ_SECONDS each;
+# crashing inputs land in tests/fuzz/corpus/ (tests/fuzz, README "Fuzzing").
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh
 
 clean:
 	rm -rf $(BUILD)

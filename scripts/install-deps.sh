@@ -13,6 +13,8 @@ PACKAGES=(
   # tests, captures and benchmarks: real peers and reference tools
   tcpdump tshark httpry nginx-light curl iproute2 nodejs python3 python3-yaml procps time
   prometheus prometheus-alertmanager tcpreplay
+  # fuzzing (make fuzz): clang with libFuzzer, ASan and UBSan
+  clang libclang-rt-14-dev libfuzzer-14-dev
 )
 
 missing=()
