@@ -39,8 +39,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view line = text.substr(0, nl);
   size_t sp = line.find(' ');
   head.method = line.substr(0, sp);
-  head.target = sp == std::string_view::npos ? std::string_view()
-                                             : line.substr(sp + 1);
+  head.target =
+      sp == std::string_view::npos ? std::string_view() : line.substr(sp + 1);
   while (nl != std::string_view::npos &&
          head.num_headers < http::MessageHead::kMaxHeaders) {
     text.remove_prefix(nl + 1);

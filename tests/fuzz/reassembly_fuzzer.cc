@@ -20,8 +20,7 @@ class CountingSink : public tcp::StreamSink {
  public:
   void OnData(const uint8_t* data, size_t len) override {
     FUZZ_CHECK(len > 0);
-    volatile uint8_t sum = 0;
-    for (size_t i = 0; i < len; ++i) sum += data[i];  // must be readable
+    Touch(data, len);
     bytes += len;
   }
   void OnGap(uint64_t len) override { gaps += len; }
@@ -60,8 +59,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       uint8_t len = in.U8();
       Buffer payload(in.Bytes(len));
       int dir = ctl & 1;
-      uint32_t seq = next[dir] + static_cast<uint32_t>(
-                                     (ctl & 0x40) ? delta * 1024 : delta);
+      uint32_t seq = next[dir] +
+                     static_cast<uint32_t>((ctl & 0x40) ? delta * 1024 : delta);
       ts += (ctl & 0x80) ? 6'000'000 : 1000;
       world.ctx.now_us = ts;
       decode::TcpSegment seg;
@@ -73,9 +72,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       seg.dst_port = dir ? cport : sport;
       seg.seq = seq;
       seg.ack = next[1 - dir];
-      seg.flags = static_cast<uint8_t>(
-          ((ctl & 2) ? decode::kTcpSyn : 0) | ((ctl & 4) ? decode::kTcpFin : 0) |
-          ((ctl & 8) ? decode::kTcpRst : 0) | ((ctl & 16) ? decode::kTcpAck : 0));
+      seg.flags = static_cast<uint8_t>(((ctl & 2) ? decode::kTcpSyn : 0) |
+                                       ((ctl & 4) ? decode::kTcpFin : 0) |
+                                       ((ctl & 8) ? decode::kTcpRst : 0) |
+                                       ((ctl & 16) ? decode::kTcpAck : 0));
       seg.payload = payload.data();
       seg.payload_len = static_cast<uint32_t>(payload.size());
       seg.ts_us = ts;
@@ -94,8 +94,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       } else if (ctl & 16) {
         solo.OnPeerAck(seg.ack);
       }
-      uint32_t end = seq + static_cast<uint32_t>(payload.size()) +
-                     ((ctl & 2) ? 1 : 0);
+      uint32_t end =
+          seq + static_cast<uint32_t>(payload.size()) + ((ctl & 2) ? 1 : 0);
       if (static_cast<int32_t>(end - next[dir]) > 0) next[dir] = end;
     }
     solo.Flush();
