@@ -8,7 +8,9 @@
 #   scripts/fuzz.sh                       all targets, 60 s each
 #   FUZZ_SECONDS=300 scripts/fuzz.sh http jwt
 #   FUZZ_MERGE=1 scripts/fuzz.sh          also minimise the working corpus
-#                                         into tests/fuzz/corpus (-merge=1)
+#                                         into build-fuzz/fuzz/merged (-merge=1)
+#   FUZZ_CPU=1 FUZZ_SECONDS=300 ...       the budget is CPU seconds of the
+#                                         fuzzer (a shared machine), not wall
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -60,11 +62,32 @@ for t in "${TARGETS[@]}"; do
   # New inputs go to the first directory (the working corpus); the
   # committed corpus and the seeds are read only.
   set +e
-  /usr/bin/time -f '%U %S' -o "$OUT/logs/$t.time" \
-    "$OUT/fuzz_$t" "${args[@]}" "$work" "tests/fuzz/corpus/$t" "${seeds[@]}" >"$log" 2>&1
-  rc=$?
+  if [ "${FUZZ_CPU:-0}" = 1 ]; then
+    # CPU budget: wall time is only a backstop (10x); a watcher interrupts
+    # the fuzzer (SIGINT: final stats, exit 72) once it has used the budget.
+    args[0]=-max_total_time=$((SECONDS_EACH * 10))
+    /usr/bin/time -f '%U %S' -o "$OUT/logs/$t.time" \
+      "$OUT/fuzz_$t" "${args[@]}" "$work" "tests/fuzz/corpus/$t" "${seeds[@]}" >"$log" 2>&1 &
+    timer=$!
+    tick=$(getconf CLK_TCK)
+    while kill -0 "$timer" 2>/dev/null; do
+      pid=$(pgrep -P "$timer" -x "fuzz_$t" | head -1 || true)
+      if [ -n "$pid" ] && [ -r "/proc/$pid/stat" ]; then
+        used=$(awk -v t="$tick" '{print int(($14 + $15) / t)}' "/proc/$pid/stat" 2>/dev/null || echo 0)
+        if [ "${used:-0}" -ge "$SECONDS_EACH" ]; then kill -INT "$pid" 2>/dev/null || true; break; fi
+      fi
+      sleep 1
+    done
+    wait "$timer"
+    rc=$?
+    [ "$rc" -eq 72 ] && rc=0  # interrupted by the watcher: a normal end
+  else
+    /usr/bin/time -f '%U %S' -o "$OUT/logs/$t.time" \
+      "$OUT/fuzz_$t" "${args[@]}" "$work" "tests/fuzz/corpus/$t" "${seeds[@]}" >"$log" 2>&1
+    rc=$?
+  fi
   set -e
-  cpu=$(awk '{printf "%.0f", $1 + $2}' "$OUT/logs/$t.time" 2>/dev/null || echo "?")
+  cpu=$(tail -1 "$OUT/logs/$t.time" 2>/dev/null | awk '{printf "%.0f", $1 + $2}')
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -1 | awk '{print $2 "/" $4}')
   found=0
