@@ -205,10 +205,11 @@ void Engine::RetireTokens(int64_t now_us) {
   std::vector<std::string> retire;
   tokens_.ForEach([&](const std::string& identity, const TokenState& s) {
     int64_t anchor =
-        s.exp != TokenState::kNone ? s.exp * 1000000 : s.last_seen_us;
+        s.exp != TokenState::kNone ? SecondsToUs(s.exp) : s.last_seen_us;
     // A token still in use after its exp is kept while it is used.
     anchor = std::max(anchor, s.last_seen_us);
-    if (anchor + retention_us_ < now_us) retire.push_back(identity);
+    if (SaturatingAdd(anchor, retention_us_) < now_us)
+      retire.push_back(identity);
   });
   for (const std::string& identity : retire) {
     tokens_.Erase(identity);
