@@ -2,7 +2,7 @@
 BUILD ?= build
 JOBS  ?= $(shell nproc)
 
-.PHONY: deps build demo test test-unit test-asan test-tsan bench clean
+.PHONY: deps build demo test test-unit test-asan test-tsan bench clean fuzz
 
 deps:
 	bash scripts/install-deps.sh
@@ -31,6 +31,12 @@ test-tsan: deps
 
 bench: build
 	bash scripts/bench.sh $(BUILD)
+
+# libFuzzer targets under ASan/UBSan in build-fuzz/, FUZZ_SECONDS each;
+# crashing inputs land in tests/fuzz/corpus/ (tests/fuzz, README "Fuzzing").
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh
 
 clean:
 	rm -rf $(BUILD)

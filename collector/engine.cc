@@ -251,10 +251,10 @@ void Engine::RetireTokens(int64_t now_us) {
   std::vector<TokenTable::Ref> retire;
   tokens_.ForEach([&](TokenTable::Ref ref, const TokenState& s) {
     int64_t anchor =
-        s.exp != TokenState::kNone ? s.exp * 1000000 : s.last_seen_us;
+        s.exp != TokenState::kNone ? SecondsToUs(s.exp) : s.last_seen_us;
     // A token still in use after its exp is kept while it is used.
     anchor = std::max(anchor, s.last_seen_us);
-    if (anchor + retention_us_ < now_us) retire.push_back(ref);
+    if (SaturatingAdd(anchor, retention_us_) < now_us) retire.push_back(ref);
   });
   for (TokenTable::Ref ref : retire) {
     retired_.insert(tokens_.Identity(tokens_.At(ref)));

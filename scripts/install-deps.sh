@@ -17,6 +17,8 @@ PACKAGES=(
   # least privilege: setpriv (CAP_NET_RAW-only runs), systemd-analyze (unit checks),
   # libseccomp for Python (the units' syscall filters, applied without systemd)
   util-linux systemd python3-seccomp
+  # fuzzing (make fuzz): clang with libFuzzer, ASan and UBSan
+  clang libclang-rt-14-dev libfuzzer-14-dev
 )
 
 missing=()

@@ -13,6 +13,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -28,6 +29,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "yaml-cpp/eventhandler.h"
+#include "yaml-cpp/parser.h"
 #include "yaml-cpp/yaml.h"
 
 namespace tokenwatch::config {
@@ -877,12 +880,60 @@ std::filesystem::path BaseDir(const std::string& config_path) {
   return absolute.parent_path().lexically_normal();
 }
 
+// Sees a document's events only to learn where it starts.
+class DocumentMarks : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override { line = mark.line; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+  int line = 0;
+};
+
+// yaml-cpp 0.7 never consumes a ',' outside a flow collection (" ,",
+// "[a],"): its parser returns empty documents forever and LoadAll never
+// returns, growing without bound (found by tests/fuzz/config_fuzzer.cc).
+// Every document after the first starts at a "---" or follows a "...", so
+// more documents than those markers means the parser is stuck.
+absl::Status CheckDocumentsEnd(const std::string& text,
+                               const std::string& file) {
+  size_t max_documents = 1;
+  for (const char* marker : {"---", "..."}) {
+    for (size_t at = text.find(marker); at != std::string::npos;
+         at = text.find(marker, at + 1)) {
+      ++max_documents;
+    }
+  }
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  DocumentMarks marks;
+  for (size_t documents = 0; parser.HandleNextDocument(marks);) {
+    if (++documents > max_documents) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(file, ":", marks.line + 1,
+                       ": YAML syntax error: unexpected ',' outside a flow "
+                       "collection ([...] or {...})"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Config> ParseOrThrow(absl::string_view yaml,
                                     const std::string& path,
                                     const std::string& file) {
   std::vector<YAML::Node> documents;
   try {
-    documents = YAML::LoadAll(std::string(yaml));
+    const std::string text(yaml);
+    if (absl::Status s = CheckDocumentsEnd(text, file); !s.ok()) return s;
+    documents = YAML::LoadAll(text);
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(
         absl::StrCat(file, ":", e.mark.is_null() ? 1 : e.mark.line + 1,

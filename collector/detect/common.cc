@@ -1,10 +1,33 @@
+#include <limits>
+
 #include "absl/strings/str_cat.h"
 #include "collector/detect/detector.h"
 
 namespace tokenwatch::collector {
 
+int64_t SaturatingAdd(int64_t a, int64_t b) {
+  int64_t r;
+  if (!__builtin_add_overflow(a, b, &r)) return r;
+  return b > 0 ? std::numeric_limits<int64_t>::max()
+               : std::numeric_limits<int64_t>::min();
+}
+
+int64_t SaturatingSub(int64_t a, int64_t b) {
+  int64_t r;
+  if (!__builtin_sub_overflow(a, b, &r)) return r;
+  return b < 0 ? std::numeric_limits<int64_t>::max()
+               : std::numeric_limits<int64_t>::min();
+}
+
+int64_t SecondsToUs(int64_t seconds) {
+  int64_t r;
+  if (!__builtin_mul_overflow(seconds, int64_t{1000000}, &r)) return r;
+  return seconds > 0 ? std::numeric_limits<int64_t>::max()
+                     : std::numeric_limits<int64_t>::min();
+}
+
 std::string HumanDuration(int64_t s) {
-  if (s < 0) s = -s;
+  if (s < 0) s = s == std::numeric_limits<int64_t>::min() ? -(s + 1) : -s;
   std::string out;
   int64_t d = s / 86400, h = s / 3600 % 24, m = s / 60 % 60, sec = s % 60;
   if (d > 0) absl::StrAppend(&out, d, "d");

@@ -60,6 +60,12 @@ std::unique_ptr<Detector> MakeAgentFindingsDetector(
 std::unique_ptr<Detector> MakeRevokedUseDetector(RevocationList* revocations);
 
 // Helpers shared by detectors.
+// Event times and token claims arrive from the wire as any int64: time
+// arithmetic on them saturates instead of overflowing (signed overflow is
+// undefined; found by tests/fuzz/intake_fuzzer.cc).
+int64_t SaturatingAdd(int64_t a, int64_t b);
+int64_t SaturatingSub(int64_t a, int64_t b);
+int64_t SecondsToUs(int64_t seconds);
 // "10m3s" style, as in SPEC's example detail.
 std::string HumanDuration(int64_t seconds);
 // true when the service's configured audiences intersect the token's aud.

@@ -17,9 +17,10 @@ class ExpiredUse : public Detector {
     if (!use.token().has_exp()) return;
     // Seconds are compared at microsecond precision: exactly exp + leeway
     // is still valid.
-    int64_t late_us = use.ts_us() - (use.token().exp() + leeway_s_) * 1000000;
+    int64_t late_us = SaturatingSub(
+        use.ts_us(), SecondsToUs(SaturatingAdd(use.token().exp(), leeway_s_)));
     if (late_us <= 0) return;
-    int64_t late_s = use.ts_us() / 1000000 - use.token().exp();
+    int64_t late_s = SaturatingSub(use.ts_us() / 1000000, use.token().exp());
     const char* severity = use.status() == 0    ? "medium"
                            : use.status() < 400 ? "critical"
                                                 : "low";

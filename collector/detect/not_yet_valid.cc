@@ -18,19 +18,22 @@ class NotYetValid : public Detector {
     const char* severity = use.status() == 0    ? "medium"
                            : use.status() < 400 ? "high"
                                                 : "low";
-    if (t.has_nbf() && use.ts_us() + leeway_us_ < t.nbf() * 1000000) {
-      out->push_back(
-          {type(), severity,
-           absl::StrCat("token used ",
-                        HumanDuration(t.nbf() - use.ts_us() / 1000000),
-                        " before its nbf and ", AcceptedWord(use.status()))});
-      return;
-    }
-    if (t.has_iat() && use.ts_us() + leeway_us_ < t.iat() * 1000000) {
+    const int64_t latest_us = SaturatingAdd(use.ts_us(), leeway_us_);
+    if (t.has_nbf() && latest_us < SecondsToUs(t.nbf())) {
       out->push_back(
           {type(), severity,
            absl::StrCat(
-               "token issued ", HumanDuration(t.iat() - use.ts_us() / 1000000),
+               "token used ",
+               HumanDuration(SaturatingSub(t.nbf(), use.ts_us() / 1000000)),
+               " before its nbf and ", AcceptedWord(use.status()))});
+      return;
+    }
+    if (t.has_iat() && latest_us < SecondsToUs(t.iat())) {
+      out->push_back(
+          {type(), severity,
+           absl::StrCat(
+               "token issued ",
+               HumanDuration(SaturatingSub(t.iat(), use.ts_us() / 1000000)),
                " in the future (iat) and ", AcceptedWord(use.status()))});
     }
   }

@@ -831,6 +831,21 @@ TEST(ConfigErrorTest, SecondDocumentIsAnError) {
   EXPECT_TRUE(ParseConfig("agent: {}\n---\n", kPath).ok());
 }
 
+// yaml-cpp 0.7 loops forever on a ',' outside a flow collection (found by
+// tests/fuzz/config_fuzzer.cc): the loader must stop it with an error.
+TEST(ConfigErrorTest, StrayCommaIsAnErrorNotAHang) {
+  EXPECT_EQ(ErrorOf(" ,"),
+            "/etc/tokenwatch/tokenwatch.yaml:1: YAML syntax error: "
+            "unexpected ',' outside a flow collection ([...] or {...})");
+  EXPECT_TRUE(HasPrefix(ErrorOf("agent: {}\n[a],\n"),
+                        "/etc/tokenwatch/tokenwatch.yaml:"));
+  EXPECT_TRUE(
+      HasPrefix(ErrorOf("- a\n,\n"), "/etc/tokenwatch/tokenwatch.yaml:"));
+  // Commas inside flow collections and scalars are fine.
+  EXPECT_TRUE(
+      ParseConfig("agent: { token_headers: [a, b] }\n# x, y\n", kPath).ok());
+}
+
 TEST(ConfigErrorTest, KeyWithNewlineStaysOnOneLine) {
   const std::string message = ErrorOf("\"a\\nb\": 1\n");
   EXPECT_EQ(message.find('\n'), std::string::npos) << message;

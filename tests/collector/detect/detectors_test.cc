@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <limits>
 
 #include "collector/detect/detector.h"
 #include "collector/detect/path_glob.h"
@@ -234,6 +235,38 @@ TEST(PathGlobTest, Segments) {
   EXPECT_TRUE(PathGlobMatches("/**/admin", "/admin"));
   EXPECT_FALSE(PathGlobMatches("/admin", "/admin/x"));
   EXPECT_TRUE(PathGlobMatches("/", "/"));
+}
+
+// exp, nbf, iat and ts_us come from the wire as any int64: no overflow
+// (UBSan found exp * 1000000 overflowing via tests/fuzz/intake_fuzzer.cc).
+TEST_F(DetectorsTest, ExtremeTimesSaturate) {
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+  v1::UsageEvent far_exp = Use("orders", kExp);
+  far_exp.mutable_token()->set_exp(kMax / 1000);  // far future: not expired
+  EXPECT_TRUE(Run(MakeExpiredUseDetector(cfg_), far_exp).empty());
+  v1::UsageEvent past_exp = Use("orders", kExp);
+  past_exp.mutable_token()->set_exp(kMin / 1000);  // far past: expired
+  EXPECT_EQ(Run(MakeExpiredUseDetector(cfg_), past_exp).size(), 1u);
+  v1::UsageEvent late = Use("orders", kExp);
+  late.set_ts_us(kMax);
+  late.mutable_token()->set_exp(kMax);
+  EXPECT_TRUE(Run(MakeExpiredUseDetector(cfg_), late).empty());
+  v1::UsageEvent future_nbf = Use("orders", kExp - 3600);
+  future_nbf.mutable_token()->set_nbf(kMax);
+  future_nbf.mutable_token()->set_iat(kMin);
+  EXPECT_EQ(Run(MakeNotYetValidDetector(cfg_), future_nbf).size(), 1u);
+  v1::UsageEvent early = Use("orders", 0);
+  early.set_ts_us(kMin);
+  early.mutable_token()->set_nbf(kMin);
+  early.mutable_token()->set_iat(kMin);
+  EXPECT_TRUE(Run(MakeNotYetValidDetector(cfg_), early).empty());
+  EXPECT_EQ(SaturatingAdd(kMax, 1), kMax);
+  EXPECT_EQ(SaturatingSub(kMin, 1), kMin);
+  EXPECT_EQ(SecondsToUs(kMax / 1000), kMax);
+  EXPECT_EQ(SecondsToUs(kMin / 1000), kMin);
+  EXPECT_EQ(SecondsToUs(-2), -2000000);
+  EXPECT_FALSE(HumanDuration(kMin).empty());
 }
 
 TEST(HumanDurationTest, Format) {
