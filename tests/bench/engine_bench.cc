@@ -102,9 +102,9 @@ int main(int argc, char** argv) {
     if (checkpoint) last_checkpoint = now;
   }
   double cpu = ThreadCpuSeconds() - cpu0;
-  double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                              wall0)
-                    .count();
+  double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0)
+          .count();
   printf(
       "engine: %ld events, %d tokens, %s: %.2f s CPU, %.2f s wall, %.0f events "
       "per CPU-second, %.0f events/s wall\n",
