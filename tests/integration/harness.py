@@ -6,11 +6,22 @@ import time
 import urllib.request
 
 
+_given = set()
+
+
 def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nothing listens on right now, and never
+    one this process was given before: the kernel may hand a port it just
+    released straight out again, and two services of one test would then
+    collide (seen in jwt_services_e2e)."""
+    for _ in range(1000):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _given:
+            _given.add(port)
+            return port
+    raise RuntimeError("no fresh free port after 1000 tries")
 
 
 def wait_for(pred, timeout, what, interval=0.05):
