@@ -6,8 +6,6 @@ what was lost.
 Raw tokens never reach the output: events and the store are compared by
 fingerprint (HMAC of the token with the test's key).
 """
-import hashlib
-import hmac
 import json
 import os
 import re
@@ -17,55 +15,13 @@ import subprocess
 import time
 import urllib.request
 
-from harness import durable_uses, free_port, wait_for
+from harness import (Nginx, durable_uses, events_in, free_port,  # noqa: F401 (re-exported)
+                     netns_prefix, token_fp, wait_for)
 
 KEY = b"fault-test-fingerprint-key"
 
-NGINX_CONF = """
-worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/nginx-error.log;
-events {{ worker_connections 256; }}
-http {{
-  access_log off;
-  client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d};
-  uwsgi_temp_path {d}; scgi_temp_path {d};
-  server {{
-    listen {addr}:{port};
-    location / {{ return 200 "ok\\n"; }}
-  }}
-}}
-"""
-
-
 def fp(token):
-    return hmac.new(KEY, token.encode(), hashlib.sha256).hexdigest()[:32]
-
-
-def netns_prefix(ns):
-    return ["ip", "netns", "exec", ns] if ns else []
-
-
-class Nginx:
-    """A real nginx answering 200 on `addr:port` (inside `ns` if given)."""
-
-    def __init__(self, tmp, port, addr="127.0.0.1", ns=None):
-        self.port, self.addr, self.ns = port, addr, ns
-        d = os.path.join(tmp, f"nginx-{port}")
-        os.makedirs(d, exist_ok=True)
-        conf = os.path.join(d, "nginx.conf")
-        with open(conf, "w") as f:
-            f.write(NGINX_CONF.format(d=d, addr=addr, port=port))
-        self.proc = subprocess.Popen(netns_prefix(ns) + ["nginx", "-p", d, "-c", conf,
-                                                         "-g", "daemon off;"])
-        wait_for(lambda: self.proc.poll() is None and subprocess.run(
-            netns_prefix(ns) + ["curl", "-s", "-o", "/dev/null", f"http://{addr}:{port}/"]
-        ).returncode == 0, 15, "nginx up")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=15)
+    return token_fp(KEY, token)
 
 
 def send(port, tokens, addr="127.0.0.1", ns=None, path="/v1/items/{i}", method="GET",
@@ -86,18 +42,6 @@ def send(port, tokens, addr="127.0.0.1", ns=None, path="/v1/items/{i}", method="
         subprocess.run(args, check=True, timeout=60)
         done += [fp(t) for t in part]
     return done
-
-
-def events_in(path):
-    out = []
-    try:
-        with open(path) as f:
-            for line in f:
-                if line.endswith("\n"):
-                    out.append(json.loads(line))
-    except OSError:
-        pass
-    return out
 
 
 def parse_metrics(text):

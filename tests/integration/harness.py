@@ -1,7 +1,11 @@
 """Small helpers shared by the integration tests and benchmarks: free
 loopback ports, polling with a deadline (no sleeps as waits), JSON GETs."""
+import hashlib
+import hmac
 import json
+import os
 import socket
+import subprocess
 import time
 import urllib.request
 
@@ -103,3 +107,71 @@ def durable_uses(db_path):
                 identity = token.get(2, b"").decode()
             uses[identity] = uses.get(identity, 0) + count
     return uses
+
+
+def token_fp(key, token):
+    """The agent's fp of an opaque token: HMAC-SHA256(key, token), 128 bits."""
+    return hmac.new(key, token.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def events_in(path):
+    """The complete JSON lines an agent has written to --events-out so far."""
+    out = []
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.endswith("\n") and line.strip():
+                    out.append(json.loads(line))
+    except OSError:
+        pass
+    return out
+
+
+def netns_prefix(ns):
+    return ["ip", "netns", "exec", ns] if ns else []
+
+
+NGINX_CONF = """
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/nginx-error.log;
+events {{ worker_connections 256; }}
+http {{
+  access_log off;
+  client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d};
+  uwsgi_temp_path {d}; scgi_temp_path {d};
+  server {{
+    listen {addr}:{port};
+    location /denied {{ return 401 "no\\n"; }}
+    location / {{ return 200 "ok\\n"; }}
+  }}
+}}
+"""
+
+
+class Nginx:
+    """A real nginx on `addr:port` (inside network namespace `ns` if given):
+    200 for every path, 401 under /denied. Raises AssertionError if it does
+    not answer within 15 s."""
+
+    def __init__(self, tmp, port, addr="127.0.0.1", ns=None):
+        self.port, self.addr, self.ns = port, addr, ns
+        d = os.path.join(tmp, f"nginx-{port}")
+        os.makedirs(d, exist_ok=True)
+        conf = os.path.join(d, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(NGINX_CONF.format(d=d, addr=addr, port=port))
+        self.proc = subprocess.Popen(netns_prefix(ns) + ["nginx", "-p", d, "-c", conf,
+                                                         "-g", "daemon off;"])
+        try:
+            wait_for(lambda: self.proc.poll() is None and subprocess.run(
+                netns_prefix(ns) + ["curl", "-s", "-o", "/dev/null", f"http://{addr}:{port}/"]
+            ).returncode == 0, 15, "nginx up")
+        except AssertionError:
+            self.stop()
+            raise
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=15)

@@ -6,9 +6,6 @@ must arrive as a usage event with its status and the right fingerprint.
 usage: live_capture.py AGENT
 Needs root (packet capture). Prints "N passed, M failed".
 """
-import hashlib
-import hmac
-import json
 import os
 import shutil
 import signal
@@ -17,41 +14,14 @@ import sys
 import tempfile
 import time
 
-from harness import wait_for
+from harness import Nginx, events_in, token_fp, wait_for
 
 PORT = 18280
 REQUESTS = 40
 KEY = b"live-capture-test-key"
 
-NGINX_CONF = """
-worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/error.log;
-events {{ worker_connections 64; }}
-http {{
-  access_log off;
-  client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d};
-  uwsgi_temp_path {d}; scgi_temp_path {d};
-  server {{
-    listen 127.0.0.1:{port};
-    location /denied {{ return 401 "no\\n"; }}
-    location / {{ return 200 "ok\\n"; }}
-  }}
-}}
-"""
-
-
 def fp(token):
-    return hmac.new(KEY, token.encode(), hashlib.sha256).hexdigest()[:32]
-
-
-
-def events_in(path):
-    try:
-        with open(path) as f:
-            return [json.loads(l) for l in f if l.strip()]
-    except (OSError, json.JSONDecodeError):
-        return []
+    return token_fp(KEY, token)
 
 
 def run_once(agent, iface, tmp):
@@ -125,16 +95,12 @@ def main():
     os.chmod(os.path.join(tmp, "key"), 0o600)  # the agent refuses a key others can read
     with open(os.path.join(tmp, "tokenwatch.yaml"), "w") as f:
         f.write("fingerprint_key_file: key\nagent:\n  fold_window: 0s\n")
-    with open(os.path.join(tmp, "nginx.conf"), "w") as f:
-        f.write(NGINX_CONF.format(d=tmp, port=PORT))
-    nginx = subprocess.Popen(["nginx", "-p", tmp, "-c", os.path.join(tmp, "nginx.conf"),
-                              "-g", "daemon off;"])
     passed = failed = 0
+    nginx = None
     try:
         try:
-            ok = wait_for(lambda: subprocess.run(["curl", "-s", "-o", "/dev/null",
-                                                  f"http://127.0.0.1:{PORT}/"]).returncode == 0,
-                          10, "nginx")
+            nginx = Nginx(tmp, PORT)
+            ok = True
         except AssertionError:
             ok = False
         for iface in ["lo", "any"]:
@@ -143,8 +109,8 @@ def main():
             passed += good
             failed += not good
     finally:
-        nginx.terminate()
-        nginx.wait(timeout=10)
+        if nginx:
+            nginx.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0

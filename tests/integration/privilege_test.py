@@ -29,8 +29,6 @@ usage: privilege_test.py BUILD_DIR SOURCE_DIR
 Needs root. Prints "N passed, M failed".
 """
 import grp
-import hashlib
-import hmac
 import json
 import os
 import pwd
@@ -42,41 +40,15 @@ import sys
 import tempfile
 import urllib.request
 
-from harness import free_port, wait_for
+from harness import Nginx, events_in, free_port, token_fp, wait_for
 
 KEY = b"privilege-test-fingerprint-key"
 NOBODY = pwd.getpwnam("nobody")
 NOGROUP = grp.getgrgid(NOBODY.pw_gid)
 CAP_NET_RAW = 1 << 13
 
-NGINX_CONF = """
-worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/error.log;
-events {{ worker_connections 64; }}
-http {{
-  access_log off;
-  client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d};
-  uwsgi_temp_path {d}; scgi_temp_path {d};
-  server {{
-    listen 127.0.0.1:{port};
-    location /denied {{ return 401 "no\\n"; }}
-    location / {{ return 200 "ok\\n"; }}
-  }}
-}}
-"""
-
-
 def fp(token):
-    return hmac.new(KEY, token.encode(), hashlib.sha256).hexdigest()[:32]
-
-
-def events_in(path):
-    try:
-        with open(path) as f:
-            return [json.loads(l) for l in f if l.strip()]
-    except (OSError, json.JSONDecodeError):
-        return []
+    return token_fp(KEY, token)
 
 
 def read(path):
@@ -562,10 +534,6 @@ def main():
     tmp = tempfile.mkdtemp(prefix="tokenwatch-privilege.")
     os.chmod(tmp, 0o755)  # nobody must reach its own folder inside
     port = free_port()
-    with open(os.path.join(tmp, "nginx.conf"), "w") as f:
-        f.write(NGINX_CONF.format(d=tmp, port=port))
-    nginx = subprocess.Popen(["nginx", "-p", tmp, "-c", os.path.join(tmp, "nginx.conf"),
-                              "-g", "daemon off;"])
     pcap = os.path.join(source, "tests", "captures", "keepalive.pcap")
     tests = [
         ("user_nobody", lambda: test_user_nobody(agent, collector, tmp, port)),
@@ -576,11 +544,10 @@ def main():
         ("units_sandboxed", lambda: test_units_sandboxed(build, source, tmp, port)),
     ]
     passed = failed = 0
+    nginx = None
     try:
         try:
-            wait_for(lambda: subprocess.run(["curl", "-s", "-o", "/dev/null",
-                                             f"http://127.0.0.1:{port}/"]).returncode == 0,
-                     10, "nginx")
+            nginx = Nginx(tmp, port)
             nginx_ok = True
         except AssertionError:
             nginx_ok = False
@@ -594,8 +561,8 @@ def main():
                 print(f"FAIL {name}: {e}")
                 failed += 1
     finally:
-        nginx.terminate()
-        nginx.wait(timeout=10)
+        if nginx:
+            nginx.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
