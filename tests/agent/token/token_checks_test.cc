@@ -152,19 +152,24 @@ TEST_F(TokenChecksTest, WeakSecretFoundOnTheWorker) {
 // to the new ones (or end clear when the new config has no list), so no
 // record stays pending and no held event waits forever.
 TEST_F(TokenChecksTest, PendingSearchesSurviveAReload) {
-  // {"iss":"legacy-app","exp":1764497703,"jti":"w<i>"}, HS256 with "secret"
-  std::vector<output::TokenRef> records;
-  for (int i = 0; i < 200; ++i) {
-    std::string token =
-        SignJwt("HS256", "",
-                absl::StrCat(R"({"iss":"legacy-app","exp":1764497703,"jti":"w)",
-                             i, R"("})"),
-                nullptr, "secret");
-    v1::TokenInfo info;
-    decoder_.Decode(token, &info);
-    records.push_back(output::MakeTokenRecord(info));
-    ASSERT_TRUE(checks_->QueueWeakSecret(token, records.back()));
-  }
+  // 200 tokens {"iss":"legacy-app","exp":1764497703,"jti":"<prefix><i>"},
+  // HS256 with "secret", queued for the weak-secret search on `checks`.
+  auto queue_weak = [this](TokenChecks* checks, const std::string& prefix) {
+    std::vector<output::TokenRef> records;
+    for (int i = 0; i < 200; ++i) {
+      std::string token = SignJwt(
+          "HS256", "",
+          absl::StrCat(R"({"iss":"legacy-app","exp":1764497703,"jti":")",
+                       prefix, i, R"("})"),
+          nullptr, "secret");
+      v1::TokenInfo info;
+      decoder_.Decode(token, &info);
+      records.push_back(output::MakeTokenRecord(info));
+      EXPECT_TRUE(checks->QueueWeakSecret(token, records.back()));
+    }
+    return records;
+  };
+  std::vector<output::TokenRef> records = queue_weak(checks_.get(), "w");
   auto next = TokenChecks::Create(cfg_, &stats_);
   ASSERT_TRUE(next.ok());
   (*next)->AdoptPending(checks_.get());
@@ -174,18 +179,7 @@ TEST_F(TokenChecksTest, PendingSearchesSurviveAReload) {
     ASSERT_EQ(r->weak_state.load(), output::TokenRecord::kWeakFound);
 
   // Reloaded to a config without a weak-secrets list: nothing to search.
-  std::vector<output::TokenRef> more;
-  for (int i = 0; i < 200; ++i) {
-    std::string token =
-        SignJwt("HS256", "",
-                absl::StrCat(R"({"iss":"legacy-app","exp":1764497703,"jti":"v)",
-                             i, R"("})"),
-                nullptr, "secret");
-    v1::TokenInfo info;
-    decoder_.Decode(token, &info);
-    more.push_back(output::MakeTokenRecord(info));
-    ASSERT_TRUE((*next)->QueueWeakSecret(token, more.back()));
-  }
+  std::vector<output::TokenRef> more = queue_weak(next->get(), "v");
   config::Config no_list = cfg_;
   no_list.detections.weak_secrets_file.clear();
   auto bare = TokenChecks::Create(no_list, &stats_);
