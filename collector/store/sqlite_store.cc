@@ -610,6 +610,20 @@ absl::Status UpdateAlert(SqliteConnection& c, sqlite3_stmt* s, const Alert& a,
   return absl::OkStatus();
 }
 
+// Runs the cached statement `sql` once per item: `run_one(stmt, item)`
+// binds and steps it. Nothing is prepared for an empty list.
+template <typename T, typename Fn>
+absl::Status RunForEach(SqliteConnection& c, const char* sql,
+                        const std::vector<T>& items, Fn run_one) {
+  if (items.empty()) return absl::OkStatus();
+  absl::StatusOr<sqlite3_stmt*> s = c.Statement(sql);
+  if (!s.ok()) return s.status();
+  for (const T& item : items) {
+    if (absl::Status st = run_one(*s, item); !st.ok()) return st;
+  }
+  return absl::OkStatus();
+}
+
 absl::Status WriteJournal(SqliteConnection& c, const CommitBatch& batch) {
   if (batch.checkpoint) {
     absl::StatusOr<sqlite3_stmt*> s = c.Statement(kClearJournal);
@@ -617,74 +631,57 @@ absl::Status WriteJournal(SqliteConnection& c, const CommitBatch& batch) {
     ResetOnExit reset(*s);
     return Run(c, *s, Params(*s), "clearing the journal", "");
   }
-  if (batch.journal.empty()) return absl::OkStatus();
-  absl::StatusOr<sqlite3_stmt*> s = c.Statement(kInsertJournal);
-  if (!s.ok()) return s.status();
-  for (const JournalEntry& e : batch.journal) {
-    ResetOnExit reset(*s);
-    Params p(*s);
-    p.Text(e.agent_id).Uint(e.boot_id).Blob(e.batch);
-    if (absl::Status st =
-            Run(c, *s, p, "journaling a batch of agent", e.agent_id);
-        !st.ok()) {
-      return st;
-    }
-  }
-  return absl::OkStatus();
+  return RunForEach(c, kInsertJournal, batch.journal,
+                    [&c](sqlite3_stmt* s, const JournalEntry& e) {
+                      ResetOnExit reset(s);
+                      Params p(s);
+                      p.Text(e.agent_id).Uint(e.boot_id).Blob(e.batch);
+                      return Run(c, s, p, "journaling a batch of agent",
+                                 e.agent_id);
+                    });
 }
 
 absl::Status WriteBatch(SqliteConnection& c, const CommitBatch& batch) {
-  if (absl::Status st = WriteJournal(c, batch); !st.ok()) return st;
   Scratch x;
-  if (!batch.tokens.empty()) {
-    absl::StatusOr<sqlite3_stmt*> s = c.Statement(kUpsertToken);
-    if (!s.ok()) return s.status();
-    for (const TokenRow& row : batch.tokens) {
-      if (absl::Status st = UpsertToken(c, *s, row, x); !st.ok()) return st;
-    }
+  absl::Status st = WriteJournal(c, batch);
+  if (st.ok()) {
+    st = RunForEach(c, kUpsertToken, batch.tokens,
+                    [&](sqlite3_stmt* s, const TokenRow& row) {
+                      return UpsertToken(c, s, row, x);
+                    });
   }
-  if (!batch.new_alerts.empty()) {
-    absl::StatusOr<sqlite3_stmt*> s = c.Statement(kInsertAlert);
-    if (!s.ok()) return s.status();
-    for (const Alert& a : batch.new_alerts) {
-      if (absl::Status st = InsertAlert(c, *s, a, x); !st.ok()) return st;
-    }
+  if (st.ok()) {
+    st = RunForEach(c, kInsertAlert, batch.new_alerts,
+                    [&](sqlite3_stmt* s, const Alert& a) {
+                      return InsertAlert(c, s, a, x);
+                    });
   }
-  if (!batch.repeated_alerts.empty()) {
-    absl::StatusOr<sqlite3_stmt*> s = c.Statement(kUpdateAlert);
-    if (!s.ok()) return s.status();
-    for (const Alert& a : batch.repeated_alerts) {
-      if (absl::Status st = UpdateAlert(c, *s, a, x); !st.ok()) return st;
-    }
+  if (st.ok()) {
+    st = RunForEach(c, kUpdateAlert, batch.repeated_alerts,
+                    [&](sqlite3_stmt* s, const Alert& a) {
+                      return UpdateAlert(c, s, a, x);
+                    });
   }
-  if (!batch.progress.empty()) {
-    absl::StatusOr<sqlite3_stmt*> s = c.Statement(kUpsertProgress);
-    if (!s.ok()) return s.status();
-    for (const AgentProgress& pr : batch.progress) {
-      ResetOnExit reset(*s);
-      Params p(*s);
-      p.Text(pr.agent_id).Uint(pr.boot_id).Uint(pr.seq);
-      if (absl::Status st =
-              Run(c, *s, p, "storing progress of agent", pr.agent_id);
-          !st.ok()) {
-        return st;
-      }
-    }
+  if (st.ok()) {
+    st = RunForEach(c, kUpsertProgress, batch.progress,
+                    [&c](sqlite3_stmt* s, const AgentProgress& pr) {
+                      ResetOnExit reset(s);
+                      Params p(s);
+                      p.Text(pr.agent_id).Uint(pr.boot_id).Uint(pr.seq);
+                      return Run(c, s, p, "storing progress of agent",
+                                 pr.agent_id);
+                    });
   }
-  if (!batch.retired.empty()) {
-    absl::StatusOr<sqlite3_stmt*> s = c.Statement(kDeleteToken);
-    if (!s.ok()) return s.status();
-    for (const std::string& identity : batch.retired) {
-      ResetOnExit reset(*s);
-      Params p(*s);
-      p.Text(identity);
-      if (absl::Status st = Run(c, *s, p, "deleting token", identity);
-          !st.ok()) {
-        return st;
-      }
-    }
+  if (st.ok()) {
+    st = RunForEach(c, kDeleteToken, batch.retired,
+                    [&c](sqlite3_stmt* s, const std::string& identity) {
+                      ResetOnExit reset(s);
+                      Params p(s);
+                      p.Text(identity);
+                      return Run(c, s, p, "deleting token", identity);
+                    });
   }
-  return absl::OkStatus();
+  return st;
 }
 
 absl::Status DecodeStringArray(SqliteConnection& c, const std::string& json,
