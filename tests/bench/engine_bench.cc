@@ -17,6 +17,7 @@
 #include "absl/strings/str_format.h"
 #include "collector/engine.h"
 #include "collector/store/store.h"
+#include "tests/bench/bench_tokens.h"
 
 using namespace tokenwatch;
 
@@ -40,22 +41,10 @@ int main(int argc, char** argv) {
     for (const char* ext : {"", "-wal", "-shm"})
       std::filesystem::remove(uri.substr(7) + ext);
   }
-  const char* services[] = {"orders", "payments", "inventory", "users"};
-  const int64_t now_s = 1764460800;
+  const char* const* services = bench::kServices;
+  const int64_t now_s = bench::kBenchNow;
   std::vector<v1::TokenInfo> infos(tokens);
-  for (int t = 0; t < tokens; ++t) {
-    v1::TokenInfo& info = infos[t];
-    info.set_kind(v1::TOKEN_KIND_JWT);
-    info.set_fp(absl::StrFormat("%032x", t * 2654435761u));
-    info.set_iss("https://idp.bench");
-    info.set_sub("user-" + std::to_string(t % 5000));
-    info.set_jti("jti-" + std::to_string(t));
-    info.add_aud(std::string(services[t % 4]) + "-api");
-    info.set_exp(now_s + 3600);
-    info.set_iat(now_s);
-    info.set_alg("RS256");
-    info.add_scopes("read");
-  }
+  for (int t = 0; t < tokens; ++t) infos[t] = bench::BenchToken(t);
   std::vector<v1::EventBatch> batches;
   std::vector<std::string> wire;
   uint64_t x = 88172645463325252ull;

@@ -16,6 +16,7 @@
 #include "agent/output/collector_sink.h"
 #include "agent/output/event_json.h"
 #include "agent/output/usage_record.h"
+#include "tests/bench/bench_tokens.h"
 
 using tokenwatch::output::CollectorSink;
 using tokenwatch::output::CollectorSinkOptions;
@@ -37,7 +38,7 @@ int main(int argc, char** argv) {
     if (!strcmp(argv[i], "--tokens")) tokens = atoi(argv[i + 1]);
   }
   // Realistic records, prepared up front so the clock measures delivery.
-  const char* services[] = {"orders", "payments", "inventory", "users"};
+  const char* const* services = tokenwatch::bench::kServices;
   std::vector<std::shared_ptr<tokenwatch::output::RequestInfo>> requests;
   for (int s = 0; s < 4; ++s) {
     for (int c = 0; c < 16; ++c) {
@@ -53,22 +54,10 @@ int main(int argc, char** argv) {
     }
   }
   std::vector<tokenwatch::output::TokenRef> token_refs;
-  const int64_t now_s = 1764460800;  // 2025-11-30T00:00:00Z
+  const int64_t now_s = tokenwatch::bench::kBenchNow;
   for (int t = 0; t < tokens; ++t) {
-    tokenwatch::v1::TokenInfo info;
-    info.set_kind(tokenwatch::v1::TOKEN_KIND_JWT);
-    char fp[33];
-    snprintf(fp, sizeof fp, "%032x", t * 2654435761u);
-    info.set_fp(fp);
-    info.set_iss("https://idp.bench");
-    info.set_sub("user-" + std::to_string(t % 5000));
-    info.set_jti("jti-" + std::to_string(t));
-    info.add_aud(std::string(services[t % 4]) + "-api");
-    info.set_exp(now_s + 3600);
-    info.set_iat(now_s);
-    info.set_alg("RS256");
-    info.add_scopes("read");
-    token_refs.push_back(tokenwatch::output::MakeTokenRecord(std::move(info)));
+    token_refs.push_back(
+        tokenwatch::output::MakeTokenRecord(tokenwatch::bench::BenchToken(t)));
   }
   long per_stream = events / streams;
   auto start = std::chrono::steady_clock::now();
