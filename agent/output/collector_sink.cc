@@ -87,17 +87,16 @@ class CollectorSink::Stream
     StartRead(&ack_);
   }
   void OnDone(const grpc::Status& status) override {
-    // Hold ourselves until OnDone returns: no other owner may destroy this
-    // reactor (and its ClientContext) while gRPC is still in this call.
-    std::shared_ptr<Stream> keep = std::move(self_);
     {
       std::lock_guard<std::mutex> lock(mu_);
       done_ = true;
     }
+    // Last: from here on the sink may destroy this reactor, on its own
+    // thread. Never on this one: the ClientContext may hold the channel's
+    // last reference, and a channel torn down on gRPC's callback thread
+    // joins that very thread and frees its completion queue under it.
     sink_->OnStreamDone(this, status);
   }
-  // Set before Start: the reactor owns itself until OnDone.
-  std::shared_ptr<Stream> self_;
 
  private:
   void WriteNextLocked() {
@@ -287,7 +286,6 @@ void CollectorSink::Run() {
       stream_ = s;  // the old stream (OnDone already run) is released here
       send_pos_ = 0;
       stream_done_ = false;
-      s->self_ = s;
       lock.unlock();
       s->Start();
       s->Kick();

@@ -100,8 +100,8 @@ class CollectorSink : public EventSink {
   uint64_t queued_events_ = 0;  // in queue_ and open_
   size_t send_pos_ = 0;         // index in queue_ of the next batch to send
   // The live stream. Shared: a caller may Kick it outside mu_ while the
-  // connection manager replaces it; gRPC's OnDone has run before the last
-  // owner lets go.
+  // connection manager replaces it. It is released only after its OnDone
+  // (stream_done_), and never on a gRPC thread.
   std::shared_ptr<Stream> stream_;
   bool stream_done_ = true;
   bool stop_ = false;
