@@ -509,6 +509,16 @@ absl::Status CheckSchema(SqliteConnection& c) {
 absl::Status SetPragmas(SqliteConnection& c) {
   // journal_mode answers with the mode it got: a file system without
   // shared memory, for one, keeps the old mode.
+  // Large pages: a commit is mostly one journal row of a few hundred KB,
+  // and SQLite writes the WAL a page (plus a frame header) per write call.
+  // 64 KiB pages cut the commit's system time by half (README, "Speed").
+  // Takes effect only when the file is created; an older file keeps its
+  // page size.
+  if (absl::Status st =
+          c.ExecOnce("PRAGMA page_size = 65536", "setting page_size");
+      !st.ok()) {
+    return st;
+  }
   sqlite3_stmt* raw = nullptr;
   int rc = sqlite3_prepare_v2(c.db(), "PRAGMA journal_mode = WAL", -1, &raw,
                               nullptr);

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Fault: the disk holding the SQLite store fills up.
 
-The store lives on a 2 MiB tmpfs. After a first round of traffic is stored,
-a filler file takes every free byte, and more requests are captured and
+The store lives on a 32 MiB tmpfs (room for a first round in the store's
+64 KiB pages). After a first round of traffic is stored, a filler file
+takes every free byte, and more requests are captured and
 streamed. The collector must not acknowledge what it could not store (at
 every look, the agent's acknowledged count is at most what the store
 holds), must log a clear error, report store_failing on /healthz, count
@@ -44,7 +45,7 @@ def test_disk_full(build, tmp):
         raise AssertionError("needs root (mount, packet capture)")
     disk = os.path.join(tmp, "disk")
     os.makedirs(disk)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", disk], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", disk], check=True)
     port = free_port()
     nginx = collector = agent = None
     db = os.path.join(disk, "store.db")

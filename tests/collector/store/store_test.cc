@@ -904,6 +904,9 @@ TEST_F(SqliteStoreTest, TablesAreReadableWithPlainSql) {
   EXPECT_EQ(Sql(path_, "SELECT value FROM meta WHERE key = 'schema_version'"),
             (Rows{{"1"}}));
   EXPECT_EQ(Sql(path_, "PRAGMA journal_mode"), (Rows{{"wal"}}));
+  // A new file gets 64 KiB pages: the journal is written in a few large
+  // pages per commit rather than a hundred small ones.
+  EXPECT_EQ(Sql(path_, "PRAGMA page_size"), (Rows{{"65536"}}));
 
   EXPECT_EQ(
       Sql(path_,
