@@ -242,7 +242,7 @@ PY
 fi
 
 # --- (d) the collector ----------------------------------------------------------
-# Ingest: agent streams (the agent's own CollectorSink) into a collector on a
+# Ingest: agent streams (pre-encoded, then through the agent's CollectorSink) into a collector on a
 # SQLite store, all on this machine's 2 cores; memory per tracked token from
 # the collector's /healthz; packet-to-alert latency on live capture (root).
 COLLECTOR=$BUILD/collector/tokenwatch-collector
@@ -258,8 +258,12 @@ print(*[s.getsockname()[1] for s in ss])')
     --store "sqlite:$OUT/ingest.db" 2>"$OUT/collector.stderr" &
   CPID=$!
   for _ in $(seq 100); do curl -fs "http://127.0.0.1:$HP/healthz" >/dev/null && break; sleep 0.1; done
-  "$INGEST" "127.0.0.1:$GP" --streams 4 --events 1000000 --tokens 20000 | tee "$OUT/ingest.txt" ||
-    FAILED+=(ingest)
+  # Pre-encoded frames (the collector's figure), then the agent's own
+  # CollectorSink encoding while the clock runs (the whole delivery path).
+  "$INGEST" "127.0.0.1:$GP" --streams 4 --events 1000000 --tokens 20000 --via frames |
+    tee "$OUT/ingest.txt" || FAILED+=(ingest)
+  "$INGEST" "127.0.0.1:$GP" --streams 4 --events 1000000 --tokens 20000 --via sink |
+    tee "$OUT/ingest-sink.txt" || FAILED+=(ingest-sink)
   curl -fs "http://127.0.0.1:$HP/healthz" >"$OUT/healthz.json" || true
   kill -TERM "$CPID"
   wait "$CPID" || true
@@ -274,7 +278,8 @@ print(*[s.getsockname()[1] for s in ss])')
     echo
     echo "## Collector"
     echo
-    echo "- ingest (4 agent streams, 20,000 tokens, SQLite store, generator on the same 2 cores): $(sed 's/^ingest: //' "$OUT/ingest.txt")"
+    echo "- ingest (4 agent streams, 20,000 tokens, SQLite store, generator on the same 2 cores): $(sed 's/^ingest //' "$OUT/ingest.txt" | paste -sd ';')"
+    echo "- the same through the agent's CollectorSink: $(sed 's/^ingest //' "$OUT/ingest-sink.txt" | paste -sd ';')"
     echo "- memory per tracked token (collector /healthz after the ingest): $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["bytes_per_token"])' "$OUT/healthz.json" 2>/dev/null || echo '?') bytes"
   } >>"$RESULTS"
   if [ "$(id -u)" -eq 0 ]; then
