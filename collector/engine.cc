@@ -67,6 +67,7 @@ absl::Status Engine::Restore() {
   }
   for (const AgentProgress& p : snap->progress) {
     applied_[ProgressKey(p.agent_id, p.boot_id)] = p;
+    prepared_[ProgressKey(p.agent_id, p.boot_id)] = p;
     committed_[ProgressKey(p.agent_id, p.boot_id)] = p;
   }
   // Batches stored after the last checkpoint: their alerts and progress are
@@ -265,17 +266,38 @@ void Engine::RetireTokens(int64_t now_us) {
 }
 
 absl::Status Engine::Commit(bool checkpoint) {
-  bool tokens_changed = !dirty_tokens_.empty() || !retired_.empty();
-  if (!pending_dirty_ && !(checkpoint && tokens_changed)) {
-    return absl::OkStatus();
+  if (auto p = Prepare(checkpoint)) unstored_.push_back(std::move(p));
+  while (!unstored_.empty()) {
+    PreparedCommit& p = *unstored_.front();
+    auto t0 = std::chrono::steady_clock::now();
+    absl::Status s = store_->Commit(p.batch);
+    Finished(
+        p, s,
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+            .count());
+    if (!s.ok()) return s;  // retried first at the next call
+    unstored_.pop_front();
   }
-  CommitBatch batch;
+  return absl::OkStatus();
+}
+
+std::unique_ptr<Engine::PreparedCommit> Engine::Prepare(bool checkpoint) {
+  bool tokens_changed = !dirty_tokens_.empty() || !retired_.empty();
+  if (!pending_dirty_ && !(checkpoint && tokens_changed)) return nullptr;
+  auto p = std::make_unique<PreparedCommit>();
+  CommitBatch& batch = p->batch;
   batch.checkpoint = checkpoint;
   if (checkpoint) {
     batch.tokens.reserve(dirty_tokens_.size());
     for (TokenTable::Ref ref : dirty_tokens_)
       batch.tokens.push_back(tokens_.ToRow(tokens_.At(ref)));
     batch.retired.assign(retired_.begin(), retired_.end());
+    // The batches journaled since the last checkpoint are in these rows:
+    // the checkpoint empties the journal table.
+    dirty_tokens_.clear();
+    retired_.clear();
+    journal_bytes_ = 0;
+    journal_.clear();
   } else {
     batch.journal = std::move(journal_);
     journal_.clear();
@@ -289,9 +311,11 @@ absl::Status Engine::Commit(bool checkpoint) {
     a.last_ts_us = info.last_ts_us;
     new_ids[a.id] = true;
   }
-  batch.new_alerts = new_alerts_;
+  batch.new_alerts = std::move(new_alerts_);
+  new_alerts_.clear();
   for (const std::string& key : dirty_alert_keys_) {
-    const AlertKeyInfo& info = alerts_[key];
+    AlertKeyInfo& info = alerts_[key];
+    info.dirty = false;
     if (new_ids.contains(info.id)) continue;
     Alert a;
     a.id = info.id;
@@ -299,44 +323,35 @@ absl::Status Engine::Commit(bool checkpoint) {
     a.last_ts_us = info.last_ts_us;
     batch.repeated_alerts.push_back(std::move(a));
   }
-  for (const auto& [key, p] : applied_) {
-    auto c = committed_.find(key);
-    if (c == committed_.end() || c->second.seq != p.seq)
-      batch.progress.push_back(p);
+  dirty_alert_keys_.clear();
+  for (const auto& [key, progress] : applied_) {
+    AgentProgress& was = prepared_[key];
+    if (was.seq != progress.seq) {
+      batch.progress.push_back(progress);
+      was = progress;
+    }
   }
-  auto t0 = std::chrono::steady_clock::now();
-  absl::Status s = store_->Commit(batch);
-  double secs =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
-          .count();
+  pending_dirty_ = false;
+  return p;
+}
+
+void Engine::Finished(const PreparedCommit& p, const absl::Status& status,
+                      double secs) {
   stats_.commit_seconds_sum += secs;
   for (size_t i = 0; i < stats_.commit_buckets.size(); ++i) {
     if (secs <= EngineStats::kCommitBounds[i]) ++stats_.commit_buckets[i];
   }
-  if (!s.ok()) {
+  if (!status.ok()) {
     ++stats_.commit_failures;
-    if (!checkpoint) journal_ = std::move(batch.journal);  // retried
-    return s;
+    return;
   }
   ++stats_.commits;
-  for (const AgentProgress& p : batch.progress) {
-    committed_[ProgressKey(p.agent_id, p.boot_id)] = p;
+  for (const AgentProgress& progress : p.batch.progress) {
+    committed_[ProgressKey(progress.agent_id, progress.boot_id)] = progress;
   }
-  for (const std::string& key : dirty_alert_keys_) alerts_[key].dirty = false;
-  dirty_alert_keys_.clear();
-  journal_.clear();
-  if (checkpoint) {
-    dirty_tokens_.clear();
-    retired_.clear();
-    journal_bytes_ = 0;
-  }
-  std::vector<Alert> raised = std::move(new_alerts_);
-  new_alerts_.clear();
-  pending_dirty_ = false;
   if (on_alert_) {
-    for (const Alert& a : raised) on_alert_(a);
+    for (const Alert& a : p.batch.new_alerts) on_alert_(a);
   }
-  return absl::OkStatus();
 }
 
 }  // namespace tokenwatch::collector

@@ -9,6 +9,7 @@
 
 #include <array>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -80,7 +81,29 @@ class Engine {
   // A checkpoint writes every token changed since the last checkpoint and
   // empties the journal; otherwise the applied batches are journaled (one
   // row each) and replayed into the token state by Restore.
+  // Commits queued after a failure are retried first, in order.
   absl::Status Commit(bool checkpoint = true);
+
+  // The same in two steps, so another thread can write to the store while
+  // this one applies the next batches (IngestService). Prepare takes the
+  // work since the last Prepare into a CommitBatch, as of now, and the
+  // engine goes on as though it were stored; null when there is nothing to
+  // write. The caller writes `batch` to the store (no engine state is
+  // read), retrying until it succeeds, in the order prepared, and reports
+  // each attempt to Finished under the engine's lock: on success the
+  // batches' progress becomes StoredThrough and the new alerts go to
+  // `on_alert`.
+  struct PreparedCommit {
+    CommitBatch batch;
+  };
+  std::unique_ptr<PreparedCommit> Prepare(bool checkpoint);
+  // Writes a prepared batch to the store. Touches no engine state: safe on
+  // another thread while the engine applies.
+  absl::Status WriteToStore(const CommitBatch& batch) {
+    return store_->Commit(batch);
+  }
+  void Finished(const PreparedCommit& p, const absl::Status& status,
+                double seconds);
   bool HasPending() const { return pending_dirty_; }
   // Journaled bytes since the last checkpoint (what a restart replays).
   size_t JournalBytes() const { return journal_bytes_; }
@@ -126,8 +149,12 @@ class Engine {
   int64_t retention_us_;
   absl::flat_hash_map<std::string, AlertKeyInfo>
       alerts_;  // type|identity|service
-  // Progress: applied (in memory) and committed (durable), per agent|boot.
-  absl::flat_hash_map<std::string, AgentProgress> applied_, committed_;
+  // Progress: applied (in memory), prepared (in a CommitBatch) and
+  // committed (durable), per agent|boot.
+  absl::flat_hash_map<std::string, AgentProgress> applied_, prepared_,
+      committed_;
+  // Prepared by Commit and not yet stored (after a failure).
+  std::deque<std::unique_ptr<PreparedCommit>> unstored_;
   // Work since the last successful commit.
   absl::flat_hash_set<TokenTable::Ref> dirty_tokens_;
   absl::flat_hash_set<std::string> retired_;  // identities

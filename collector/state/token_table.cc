@@ -112,6 +112,15 @@ bool TokenTable::IndexEq::Same(const Key& a, const Key& b) {
   return a.fp == b.fp;
 }
 
+bool TokenTable::Matches(Ref ref, const Key& key) const {
+  // The identity is (iss, jti), whatever the fingerprint: a re-signed token
+  // is the same token, the same jti from another issuer is another.
+  const TokenState& s = Slot(ref);
+  if (s.by_jti() != key.by_jti) return false;
+  if (!key.by_jti) return s.fp == key.fp;
+  return s.jti() == key.jti && strings_.Get(s.iss) == key.iss;
+}
+
 TokenTable::Key TokenTable::KeyOf(Ref ref) const {
   const TokenState& s = Slot(ref);
   return {s.by_jti(), strings_.Get(s.iss), s.jti(), s.fp};

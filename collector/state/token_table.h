@@ -136,12 +136,8 @@ class TokenTable {
     using is_transparent = void;
     const TokenTable* table;
     bool operator()(Ref a, Ref b) const { return a == b; }
-    bool operator()(Ref a, const Key& b) const {
-      return Same(table->KeyOf(a), b);
-    }
-    bool operator()(const Key& a, Ref b) const {
-      return Same(a, table->KeyOf(b));
-    }
+    bool operator()(Ref a, const Key& b) const { return table->Matches(a, b); }
+    bool operator()(const Key& a, Ref b) const { return table->Matches(b, a); }
     static bool Same(const Key& a, const Key& b);
   };
 
@@ -149,6 +145,8 @@ class TokenTable {
     return chunks_[ref >> kChunkBits][ref & (kChunkSize - 1)];
   }
   Key KeyOf(Ref ref) const;
+  // Same(KeyOf(ref), key) without building the key.
+  bool Matches(Ref ref, const Key& key) const;
   Key KeyOf(const v1::TokenInfo& token) const;
   Ref Allocate();
   void ReadClaims(TokenState& s, const v1::TokenInfo& t);

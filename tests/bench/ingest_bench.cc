@@ -22,6 +22,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -57,18 +58,26 @@ class FrameStream
   }
   void OnWriteDone(bool ok) override {
     if (!ok) return;  // the stream failed; OnDone reports it
-    if (++next_ < frames_.size()) StartWrite(&frames_[next_]);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (++next_ < frames_.size()) {
+      StartWrite(&frames_[next_]);
+    } else {
+      writes_finished_ = true;
+      MaybeWritesDoneLocked();
+    }
   }
   void OnReadDone(bool ok) override {
     if (!ok) return;
-    if (ack_.has_ack() && ack_.ack().stored_through() >= last_seq_) {
-      StartWritesDone();  // everything stored: the collector may finish
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (ack_.has_ack()) stored_ = ack_.ack().stored_through();
+      MaybeWritesDoneLocked();
     }
     StartRead(&ack_);
   }
   void OnDone(const grpc::Status& status) override {
     std::lock_guard<std::mutex> lock(mu_);
-    ok_ = status.ok() && ack_.ack().stored_through() >= last_seq_;
+    ok_ = status.ok() && stored_ >= last_seq_;
     if (!status.ok())
       fprintf(stderr, "ingest_bench: stream failed: %s\n",
               status.error_message().c_str());
@@ -82,6 +91,15 @@ class FrameStream
   }
 
  private:
+  // Everything written and stored: the collector may end the stream. Not
+  // before the last write completes (no writes-done beside a write).
+  void MaybeWritesDoneLocked() {
+    if (writes_finished_ && stored_ >= last_seq_ && !writes_done_sent_) {
+      writes_done_sent_ = true;
+      StartWritesDone();
+    }
+  }
+
   grpc::ClientContext context_;
   std::vector<v1::AgentFrame> frames_;
   size_t next_ = 0;
@@ -89,6 +107,8 @@ class FrameStream
   v1::CollectorMessage ack_;
   std::mutex mu_;
   std::condition_variable cv_;
+  uint64_t stored_ = 0;
+  bool writes_finished_ = false, writes_done_sent_ = false;
   bool done_ = false, ok_ = false;
 };
 
@@ -166,12 +186,14 @@ int main(int argc, char** argv) {
   auto agent_id = [](int s) { return "bench-agent-" + std::to_string(s); };
 
   std::vector<std::vector<v1::AgentFrame>> frames(streams);
+  uint64_t boot_id = std::random_device{}();
+  boot_id = boot_id << 32 | std::random_device{}();
   size_t wire_bytes = 0;
   if (via == "frames") {
     for (int s = 0; s < streams; ++s) {
       v1::AgentFrame hello;
       hello.mutable_hello()->set_agent_id(agent_id(s));
-      hello.mutable_hello()->set_boot_id(0x5eed0000u + s);
+      hello.mutable_hello()->set_boot_id(boot_id + s);  // a new agent run
       frames[s].push_back(std::move(hello));
       uint64_t x = 88172645463325252ull + s;
       std::string events_bytes;

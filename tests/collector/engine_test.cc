@@ -258,6 +258,112 @@ TEST_P(EngineTest, MemoryPerTokenIsMeasured) {
   EXPECT_LT(bytes, 512);
 }
 
+// A store that refuses commits while `failing`.
+class FlakyStore : public Store {
+ public:
+  explicit FlakyStore(Store* real) : real_(real) {}
+  absl::StatusOr<Snapshot> Load() override { return real_->Load(); }
+  absl::Status Commit(const CommitBatch& batch) override {
+    ++attempts;
+    if (failing) return absl::ResourceExhaustedError("disk full (test)");
+    return real_->Commit(batch);
+  }
+  absl::StatusOr<std::vector<Alert>> QueryAlerts(const AlertQuery& q) override {
+    return real_->QueryAlerts(q);
+  }
+  absl::StatusOr<std::optional<TokenRow>> GetToken(
+      const std::string& identity) override {
+    return real_->GetToken(identity);
+  }
+  bool failing = false;
+  int attempts = 0;
+
+ private:
+  Store* real_;
+};
+
+// A failed commit acknowledges nothing and raises nothing; the next one
+// stores the held work first, then what came after it, once each.
+TEST_P(PersistentEngineTest, AFailedCommitIsRetriedFirstAndInOrder) {
+  FlakyStore flaky(store_.get());
+  {
+    Engine engine(cfg_, &flaky,
+                  [this](const Alert& a) { raised_.push_back(a); });
+    ASSERT_TRUE(engine.Restore().ok());
+    flaky.failing = true;
+    // orders then payments: cross_service and audience_mismatch (the
+    // token is for orders-api) at payments.
+    engine.Apply(
+        "host-a", 1,
+        Batch(1, {Use("orders", kExp - 100), Use("payments", kExp - 90)}));
+    EXPECT_FALSE(engine.Commit(/*checkpoint=*/false).ok());
+    EXPECT_EQ(engine.StoredThrough("host-a", 1), 0u);
+    EXPECT_TRUE(raised_.empty()) << "an alert went out before it was stored";
+    engine.Apply("host-a", 1, Batch(2, {Use("payments", kExp - 80)}));
+    EXPECT_FALSE(engine.Commit(/*checkpoint=*/true).ok());
+    EXPECT_EQ(engine.stats().commit_failures, 2u);
+    flaky.failing = false;
+    ASSERT_TRUE(engine.Commit(/*checkpoint=*/false).ok());
+    EXPECT_EQ(engine.StoredThrough("host-a", 1), 2u);
+    EXPECT_EQ(raised_.size(), 2u);
+    EXPECT_EQ(flaky.attempts, 4);  // 1st failed, then (1st, 2nd) failed,
+                                   // then 1st and 2nd stored
+  }
+  store_.reset();
+  store_ = *OpenStore(uri_);
+  auto engine = NewEngine();
+  EXPECT_EQ(engine->StoredThrough("host-a", 1), 2u);
+  auto row = store_->GetToken("https://idp.test|j-1");
+  ASSERT_TRUE(row.ok() && row->has_value());
+  EXPECT_EQ((*row)->uses, 3u);
+  auto stored = store_->QueryAlerts(AlertQuery{});
+  ASSERT_TRUE(stored.ok());
+  ASSERT_EQ(stored->size(), 2u);
+  // cross_service fires on the first use at a new service; the mismatch
+  // on both uses at payments.
+  for (const Alert& a : *stored)
+    EXPECT_EQ(a.count, a.type == "cross_service" ? 1u : 2u) << a.type;
+}
+
+// The pipelined form: the next commit is prepared (and its alert repeats
+// counted) while the previous one is still being written.
+TEST_P(PersistentEngineTest, PreparedCommitsWrittenInOrderAddUp) {
+  {
+    auto engine = NewEngine();
+    engine->Apply(
+        "host-a", 1,
+        Batch(1, {Use("orders", kExp - 100), Use("payments", kExp - 90)}));
+    auto first = engine->Prepare(/*checkpoint=*/false);
+    ASSERT_NE(first, nullptr);
+    engine->Apply("host-a", 1, Batch(2, {Use("payments", kExp - 80)}));
+    auto second = engine->Prepare(/*checkpoint=*/false);
+    ASSERT_NE(second, nullptr);
+    EXPECT_EQ(engine->Prepare(false), nullptr);  // nothing new
+    EXPECT_EQ(engine->StoredThrough("host-a", 1), 0u);
+    ASSERT_TRUE(store_->Commit(first->batch).ok());
+    engine->Finished(*first, absl::OkStatus(), 0.001);
+    EXPECT_EQ(engine->StoredThrough("host-a", 1), 1u);
+    ASSERT_EQ(raised_.size(), 2u);
+    ASSERT_TRUE(store_->Commit(second->batch).ok());
+    engine->Finished(*second, absl::OkStatus(), 0.001);
+    EXPECT_EQ(engine->StoredThrough("host-a", 1), 2u);
+    EXPECT_EQ(raised_.size(), 2u);  // the repeats updated, raised nothing
+  }
+  store_.reset();
+  store_ = *OpenStore(uri_);
+  auto engine = NewEngine();
+  EXPECT_EQ(engine->StoredThrough("host-a", 1), 2u);
+  ASSERT_TRUE(engine->GetToken("https://idp.test|j-1").has_value());
+  EXPECT_EQ(engine->GetToken("https://idp.test|j-1")->uses, 3u);
+  auto stored = store_->QueryAlerts(AlertQuery{});
+  ASSERT_TRUE(stored.ok());
+  ASSERT_EQ(stored->size(), 2u);
+  // cross_service fires on the first use at a new service; the mismatch
+  // on both uses at payments.
+  for (const Alert& a : *stored)
+    EXPECT_EQ(a.count, a.type == "cross_service" ? 1u : 2u) << a.type;
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, EngineTest,
                          ::testing::Values("memory", "sqlite"));
 INSTANTIATE_TEST_SUITE_P(Stores, PersistentEngineTest,
