@@ -84,8 +84,10 @@ class Engine {
   // Commits queued after a failure are retried first, in order.
   absl::Status Commit(bool checkpoint = true);
 
-  // The same in two steps, so another thread can write to the store while
-  // this one applies the next batches (IngestService). Prepare takes the
+  // The same in two steps, so another thread could write to the store
+  // while this one applies the next batches. (IngestService does not: on
+  // 2 cores a store thread cost more than it overlapped; README, "Speed".)
+  // Prepare takes the
   // work since the last Prepare into a CommitBatch, as of now, and the
   // engine goes on as though it were stored; null when there is nothing to
   // write. The caller writes `batch` to the store (no engine state is

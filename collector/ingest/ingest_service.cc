@@ -8,8 +8,6 @@ namespace tokenwatch::collector {
 namespace {
 constexpr size_t kMaxInFlight = 16;  // batches per stream awaiting an ack
 constexpr size_t kMaxGroup = 64;     // batches applied per commit
-// Commits prepared ahead of the store: one being written, one waiting.
-constexpr size_t kMaxPrepared = 2;
 constexpr auto kRetryCommit = std::chrono::milliseconds(500);
 // Token rows are written back at most this often (or once this much is
 // journaled); in between, a commit journals each batch as one row. Bounds
@@ -156,11 +154,8 @@ class StreamReactor : public StreamHandle::Reactor {
         std::lock_guard<std::mutex> lock(handle_->mu_);
         handle_->hello_answer_due_ = true;
       }
-      IngestService::Task t;
-      t.stream = handle_;
-      t.agent = agent_;
-      t.boot = boot_;
-      t.hello = true;
+      IngestService::Task t{handle_,        agent_,  boot_,
+                            /*hello=*/true, nullptr, nullptr};
       service_->Post(std::move(t));
       handle_->ReadAgain();
       return;
@@ -180,11 +175,8 @@ class StreamReactor : public StreamHandle::Reactor {
       return;
     }
     uint64_t seq = batch->seq();
-    IngestService::Task t;
-    t.stream = handle_;
-    t.agent = agent_;
-    t.boot = boot_;
-    t.batch = batch;
+    IngestService::Task t{handle_,         agent_,  boot_,
+                          /*hello=*/false, nullptr, batch};
     // Moved, not copied: the frame's string is done with once parsed.
     t.serialized = std::move(*msg.mutable_batch());
     {
@@ -213,7 +205,6 @@ class StreamReactor : public StreamHandle::Reactor {
 };
 
 IngestService::IngestService(Engine* engine) : engine_(engine) {
-  store_thread_ = std::thread([this] { RunStore(); });
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -238,14 +229,8 @@ void IngestService::Shutdown() {
     if (stop_ && !thread_.joinable()) return;
     stop_ = true;
   }
-  {
-    std::lock_guard<std::mutex> lock(store_mu_);
-    stopping_ = true;
-  }
   cv_.notify_one();
-  store_cv_.notify_all();
   if (thread_.joinable()) thread_.join();
-  if (store_thread_.joinable()) store_thread_.join();
 }
 
 void IngestService::LogCommitOutcome(const absl::Status& s) {
@@ -278,6 +263,7 @@ void IngestService::LogCommitOutcome(const absl::Status& s) {
 }
 
 void IngestService::Run() {
+  std::vector<Task> waiting;  // applied, awaiting a successful commit
   auto last_checkpoint = std::chrono::steady_clock::now();
   while (true) {
     std::vector<Task> group;
@@ -292,89 +278,43 @@ void IngestService::Run() {
         queue_.pop_front();
       }
     }
-    bool last;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      last = stopping && queue_.empty();
-    }
-    Prepared p;
+    bool committed = false;
     {
       std::lock_guard<std::mutex> lock(engine_mu_);
       for (Task& t : group) {
         if (!t.hello)
           engine_->Apply(t.agent, t.boot, *t.batch, std::move(t.serialized));
-        t.batch = nullptr;  // its arena is freed on the store thread
+        t.batch = nullptr;
       }
       auto now = std::chrono::steady_clock::now();
       // A retirement is written at once: the journal cannot replay it.
-      bool checkpoint = last || now - last_checkpoint >= kCheckpointEvery ||
+      bool checkpoint = stopping || now - last_checkpoint >= kCheckpointEvery ||
                         engine_->JournalBytes() >= kCheckpointJournalBytes ||
                         engine_->HasRetired();
-      p.commit = engine_->Prepare(checkpoint);
-      if (p.commit != nullptr && checkpoint) last_checkpoint = now;
-    }
-    p.tasks = std::move(group);
-    {
-      std::unique_lock<std::mutex> lock(store_mu_);
-      store_cv_.wait(lock, [&] {
-        return prepared_.size() < kMaxPrepared || store_failed_stop_;
-      });
-      if (store_failed_stop_) return;  // nothing more can be stored
-      if (p.commit != nullptr || !p.tasks.empty())
-        prepared_.push_back(std::move(p));
-      if (last) engine_done_ = true;
-    }
-    store_cv_.notify_all();
-    if (last) return;
-  }
-}
-
-void IngestService::RunStore() {
-  while (true) {
-    Prepared p;
-    {
-      std::unique_lock<std::mutex> lock(store_mu_);
-      store_cv_.wait(lock, [&] { return !prepared_.empty() || engine_done_; });
-      if (prepared_.empty()) return;  // engine done and everything written
-      p = std::move(prepared_.front());
-    }
-    // Written until it succeeds, in order: what follows waits (and, with
-    // kMaxPrepared reached, so does the engine, and then the agents).
-    while (p.commit != nullptr) {
-      auto t0 = std::chrono::steady_clock::now();
-      absl::Status s = engine_->WriteToStore(p.commit->batch);
-      double secs =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
-              .count();
-      {
-        std::lock_guard<std::mutex> lock(engine_mu_);
-        engine_->Finished(*p.commit, s, secs);
-      }
-      last_commit_ok_ = s.ok();
+      absl::Status s = engine_->Commit(checkpoint);
+      if (s.ok() && checkpoint) last_checkpoint = now;
+      committed = s.ok();
+      last_commit_ok_ = committed;
       LogCommitOutcome(s);
-      if (s.ok()) break;
-      std::unique_lock<std::mutex> lock(store_mu_);
-      if (stopping_) {
-        // Nothing acknowledged is lost: the agents resend what was not.
-        store_failed_stop_ = true;
-        store_cv_.notify_all();
-        return;
+    }
+    for (Task& t : group) waiting.push_back(std::move(t));
+    if (committed) {
+      for (Task& t : waiting) {
+        uint64_t stored;
+        {
+          std::lock_guard<std::mutex> lock(engine_mu_);
+          stored = engine_->StoredThrough(t.agent, t.boot);
+        }
+        t.stream->Stored(stored);
       }
-      store_cv_.wait_for(lock, kRetryCommit, [&] { return stopping_.load(); });
+      waiting.clear();
     }
-    {
-      std::lock_guard<std::mutex> lock(store_mu_);
-      prepared_.pop_front();
+    if (stopping && committed) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (queue_.empty()) return;
     }
-    store_cv_.notify_all();
-    for (Task& t : p.tasks) {
-      uint64_t stored;
-      {
-        std::lock_guard<std::mutex> lock(engine_mu_);
-        stored = engine_->StoredThrough(t.agent, t.boot);
-      }
-      t.stream->Stored(stored);
-    }
+    if (stopping && !committed)
+      return;  // nothing acknowledged is lost: agents resend
   }
 }
 

@@ -1,10 +1,8 @@
 // The gRPC ingest service (callback API): one bidirectional stream per
-// agent. Batches go to the engine thread, which applies them in groups and
-// prepares each group's commit; the store thread writes the commits in
-// order (while the engine applies the next group) and acknowledges what is
-// durably stored. A stream has at most kMaxInFlight batches awaiting their
-// ack; beyond that it stops reading, so a slow store pushes back on agents
-// through gRPC flow control.
+// agent. Batches go to the engine thread, which applies them, commits them
+// in groups and acknowledges what is durably stored. A stream has at most
+// kMaxInFlight batches awaiting their ack; beyond that it stops reading, so
+// a slow store pushes back on agents through gRPC flow control.
 #ifndef TOKENWATCH_COLLECTOR_INGEST_INGEST_SERVICE_H_
 #define TOKENWATCH_COLLECTOR_INGEST_INGEST_SERVICE_H_
 
@@ -59,14 +57,8 @@ class IngestService final : public v1::Ingest::CallbackService {
   std::atomic<int> open_streams_{0};
 
  private:
-  // A group's commit on its way to the store, with the streams to tell.
-  struct Prepared {
-    std::unique_ptr<Engine::PreparedCommit> commit;  // null: nothing to write
-    std::vector<Task> tasks;
-  };
-  void Run();                                    // the engine thread
-  void RunStore();                               // the store thread
-  void LogCommitOutcome(const absl::Status& s);  // on the store thread
+  void Run();
+  void LogCommitOutcome(const absl::Status& s);  // on the engine thread
 
   Engine* engine_;
   std::mutex engine_mu_;  // the engine is used by this thread and the API
@@ -77,14 +69,7 @@ class IngestService final : public v1::Ingest::CallbackService {
   std::atomic<bool> last_commit_ok_{true};
   uint64_t failed_commits_in_row_ = 0;
   std::chrono::steady_clock::time_point last_failure_logged_;
-  // Engine thread to store thread, in order; bounded at kMaxPrepared.
-  std::mutex store_mu_;
-  std::condition_variable store_cv_;
-  std::deque<Prepared> prepared_;
-  bool engine_done_ = false;  // the engine thread prepared its last commit
-  std::atomic<bool> stopping_{false};  // Shutdown began
-  bool store_failed_stop_ = false;     // the store thread gave up at shutdown
-  std::thread thread_, store_thread_;
+  std::thread thread_;
 };
 
 }  // namespace tokenwatch::collector
