@@ -74,14 +74,47 @@ absl::Status Engine::Restore() {
   // already in the store, their effect on tokens is not.
   v1::EventBatch batch;
   for (const JournalEntry& j : snap->journal) {
+    journal_bytes_ += j.batch.size();
+    if (IsJournalRecord(j.batch)) {
+      absl::Status s = ReadJournalRecord(
+          j.batch, [this](const JournalUse& u) { return ReplayUse(u); });
+      if (!s.ok()) {
+        return absl::DataLossError(
+            absl::StrCat("store journal: a batch of agent \"", j.agent_id,
+                         "\": ", s.message()));
+      }
+      continue;
+    }
+    // A batch as received, journaled by an earlier version.
     if (!batch.ParseFromString(j.batch)) {
       return absl::DataLossError(
           absl::StrCat("store journal: a batch of agent \"", j.agent_id,
                        "\" cannot be parsed (the store file is corrupt)"));
     }
     for (const v1::UsageEvent& e : batch.events()) ReplayEvent(e);
-    journal_bytes_ += j.batch.size();
   }
+  return absl::OkStatus();
+}
+
+absl::Status Engine::ReplayUse(const JournalUse& u) {
+  const v1::UsageEvent& e = u.use;
+  now_us_ = std::max(now_us_, std::max(e.ts_us(), e.last_ts_us()));
+  TokenTable::Ref ref;
+  if (u.claims != nullptr) {
+    bool created = false;
+    tokens_.Upsert(*u.claims, &created, &ref);
+  } else {
+    std::optional<TokenTable::Ref> found =
+        u.by_fp ? tokens_.FindFp(u.fp) : tokens_.FindJwt(u.iss, u.jti);
+    if (!found) {
+      return absl::DataLossError(
+          "journal record: a use of a token neither stored nor journaled "
+          "before it (the store file is corrupt)");
+    }
+    ref = *found;
+  }
+  tokens_.RecordUse(tokens_.At(ref), e);
+  dirty_tokens_.insert(ref);
   return absl::OkStatus();
 }
 
@@ -106,7 +139,7 @@ uint64_t Engine::StoredThrough(const std::string& agent, uint64_t boot) const {
 }
 
 bool Engine::Apply(const std::string& agent, uint64_t boot,
-                   const v1::EventBatch& batch, std::string serialized) {
+                   const v1::EventBatch& batch) {
   AgentProgress& p = applied_[ProgressKey(agent, boot)];
   if (batch.seq() <= p.seq) {
     ++stats_.duplicate_batches;
@@ -118,10 +151,13 @@ bool Engine::Apply(const std::string& agent, uint64_t boot,
   ++stats_.batches;
   stats_.events_by_agent[agent] += batch.events_size();
   ++stats_.batches_by_agent[agent];
+  journal_writer_.Begin();
   for (const v1::UsageEvent& e : batch.events()) ApplyEvent(agent, e);
-  if (serialized.empty()) serialized = batch.SerializeAsString();
-  journal_bytes_ += serialized.size();
-  journal_.push_back({agent, boot, std::move(serialized)});
+  std::string record = journal_writer_.Finish();
+  if (!record.empty()) {
+    journal_bytes_ += record.size();
+    journal_.push_back({agent, boot, std::move(record)});
+  }
   pending_dirty_ = true;
   if (now_us_ - last_retire_us_ >= kRetireEveryUs) RetireTokens(now_us_);
   if (revocations_ != nullptr)
@@ -133,9 +169,9 @@ void Engine::ApplyEvent(const std::string& agent, const v1::UsageEvent& e) {
   ++stats_.events;
   stats_.uses += e.count();
   now_us_ = std::max(now_us_, std::max(e.ts_us(), e.last_ts_us()));
-  bool created = false;
+  bool created = false, claims_read = false;
   TokenTable::Ref ref;
-  TokenState& s = tokens_.Upsert(e.token(), &created, &ref);
+  TokenState& s = tokens_.Upsert(e.token(), &created, &ref, &claims_read);
   if (created && !retired_.empty()) retired_.erase(tokens_.Identity(s));
 
   TokenHistory& history = history_;
@@ -180,7 +216,11 @@ void Engine::ApplyEvent(const std::string& agent, const v1::UsageEvent& e) {
     uses = stats_.uses_by_service.try_emplace(e.service()).first;
   uses->second[st >= 100 && st <= 599 ? st / 100 : 0] += e.count();
 
-  tokens_.RecordUse(s, e);
+  uint32_t service_id = tokens_.Intern(e.service());
+  uint32_t client_id = tokens_.Intern(e.client());
+  tokens_.RecordUse(s, e, service_id, client_id);
+  journal_writer_.Add(e, s, claims_read, service_id, client_id,
+                      tokens_.strings());
   dirty_tokens_.insert(ref);
 }
 

@@ -23,6 +23,7 @@
 #include "collector/detect/detector.h"
 #include "collector/detect/revoked_use.h"
 #include "collector/model.h"
+#include "collector/state/journal.h"
 #include "collector/state/token_table.h"
 #include "collector/store/store.h"
 #include "tokenwatch/v1/ingest.pb.h"
@@ -72,15 +73,14 @@ class Engine {
   uint64_t StoredThrough(const std::string& agent, uint64_t boot) const;
   // Applies a batch in memory unless it was applied before; false for a
   // duplicate. Takes effect durably at the next successful Commit.
-  // `serialized` is the batch's wire form if the caller has it (it goes to
-  // the journal); empty: serialized here.
   bool Apply(const std::string& agent, uint64_t boot,
-             const v1::EventBatch& batch, std::string serialized = {});
+             const v1::EventBatch& batch);
   // Stores everything applied since the last successful commit. On failure
   // nothing is acknowledged and the same work is retried at the next call.
   // A checkpoint writes every token changed since the last checkpoint and
   // empties the journal; otherwise the applied batches are journaled (one
-  // row each) and replayed into the token state by Restore.
+  // compact row each, collector/state/journal.h) and replayed into the
+  // token state by Restore.
   // Commits queued after a failure are retried first, in order.
   absl::Status Commit(bool checkpoint = true);
 
@@ -134,7 +134,8 @@ class Engine {
     bool dirty;  // repeated since the last commit
   };
   void ApplyEvent(const std::string& agent, const v1::UsageEvent& e);
-  void ReplayEvent(const v1::UsageEvent& e);
+  void ReplayEvent(const v1::UsageEvent& e);  // a batch as received
+  absl::Status ReplayUse(const JournalUse& u);
   void Raise(const Finding& f, const std::string& identity,
              const std::string& agent, const v1::UsageEvent& e);
   void RetireTokens(int64_t now_us);
@@ -161,6 +162,7 @@ class Engine {
   absl::flat_hash_set<TokenTable::Ref> dirty_tokens_;
   absl::flat_hash_set<std::string> retired_;  // identities
   std::vector<JournalEntry> journal_;         // applied, not yet committed
+  JournalWriter journal_writer_;
   size_t journal_bytes_ = 0;  // journaled since the last checkpoint
   std::vector<Alert> new_alerts_;
   std::vector<std::string> dirty_alert_keys_;

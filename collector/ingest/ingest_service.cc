@@ -165,8 +165,7 @@ class StreamReactor : public StreamHandle::Reactor {
                                  "send hello first, then batches"));
       return;
     }
-    // The batch arrives as bytes: parsed here onto the frame's arena, and
-    // kept as received for the journal.
+    // The batch arrives as bytes: parsed here onto the frame's arena.
     auto* batch = google::protobuf::Arena::CreateMessage<v1::EventBatch>(
         handle_->arena());
     if (!batch->ParseFromString(msg.batch())) {
@@ -177,8 +176,6 @@ class StreamReactor : public StreamHandle::Reactor {
     uint64_t seq = batch->seq();
     IngestService::Task t{handle_,         agent_,  boot_,
                           /*hello=*/false, nullptr, batch};
-    // Moved, not copied: the frame's string is done with once parsed.
-    t.serialized = std::move(*msg.mutable_batch());
     {
       // Only the reactor reads into the message: hand it over with its arena.
       std::lock_guard<std::mutex> lock(handle_->mu_);
@@ -282,8 +279,7 @@ void IngestService::Run() {
     {
       std::lock_guard<std::mutex> lock(engine_mu_);
       for (Task& t : group) {
-        if (!t.hello)
-          engine_->Apply(t.agent, t.boot, *t.batch, std::move(t.serialized));
+        if (!t.hello) engine_->Apply(t.agent, t.boot, *t.batch);
         t.batch = nullptr;
       }
       auto now = std::chrono::steady_clock::now();

@@ -51,7 +51,6 @@ class IngestService final : public v1::Ingest::CallbackService {
     // events is a few block allocations, not thousands of mallocs.
     std::unique_ptr<google::protobuf::Arena> arena;
     const v1::EventBatch* batch = nullptr;
-    std::string serialized;  // the batch for the journal, made off-engine
   };
   void Post(Task task);
   std::atomic<int> open_streams_{0};

@@ -159,15 +159,34 @@ void TokenTable::ReadClaims(TokenState& s, const v1::TokenInfo& t) {
   s.iat = t.has_iat() ? t.iat() : TokenState::kNone;
 }
 
-TokenState& TokenTable::Upsert(const v1::TokenInfo& t, bool* created,
-                               Ref* ref) {
+std::optional<TokenTable::Ref> TokenTable::FindJwt(std::string_view iss,
+                                                   std::string_view jti) const {
+  if (jti.empty()) return std::nullopt;
+  auto it = index_.find(Key{true, iss, jti, {}});
+  if (it == index_.end()) return std::nullopt;
+  return *it;
+}
+
+std::optional<TokenTable::Ref> TokenTable::FindFp(
+    const std::array<uint8_t, 16>& fp) const {
+  auto it = index_.find(Key{false, {}, {}, fp});
+  if (it == index_.end()) return std::nullopt;
+  return *it;
+}
+
+TokenState& TokenTable::Upsert(const v1::TokenInfo& t, bool* created, Ref* ref,
+                               bool* claims_read) {
   Key key = KeyOf(t);
   auto it = index_.find(key);
+  if (claims_read != nullptr) *claims_read = true;
   if (it != index_.end()) {
     *created = false;
     *ref = *it;
     TokenState& s = Slot(*ref);
-    if (key.fp == s.fp) return s;  // same signing input: same claims
+    if (key.fp == s.fp) {  // same signing input: same claims
+      if (claims_read != nullptr) *claims_read = false;
+      return s;
+    }
     s.fp = key.fp;
     ReadClaims(s, t);  // iss and jti are the identity: unchanged
     return s;
@@ -229,11 +248,16 @@ std::string TokenTable::Identity(const TokenState& s) const {
 }
 
 void TokenTable::RecordUse(TokenState& s, const v1::UsageEvent& use) {
+  RecordUse(s, use, strings_.Intern(use.service()),
+            strings_.Intern(use.client()));
+}
+
+void TokenTable::RecordUse(TokenState& s, const v1::UsageEvent& use,
+                           uint32_t service, uint32_t client) {
   if (s.uses == 0 || use.ts_us() < s.first_seen_us)
     s.first_seen_us = use.ts_us();
   s.last_seen_us = std::max({s.last_seen_us, use.last_ts_us(), use.ts_us()});
   s.uses += use.count();
-  uint32_t service = strings_.Intern(use.service());
   auto svc = std::find_if(
       s.services.begin(), s.services.end(),
       [&](const TokenState::ServiceUses& u) { return u.service == service; });
@@ -242,7 +266,6 @@ void TokenTable::RecordUse(TokenState& s, const v1::UsageEvent& use) {
     svc = s.services.end() - 1;
   }
   svc->by_class[StatusClass(use.status())] += use.count();
-  uint32_t client = strings_.Intern(use.client());
   uint32_t seen = SecondsUp(std::max(use.last_ts_us(), use.ts_us()));
   for (auto& c : s.clients) {
     if (c.client == client) {

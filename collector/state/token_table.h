@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -85,7 +86,17 @@ class TokenTable {
   // Finds or creates the token's state; `created` tells which. Claims are
   // (re)read only when the fingerprint changed: the same fp is the same
   // signing input, so the same claims.
-  TokenState& Upsert(const v1::TokenInfo& token, bool* created, Ref* ref);
+  // `claims_read` (optional): the state's claims were (re)read from
+  // `token`, i.e. it was created or came with a new fingerprint.
+  TokenState& Upsert(const v1::TokenInfo& token, bool* created, Ref* ref,
+                     bool* claims_read = nullptr);
+  // By the parts of an identity, exactly (no parsing of "iss|jti").
+  std::optional<Ref> FindJwt(std::string_view iss, std::string_view jti) const;
+  std::optional<Ref> FindFp(const std::array<uint8_t, 16>& fp) const;
+  // Interned strings (iss, services, clients): ids are stable for the
+  // table's lifetime.
+  const Interner& strings() const { return strings_; }
+  uint32_t Intern(std::string_view s) { return strings_.Intern(s); }
   // By identity string ("iss|jti" or fp hex), for the API and tests.
   TokenState* Find(std::string_view identity) const;
   TokenState& At(Ref ref) { return Slot(ref); }
@@ -95,6 +106,9 @@ class TokenTable {
 
   // Records one (folded) use after detection has looked at the history.
   void RecordUse(TokenState& s, const v1::UsageEvent& use);
+  // The same with the service and client already interned.
+  void RecordUse(TokenState& s, const v1::UsageEvent& use, uint32_t service,
+                 uint32_t client);
   // Distinct clients seen since `since_us`, counting `client` as seen now.
   size_t RecentSources(const TokenState& s, std::string_view client,
                        int64_t since_us) const;

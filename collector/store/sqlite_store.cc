@@ -93,7 +93,7 @@ CREATE TABLE IF NOT EXISTS journal (
   id       INTEGER PRIMARY KEY,
   agent_id TEXT NOT NULL,
   boot_id  INTEGER NOT NULL,
-  batch    BLOB NOT NULL             -- serialized tokenwatch.v1.EventBatch
+  batch    BLOB NOT NULL             -- journal record (collector/state/journal.h)
 );
 INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
 )sql";

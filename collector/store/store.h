@@ -23,7 +23,9 @@ namespace tokenwatch::collector {
 struct JournalEntry {
   std::string agent_id;
   uint64_t boot_id = 0;
-  std::string batch;  // a serialized tokenwatch.v1.EventBatch
+  // A journal record (collector/state/journal.h), or from an earlier
+  // version a serialized tokenwatch.v1.EventBatch.
+  std::string batch;
 };
 
 // Everything written in one durable transaction.

@@ -46,7 +46,6 @@ int main(int argc, char** argv) {
   std::vector<v1::TokenInfo> infos(tokens);
   for (int t = 0; t < tokens; ++t) infos[t] = bench::BenchToken(t);
   std::vector<v1::EventBatch> batches;
-  std::vector<std::string> wire;
   uint64_t x = 88172645463325252ull;
   for (long i = 0; i < events; i += batch_size) {
     v1::EventBatch& b = batches.emplace_back();
@@ -69,7 +68,6 @@ int main(int argc, char** argv) {
       e->set_location(v1::TOKEN_LOCATION_AUTHORIZATION);
       *e->mutable_token() = infos[t];
     }
-    wire.push_back(b.SerializeAsString());
   }
   config::Config cfg;
   auto store = collector::OpenStore(uri);
@@ -83,7 +81,7 @@ int main(int argc, char** argv) {
   auto last_checkpoint = wall0;
   double cpu0 = ThreadCpuSeconds();
   for (size_t i = 0; i < batches.size(); ++i) {
-    engine.Apply("bench", 1, batches[i], std::move(wire[i]));
+    engine.Apply("bench", 1, batches[i]);
     auto now = std::chrono::steady_clock::now();
     bool checkpoint = now - last_checkpoint >= std::chrono::seconds(10) ||
                       i + 1 == batches.size();

@@ -1,14 +1,17 @@
 // libFuzzer target: the collector's event intake. The input is
 //   [agent/boot selector: 1][EventBatch, protobuf wire format]
 // parsed as the ingest service does, applied to an Engine over a memory:
-// store, committed, applied again (a resend), and restored by a second
-// engine from the same store. A batch an agent can send must never make
+// store, committed (journaled), applied again (a resend), and restored by a
+// second engine from the same store, which must hold every token exactly
+// as the first did. A batch an agent can send must never make
 // a commit fail: the ingest service would retry it forever.
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "agent/config/config.h"
 #include "collector/engine.h"
 #include "collector/store/store.h"
@@ -56,6 +59,27 @@ const config::Config& Config() {
   return *cfg;
 }
 
+// Every token row of an engine, as text.
+std::map<std::string, std::string> Rows(const collector::Engine& engine) {
+  std::map<std::string, std::string> out;
+  engine.tokens().ForEach(
+      [&](collector::TokenTable::Ref, const collector::TokenState& s) {
+        std::string id = engine.tokens().Identity(s);
+        collector::TokenRow r = *engine.GetToken(id);
+        std::string text = r.token.SerializeAsString();
+        absl::StrAppend(&text, "|", r.first_seen_us, "|", r.last_seen_us, "|",
+                        r.uses);
+        for (const auto& v : r.services) absl::StrAppend(&text, "|s:", v);
+        for (const auto& v : r.clients) absl::StrAppend(&text, "|c:", v);
+        for (const auto& [svc, n] : r.uses_by_service) {
+          absl::StrAppend(&text, "|u:", svc);
+          for (uint64_t k : n) absl::StrAppend(&text, ",", k);
+        }
+        out[id] = text;
+      });
+  return out;
+}
+
 }  // namespace
 }  // namespace tokenwatch::fuzz
 
@@ -72,12 +96,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       collector::OpenStore("memory:");
   FUZZ_CHECK(store.ok());
   size_t alerts = 0;
+  // Journaled (not checkpointed) unless a token was retired, as the
+  // ingest service does: the restarted engine must then rebuild every
+  // token from the journal exactly as the live engine has it.
+  bool journaled = false;
+  std::map<std::string, std::string> live;
   {
     collector::Engine engine(cfg, store->get(),
                              [&](const collector::Alert&) { ++alerts; });
     FUZZ_CHECK(engine.Restore().ok());
     bool applied = engine.Apply(agent, boot, batch);
-    FUZZ_CHECK(engine.Commit().ok());
+    journaled = !engine.HasRetired();
+    FUZZ_CHECK(engine.Commit(/*checkpoint=*/!journaled).ok());
     if (applied) {
       FUZZ_CHECK(engine.StoredThrough(agent, boot) >= batch.seq());
     }
@@ -85,10 +115,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     uint64_t events = engine.stats().events;
     FUZZ_CHECK(!engine.Apply(agent, boot, batch));
     FUZZ_CHECK(engine.stats().events == events);
-    FUZZ_CHECK(engine.Commit().ok());
+    FUZZ_CHECK(engine.Commit(/*checkpoint=*/!journaled).ok());
+    if (journaled) live = Rows(engine);
   }
   // A restarted collector loads what was stored.
   collector::Engine again(cfg, store->get(), nullptr);
   FUZZ_CHECK(again.Restore().ok());
+  if (journaled) FUZZ_CHECK(Rows(again) == live);
   return 0;
 }

@@ -77,11 +77,53 @@ def _varint(buf, i):
         shift += 7
 
 
+def _token_identity(token):
+    """The SPEC identity of a decoded TokenInfo: iss|jti, else the fp."""
+    kind = token.get(1, 0)
+    jti = token.get(9, b"").decode()
+    if kind == 1 and jti:  # a JWT with a jti
+        return token.get(3, b"").decode() + "|" + jti
+    return token.get(2, b"").decode()
+
+
+def _journal_record_uses(record):
+    """(identity, count) of each use in a journal record, the format in
+    collector/state/journal.h, read independently of the C++ reader."""
+    assert record[:2] == b"\x00\x01", "not a version-1 journal record"
+    n, i = _varint(record, 2)
+    strings = []
+    for _ in range(n):
+        size, i = _varint(record, i)
+        strings.append(record[i:i + size].decode())
+        i += size
+    m, i = _varint(record, i)
+    for _ in range(m):
+        flags, i = _varint(record, i)
+        if flags & 1:  # the claims in full
+            size, i = _varint(record, i)
+            identity = _token_identity({f: v for f, _, v in _fields(record[i:i + size])})
+            i += size
+        elif flags & 2:  # named by the fingerprint
+            identity, i = record[i:i + 16].hex(), i + 16
+        else:  # iss (string index) and jti
+            iss, i = _varint(record, i)
+            size, i = _varint(record, i)
+            identity = strings[iss] + "|" + record[i:i + size].decode()
+            i += size
+        _, i = _varint(record, i)  # ts_us delta
+        _, i = _varint(record, i)  # last_ts_us - ts_us
+        count, i = _varint(record, i)
+        for _ in range(3):  # status, service, client
+            _, i = _varint(record, i)
+        yield identity, count
+    assert i == len(record), "trailing bytes in a journal record"
+
+
 def durable_uses(db_path):
     """{identity: uses} that the collector's SQLite file holds durably: the
     tokens table as of the last checkpoint plus the uses in the journal of
-    batches committed since (tokenwatch.v1.EventBatch rows, decoded here with
-    a minimal protobuf reader)."""
+    batches committed since (decoded here with a minimal reader: journal
+    records, or tokenwatch.v1.EventBatch rows from an earlier version)."""
     import sqlite3
     con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)
     try:
@@ -90,6 +132,10 @@ def durable_uses(db_path):
     finally:
         con.close()
     for batch in journal:
+        if batch[:1] == b"\x00":
+            for identity, count in _journal_record_uses(batch):
+                uses[identity] = uses.get(identity, 0) + count
+            continue
         for field, _, event in _fields(batch):
             if field != 2:  # EventBatch.events
                 continue
@@ -99,12 +145,7 @@ def durable_uses(db_path):
                     count = v
                 elif f == 13:  # UsageEvent.token
                     token = {tf: tv for tf, _, tv in _fields(v)}
-            kind = token.get(1, 0)
-            jti = token.get(9, b"").decode()
-            if kind == 1 and jti:  # a JWT with a jti: iss|jti
-                identity = token.get(3, b"").decode() + "|" + jti
-            else:
-                identity = token.get(2, b"").decode()
+            identity = _token_identity(token)
             uses[identity] = uses.get(identity, 0) + count
     return uses
 
