@@ -18,8 +18,9 @@ int HexNibble(char c) {
 // Observation time in whole seconds, rounded up (fits until 2106).
 uint32_t SecondsUp(int64_t us) {
   if (us <= 0) return 0;
-  return static_cast<uint32_t>(
-      std::min<int64_t>((us + 999999) / 1000000, UINT32_MAX));
+  // Rounded up without adding first: an agent's time may be near INT64_MAX.
+  int64_t s = us / 1000000 + (us % 1000000 != 0 ? 1 : 0);
+  return static_cast<uint32_t>(std::min<int64_t>(s, UINT32_MAX));
 }
 
 size_t StatusClass(uint32_t status) {
