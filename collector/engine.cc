@@ -102,6 +102,14 @@ absl::Status Engine::ReplayUse(const JournalUse& u) {
   TokenTable::Ref ref;
   if (u.claims != nullptr) {
     bool created = false;
+    if (u.created) {
+      // Live, this use started the token afresh (an earlier one of the
+      // same name had been retired): so does replay.
+      if (std::optional<TokenTable::Ref> old = tokens_.FindToken(*u.claims)) {
+        dirty_tokens_.erase(*old);
+        tokens_.Erase(*old);
+      }
+    }
     tokens_.Upsert(*u.claims, &created, &ref);
   } else {
     std::optional<TokenTable::Ref> found =
@@ -219,7 +227,7 @@ void Engine::ApplyEvent(const std::string& agent, const v1::UsageEvent& e) {
   uint32_t service_id = tokens_.Intern(e.service());
   uint32_t client_id = tokens_.Intern(e.client());
   tokens_.RecordUse(s, e, service_id, client_id);
-  journal_writer_.Add(e, s, claims_read, service_id, client_id,
+  journal_writer_.Add(e, s, created, claims_read, service_id, client_id,
                       tokens_.strings());
   dirty_tokens_.insert(ref);
 }
@@ -329,8 +337,12 @@ std::unique_ptr<Engine::PreparedCommit> Engine::Prepare(bool checkpoint) {
   batch.checkpoint = checkpoint;
   if (checkpoint) {
     batch.tokens.reserve(dirty_tokens_.size());
-    for (TokenTable::Ref ref : dirty_tokens_)
-      batch.tokens.push_back(tokens_.ToRow(tokens_.At(ref)));
+    for (TokenTable::Ref ref : dirty_tokens_) {
+      TokenState& s = tokens_.At(ref);
+      batch.tokens.push_back(tokens_.ToRow(s));
+      // The journal starts afresh: a token's next use carries its claims.
+      s.claims_journaled = false;
+    }
     batch.retired.assign(retired_.begin(), retired_.end());
     // The batches journaled since the last checkpoint are in these rows:
     // the checkpoint empties the journal table.

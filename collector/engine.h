@@ -84,28 +84,6 @@ class Engine {
   // Commits queued after a failure are retried first, in order.
   absl::Status Commit(bool checkpoint = true);
 
-  // The same in two steps, so another thread could write to the store
-  // while this one applies the next batches. (IngestService does not: on
-  // 2 cores a store thread cost more than it overlapped; README, "Speed".)
-  // Prepare takes the
-  // work since the last Prepare into a CommitBatch, as of now, and the
-  // engine goes on as though it were stored; null when there is nothing to
-  // write. The caller writes `batch` to the store (no engine state is
-  // read), retrying until it succeeds, in the order prepared, and reports
-  // each attempt to Finished under the engine's lock: on success the
-  // batches' progress becomes StoredThrough and the new alerts go to
-  // `on_alert`.
-  struct PreparedCommit {
-    CommitBatch batch;
-  };
-  std::unique_ptr<PreparedCommit> Prepare(bool checkpoint);
-  // Writes a prepared batch to the store. Touches no engine state: safe on
-  // another thread while the engine applies.
-  absl::Status WriteToStore(const CommitBatch& batch) {
-    return store_->Commit(batch);
-  }
-  void Finished(const PreparedCommit& p, const absl::Status& status,
-                double seconds);
   bool HasPending() const { return pending_dirty_; }
   // Journaled bytes since the last checkpoint (what a restart replays).
   size_t JournalBytes() const { return journal_bytes_; }
@@ -127,6 +105,18 @@ class Engine {
   const TokenTable& tokens() const { return tokens_; }
 
  private:
+  // A commit in two steps: Prepare takes the work since the last Prepare
+  // into a CommitBatch, as of now, and the engine goes on as though it were
+  // stored (null: nothing to write); Finished takes the store's answer.
+  // Commit writes prepared batches in order and keeps a failed one (and
+  // what follows) in unstored_ for the next call.
+  struct PreparedCommit {
+    CommitBatch batch;
+  };
+  std::unique_ptr<PreparedCommit> Prepare(bool checkpoint);
+  void Finished(const PreparedCommit& p, const absl::Status& status,
+                double seconds);
+
   struct AlertKeyInfo {
     std::string id;
     uint64_t count;

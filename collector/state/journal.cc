@@ -1,6 +1,7 @@
 #include "collector/state/journal.h"
 
 #include <cstring>
+#include <deque>
 #include <functional>
 
 #include "absl/strings/str_cat.h"
@@ -10,7 +11,10 @@ namespace {
 
 constexpr char kMarker = '\0';
 constexpr char kVersion = '\x01';
-constexpr uint64_t kClaims = 1, kByFp = 2;
+constexpr uint64_t kClaims = 1, kByFp = 2, kCreated = 4;
+// The fewest bytes a use takes: flags, an empty claims field, and six
+// one-byte varints.
+constexpr size_t kMinUseBytes = 8;
 
 void PutVarint(uint64_t v, std::string* out) {
   for (; v >= 0x80; v >>= 7) out->push_back(static_cast<char>(v | 0x80));
@@ -84,12 +88,13 @@ uint32_t JournalWriter::StringIndex(uint32_t id, const Interner& strings) {
   return index_of_[id];
 }
 
-void JournalWriter::Add(const v1::UsageEvent& use, const TokenState& s,
+void JournalWriter::Add(const v1::UsageEvent& use, TokenState& s, bool created,
                         bool claims_read, uint32_t service, uint32_t client,
                         const Interner& strings) {
   ++n_uses_;
-  if (claims_read) {
-    PutVarint(kClaims, &uses_);
+  if (claims_read || created || !s.claims_journaled) {
+    s.claims_journaled = true;
+    PutVarint(created ? kClaims | kCreated : kClaims, &uses_);
     scratch_.clear();
     use.token().SerializeToString(&scratch_);
     PutBytes(scratch_, &uses_);
@@ -143,7 +148,8 @@ absl::Status ReadJournalRecord(
   if (record[1] != kVersion) return bad("unknown version");
   r.p += 2;
   uint64_t n;
-  if (!r.Varint(&n) || n > record.size()) return bad("string count");
+  if (!r.Varint(&n) || n > static_cast<uint64_t>(r.end - r.p))
+    return bad("string count");
   std::vector<std::string_view> strings(n);
   for (auto& s : strings) {
     if (!r.Bytes(&s)) return bad("string");
@@ -154,16 +160,19 @@ absl::Status ReadJournalRecord(
     return true;
   };
   uint64_t m;
-  if (!r.Varint(&m) || m > record.size()) return bad("use count");
+  if (!r.Varint(&m) || m > static_cast<uint64_t>(r.end - r.p) / kMinUseBytes)
+    return bad("use count");
   // Decode everything first: a corrupt record changes nothing.
   std::vector<JournalUse> uses(m);
-  std::vector<v1::TokenInfo> claims;
-  claims.reserve(m);
+  std::deque<v1::TokenInfo> claims;  // stable addresses
   int64_t prev_ts = 0;
   for (JournalUse& u : uses) {
     uint64_t flags;
-    if (!r.Varint(&flags) || flags > (kClaims | kByFp)) return bad("flags");
+    if (!r.Varint(&flags) || (flags != 0 && flags != kClaims &&
+                              flags != (kClaims | kCreated) && flags != kByFp))
+      return bad("flags");
     if (flags & kClaims) {
+      u.created = (flags & kCreated) != 0;
       std::string_view b;
       claims.emplace_back();
       if (!r.Bytes(&b) ||

@@ -9,7 +9,10 @@
 //   varint m, m x use:
 //     varint flags                bit 0: the token's claims follow in
 //                                 full (a TokenInfo); bit 1: the token is
-//                                 named by its fingerprint
+//                                 named by its fingerprint; bit 2 (with
+//                                 bit 0): the token was created by this use
+//                                 (a same-named one before it had been
+//                                 retired)
 //     claims:   varint len, TokenInfo bytes
 //     fp:       16 bytes
 //     else:     varint iss (string index), varint len, jti bytes
@@ -19,10 +22,12 @@
 //     indexes)
 //
 // A use carries the token's claims when they were read from that event
-// (the token was created, or came with a new fingerprint); otherwise it
-// names a token that replay has by then, from the store's last checkpoint
-// or an earlier use in the journal. About 25 bytes per use instead of the
-// 200 or so of the event as received.
+// (the token was created, or came with a new fingerprint) and at the
+// token's first use after a checkpoint; otherwise it names a token that an
+// earlier use in the journal has given replay, so replay never depends on
+// a stored row (two tokens can share one: the identity "iss|jti" is not
+// injective). About 25 bytes per use instead of the 200 or so of the event
+// as received.
 #ifndef TOKENWATCH_COLLECTOR_STATE_JOURNAL_H_
 #define TOKENWATCH_COLLECTOR_STATE_JOURNAL_H_
 
@@ -43,10 +48,11 @@ class JournalWriter {
   // Starts a record.
   void Begin();
   // One use, after TokenTable::Upsert and RecordUse: `s` is the token's
-  // state, `claims_read` what Upsert said, `service` and `client` the
-  // table's interned ids.
-  void Add(const v1::UsageEvent& use, const TokenState& s, bool claims_read,
-           uint32_t service, uint32_t client, const Interner& strings);
+  // state, `created` and `claims_read` what Upsert said, `service` and
+  // `client` the table's interned ids. Sets s.claims_journaled.
+  void Add(const v1::UsageEvent& use, TokenState& s, bool created,
+           bool claims_read, uint32_t service, uint32_t client,
+           const Interner& strings);
   // The record; empty when no use was added.
   std::string Finish();
 
@@ -68,6 +74,7 @@ bool IsJournalRecord(std::string_view bytes);
 // otherwise `by_fp` says whether `fp` or (`iss`, `jti`) names the token.
 struct JournalUse {
   const v1::TokenInfo* claims = nullptr;
+  bool created = false;  // with claims: start the token afresh
   bool by_fp = false;
   std::array<uint8_t, 16> fp{};
   std::string_view iss, jti;

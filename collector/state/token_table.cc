@@ -175,6 +175,13 @@ std::optional<TokenTable::Ref> TokenTable::FindFp(
   return *it;
 }
 
+std::optional<TokenTable::Ref> TokenTable::FindToken(
+    const v1::TokenInfo& t) const {
+  auto it = index_.find(KeyOf(t));
+  if (it == index_.end()) return std::nullopt;
+  return *it;
+}
+
 TokenState& TokenTable::Upsert(const v1::TokenInfo& t, bool* created, Ref* ref,
                                bool* claims_read) {
   Key key = KeyOf(t);

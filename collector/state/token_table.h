@@ -62,6 +62,9 @@ struct TokenState {
            client_id = 0;
   uint32_t jti_len = 0;  // 0: tracked by fp
   uint8_t kind = 0;
+  // The journal carries the claims of this token since the last checkpoint
+  // (the engine's; in padding, no extra bytes).
+  bool claims_journaled = false;
   std::unique_ptr<char[]> jti_bytes;
   int64_t exp = kNone, nbf = kNone, iat = kNone;
   int64_t first_seen_us = 0, last_seen_us = 0;
@@ -93,6 +96,8 @@ class TokenTable {
   // By the parts of an identity, exactly (no parsing of "iss|jti").
   std::optional<Ref> FindJwt(std::string_view iss, std::string_view jti) const;
   std::optional<Ref> FindFp(const std::array<uint8_t, 16>& fp) const;
+  // The token Upsert(token) would update, if tracked.
+  std::optional<Ref> FindToken(const v1::TokenInfo& token) const;
   // Interned strings (iss, services, clients): ids are stable for the
   // table's lifetime.
   const Interner& strings() const { return strings_; }
