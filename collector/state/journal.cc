@@ -92,7 +92,7 @@ void JournalWriter::Add(const v1::UsageEvent& use, TokenState& s, bool created,
                         bool claims_read, uint32_t service, uint32_t client,
                         const Interner& strings) {
   ++n_uses_;
-  if (claims_read || created || !s.claims_journaled) {
+  if (claims_read || !s.claims_journaled) {  // claims_read when created
     s.claims_journaled = true;
     PutVarint(created ? kClaims | kCreated : kClaims, &uses_);
     scratch_.clear();

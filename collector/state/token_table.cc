@@ -223,14 +223,13 @@ TokenState* TokenTable::Find(std::string_view identity) const {
   for (size_t bar = identity.find('|');
        bar != std::string_view::npos && splits < kMaxSplits;
        bar = identity.find('|', bar + 1), ++splits) {
-    Key key{true, identity.substr(0, bar), identity.substr(bar + 1), {}};
-    if (key.jti.empty()) continue;
-    auto it = index_.find(key);
-    if (it != index_.end()) return &Slot(*it);
+    if (std::optional<Ref> ref =
+            FindJwt(identity.substr(0, bar), identity.substr(bar + 1)))
+      return &Slot(*ref);
   }
   if (identity.size() != 32) return nullptr;
-  auto it = index_.find(Key{false, {}, {}, ParseFp(identity)});
-  return it == index_.end() ? nullptr : &Slot(*it);
+  std::optional<Ref> ref = FindFp(ParseFp(identity));
+  return ref ? &Slot(*ref) : nullptr;
 }
 
 void TokenTable::Erase(Ref ref) {

@@ -171,8 +171,8 @@ int main(int argc, char** argv) {
         tokenwatch::output::MakeTokenRecord(tokenwatch::bench::BenchToken(t)));
   }
   long per_stream = events / streams;
-  // Stream s's i-th record: the same sequence in both modes.
-  auto record = [&](int s, long i, uint64_t* x, UsageRecord* r) {
+  // A stream's i-th record (x: its generator state), the same in both modes.
+  auto record = [&](long i, uint64_t* x, UsageRecord* r) {
     *x ^= *x << 13, *x ^= *x >> 7, *x ^= *x << 17;
     int t = static_cast<int>(*x % tokens);
     r->ts_us = r->last_ts_us = (now_s + 60) * 1000000 + i;
@@ -181,7 +181,6 @@ int main(int argc, char** argv) {
     r->token = token_refs[t];
     r->request =
         requests[(t % 4) * 16 + (t / 4) % 16];  // a token keeps its client
-    (void)s;
   };
   auto agent_id = [](int s) { return "bench-agent-" + std::to_string(s); };
 
@@ -200,7 +199,7 @@ int main(int argc, char** argv) {
       UsageRecord r;
       uint64_t seq = 0;
       for (long i = 0; i < per_stream; ++i) {
-        record(s, i, &x, &r);
+        record(i, &x, &r);
         tokenwatch::output::AppendBatchEvent(r, &events_bytes);
         if ((i + 1) % kBatchEvents == 0 || i + 1 == per_stream) {
           v1::AgentFrame f;
@@ -220,8 +219,6 @@ int main(int argc, char** argv) {
   auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> threads;
   std::vector<int> ok(streams, 0);
-  std::shared_ptr<grpc::Channel> channel;
-  std::unique_ptr<v1::Ingest::Stub> stub;
   if (via == "frames") {
     // One channel per stream, as separate agents would have.
     for (int s = 0; s < streams; ++s) {
@@ -249,7 +246,7 @@ int main(int argc, char** argv) {
         UsageRecord r;
         uint64_t x = 88172645463325252ull + s;
         for (long i = 0; i < per_stream; ++i) {
-          record(s, i, &x, &r);
+          record(i, &x, &r);
           sink.Emit(r);
         }
         ok[s] = sink.Drain(std::chrono::minutes(5)) ? 1 : 0;

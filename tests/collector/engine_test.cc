@@ -392,8 +392,9 @@ TEST_P(PersistentEngineTest, ATokenRetiredAndReusedStartsAfreshOnReplay) {
     engine->Apply("host-a", 1, Batch(1, {Use("orders", kExp - 100)}));
     ASSERT_TRUE(engine->Commit(/*checkpoint=*/true).ok());
     // Another token's use moves time on: j-1 is retired at this batch.
-    engine->Apply("host-a", 1,
-                  Batch(2, {Use("orders", much_later, "10.0.3.7", 200, "j-2")}));
+    engine->Apply(
+        "host-a", 1,
+        Batch(2, {Use("orders", much_later, "10.0.3.7", 200, "j-2")}));
     EXPECT_TRUE(engine->HasRetired());
     // j-1 again: a new token of the same name.
     engine->Apply("host-a", 1,
