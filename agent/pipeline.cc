@@ -24,27 +24,26 @@ Pipeline::Pipeline(const config::Config& config, const std::string& agent_id,
       folder_(absl::ToInt64Microseconds(config.agent.fold_window),
               kMaxOpenFolds, &gate_,
               absl::ToInt64Seconds(config.detections.clock_leeway)),
+      usage_(agent_id, &extractor_, &tokens_, &attributor_, &folder_, &stats_),
+      analyzers_(&http_),
       flows_(config.agent.limits.max_flows,
              absl::ToInt64Microseconds(config.agent.limits.flow_idle_timeout),
-             &ctx_, &budget_, &stats_),
+             &analyzers_, &budget_, &stats_),
       defrag_(decode::Defragmenter::Limits{}, &stats_) {
   budget_.flow_cap = config.agent.limits.flow_buffer_bytes;
   budget_.global_cap = config.agent.limits.total_buffer_bytes;
-  ctx_.agent_id = agent_id;
-  ctx_.max_header_bytes = config.agent.limits.max_header_bytes;
-  ctx_.max_pending_requests = config.agent.limits.max_pending_requests;
-  ctx_.stats = &stats_;
-  ctx_.extractor = &extractor_;
-  ctx_.tokens = &tokens_;
-  ctx_.attributor = &attributor_;
-  ctx_.folder = &folder_;
+  http_.max_header_bytes = config.agent.limits.max_header_bytes;
+  http_.max_pending_requests = config.agent.limits.max_pending_requests;
+  http_.stats = &stats_;
+  http_.observer = &usage_;
+  http_.clock = &clock_;
 }
 
 Pipeline::~Pipeline() { Finish(); }
 
 void Pipeline::Reconfigure(const config::Config& config,
                            token::TokenChecks* checks) {
-  // In place: the session context keeps pointing at these members.
+  // In place: the usage tracker keeps pointing at these members.
   attributor_ = service::Attributor(config.services);
   extractor_ = token::Extractor(config.agent.token_headers, &stats_);
   tokens_ =
@@ -93,28 +92,28 @@ void Pipeline::Process(const capture::RawPacket& packet, decode::DecodeResult r,
   }
   ++stats_.tcp_segments;
   stats_.payload_bytes += seg.payload_len;
-  ctx_.now_us = packet.ts_us;
+  clock_.now_us = packet.ts_us;
   flows_.OnSegment(seg);
   if (timed) {
     int64_t t2 = NowNs();
     stage_ns_[1] += (t2 - t1) * kSampleEvery;
     folder_.Advance(packet.ts_us);
-    if (gate_.holding()) gate_.Release();
+    ReleaseHeld();
     stage_ns_[2] += (NowNs() - t2) * kSampleEvery;
   } else {
     folder_.Advance(packet.ts_us);
-    if (gate_.holding()) gate_.Release();
+    ReleaseHeld();
   }
   if (packet.ts_us - last_expire_us_ >= kExpireEveryUs) Advance(packet.ts_us);
 }
 
 void Pipeline::Advance(int64_t now_us) {
   last_expire_us_ = now_us;
-  ctx_.now_us = now_us;
+  clock_.now_us = now_us;
   flows_.Expire(now_us);
   defrag_.Expire(now_us);
   folder_.Advance(now_us);
-  if (gate_.holding()) gate_.Release();
+  ReleaseHeld();
   if (checks_ != nullptr) checks_->MaybeReload();
 }
 

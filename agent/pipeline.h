@@ -1,4 +1,8 @@
-// The agent's data path for one thread: packets in, usage events out.
+// The agent's data path for one thread: packets in, usage events out,
+// assembled from its layers, each given its consumer:
+//   packet → decode (+ IP defragmentation) → tcp::FlowTable (stream layer)
+//   → analyzer (http::HttpSession, from Http1AnalyzerFactory)
+//   → token::UsageTracker (token layer) → output::EventFolder → EventSink.
 // Everything it owns is per-pipeline, so N pipelines fed by a flow-hash
 // dispatcher (FlowKey is direction-independent) scale across cores.
 #ifndef TOKENWATCH_AGENT_PIPELINE_H_
@@ -9,8 +13,8 @@
 #include <memory>
 #include <string>
 
+#include "agent/analyzer/stream.h"
 #include "agent/capture/packet.h"
-#include "agent/config/config.h"
 #include "agent/decode/defragmenter.h"
 #include "agent/http/session.h"
 #include "agent/output/event_folder.h"
@@ -23,6 +27,8 @@
 #include "agent/token/fingerprint.h"
 #include "agent/token/token_cache.h"
 #include "agent/token/token_checks.h"
+#include "agent/token/usage_tracker.h"
+#include "common/config.h"
 
 namespace tokenwatch {
 
@@ -68,7 +74,8 @@ class Pipeline {
     return stats_;
   }
 
-  // Holds back events whose token's weak-secret search is still running.
+  // Holds back events whose token's weak-secret search is still running
+  // (the worker posts its verdict to the pipeline's thread: DeliverVerdicts).
   class Gate : public output::EventSink {
    public:
     explicit Gate(output::EventSink* next) : next_(next) {}
@@ -100,6 +107,13 @@ class Pipeline {
   void Process(const capture::RawPacket& packet, decode::DecodeResult r,
                decode::TcpSegment& seg, const decode::IpFragment& frag,
                bool timed, int64_t t1);
+  // Writes the weak-secret verdicts the worker posted, then lets the
+  // events they held go.
+  void ReleaseHeld() {
+    if (!gate_.holding()) return;
+    if (checks_ != nullptr) checks_->DeliverVerdicts();
+    gate_.Release();
+  }
 
   AgentStats stats_;
   const token::Fingerprinter* fingerprinter_;
@@ -111,7 +125,10 @@ class Pipeline {
   token::TokenCache tokens_;
   service::Attributor attributor_;
   output::EventFolder folder_;
-  http::SessionContext ctx_;
+  token::UsageTracker usage_;
+  analyzer::PacketClock clock_;
+  http::SessionContext http_;
+  http::Http1AnalyzerFactory analyzers_;
   tcp::FlowTable flows_;
   decode::Defragmenter defrag_;
   int64_t last_expire_us_ = 0;

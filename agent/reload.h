@@ -19,9 +19,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "agent/config/config.h"
 #include "agent/stats.h"
 #include "agent/token/token_checks.h"
+#include "common/config.h"
 
 namespace tokenwatch {
 

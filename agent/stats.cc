@@ -5,6 +5,30 @@
 
 namespace tokenwatch {
 
+const char* decode::DecodeResultName(decode::DecodeResult r) {
+  switch (r) {
+    case decode::DecodeResult::kTcp:
+      return "tcp";
+    case decode::DecodeResult::kNotIp:
+      return "not_ip";
+    case decode::DecodeResult::kNotTcp:
+      return "not_tcp";
+    case decode::DecodeResult::kTruncated:
+      return "truncated";
+    case decode::DecodeResult::kBadIpHeader:
+      return "bad_ip_header";
+    case decode::DecodeResult::kBadTcpHeader:
+      return "bad_tcp_header";
+    case decode::DecodeResult::kIpFragment:
+      return "ip_fragment";
+    case decode::DecodeResult::kUnsupportedLinktype:
+      return "unsupported_linktype";
+    case decode::DecodeResult::kCount:
+      break;
+  }
+  return "unknown";
+}
+
 const char* AnomalyName(Anomaly a) {
   switch (a) {
     case Anomaly::kTcpRetransmission:
@@ -69,6 +93,8 @@ const char* DropName(Drop d) {
       return "token_too_long";
     case Drop::kTokensPerRequest:
       return "tokens_per_request";
+    case Drop::kWeakSecretQueue:
+      return "weak_secret_queue";
     case Drop::kFragmentTimeout:
       return "ip_fragment_timeout";
     case Drop::kFragmentLimit:

@@ -7,9 +7,25 @@
 #include <cstdint>
 #include <string>
 
-#include "agent/decode/decoder.h"
-
 namespace tokenwatch {
+
+// The bottom of the agent: the vocabulary of what its layers count, and
+// the counters. Every layer may include this file; it includes none.
+namespace decode {
+// What decoding a frame gave (agent/decode/decoder.h).
+enum class DecodeResult : uint8_t {
+  kTcp,           // a TCP segment: the only result the pipeline uses
+  kNotIp,         // ARP, LLDP, ...
+  kNotTcp,        // UDP, ICMP, ...
+  kTruncated,     // headers cut short by caplen or lying lengths
+  kBadIpHeader,   // version/IHL/length nonsense
+  kBadTcpHeader,  // data offset nonsense
+  kIpFragment,    // IPv4/IPv6 fragment: not reassembled, counted
+  kUnsupportedLinktype,
+  kCount,
+};
+const char* DecodeResultName(DecodeResult r);
+}  // namespace decode
 
 // Protocol oddities, named as Zeek names its "weirds".
 enum class Anomaly : uint8_t {

@@ -5,8 +5,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "agent/util/json.h"
 #include "collector/model.h"
+#include "common/json.h"
 
 namespace tokenwatch::collector {
 

@@ -19,13 +19,13 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
-#include "agent/config/config.h"
 #include "collector/detect/detector.h"
 #include "collector/detect/revoked_use.h"
 #include "collector/model.h"
 #include "collector/state/journal.h"
 #include "collector/state/token_table.h"
 #include "collector/store/store.h"
+#include "common/config.h"
 #include "tokenwatch/v1/ingest.pb.h"
 
 namespace tokenwatch::collector {

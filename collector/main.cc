@@ -14,8 +14,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "agent/config/config.h"
-#include "agent/config/tls_credentials.h"
 #include "collector/detect/revoked_use.h"
 #include "collector/engine.h"
 #include "collector/http/api_server.h"
@@ -26,6 +24,8 @@
 #include "collector/notify/notifier.h"
 #include "collector/reload.h"
 #include "collector/store/store.h"
+#include "common/config.h"
+#include "common/tls_credentials.h"
 
 namespace {
 

@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "agent/config/config.h"
+#include "common/config.h"
 
 namespace tokenwatch::collector {
 

@@ -185,30 +185,6 @@ DecodeResult DecodeByVersion(const uint8_t* p, uint32_t len, TcpSegment* out,
 
 }  // namespace
 
-const char* DecodeResultName(DecodeResult r) {
-  switch (r) {
-    case DecodeResult::kTcp:
-      return "tcp";
-    case DecodeResult::kNotIp:
-      return "not_ip";
-    case DecodeResult::kNotTcp:
-      return "not_tcp";
-    case DecodeResult::kTruncated:
-      return "truncated";
-    case DecodeResult::kBadIpHeader:
-      return "bad_ip_header";
-    case DecodeResult::kBadTcpHeader:
-      return "bad_tcp_header";
-    case DecodeResult::kIpFragment:
-      return "ip_fragment";
-    case DecodeResult::kUnsupportedLinktype:
-      return "unsupported_linktype";
-    case DecodeResult::kCount:
-      break;
-  }
-  return "unknown";
-}
-
 bool IpAddress::is_v4() const {
   static constexpr uint8_t kPrefix[12] = {0, 0, 0, 0, 0,    0,
                                           0, 0, 0, 0, 0xff, 0xff};

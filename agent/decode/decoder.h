@@ -8,21 +8,9 @@
 #include <string>
 
 #include "agent/capture/packet.h"
+#include "agent/stats.h"  // DecodeResult
 
 namespace tokenwatch::decode {
-
-enum class DecodeResult : uint8_t {
-  kTcp,           // a TCP segment: the only result the pipeline uses
-  kNotIp,         // ARP, LLDP, ...
-  kNotTcp,        // UDP, ICMP, ...
-  kTruncated,     // headers cut short by caplen or lying lengths
-  kBadIpHeader,   // version/IHL/length nonsense
-  kBadTcpHeader,  // data offset nonsense
-  kIpFragment,    // IPv4/IPv6 fragment: not reassembled, counted
-  kUnsupportedLinktype,
-  kCount,
-};
-const char* DecodeResultName(DecodeResult r);
 
 // An address in 16 bytes; IPv4 is stored as ::ffff:a.b.c.d.
 struct IpAddress {

@@ -7,12 +7,11 @@
 #include <cstddef>
 #include <string_view>
 
+#include "agent/analyzer/transaction.h"
+
 namespace tokenwatch::http {
 
-struct Header {
-  std::string_view name;
-  std::string_view value;
-};
+using Header = analyzer::Header;
 
 struct MessageHead {
   static constexpr size_t kMaxHeaders = 128;
@@ -30,6 +29,18 @@ struct MessageHead {
   std::string_view Find(std::string_view name) const;
   bool Has(std::string_view name) const;
 };
+
+// The request as analyzers raise it (method, target, headers); the caller
+// adds endpoints, time and source.
+inline analyzer::Request ToRequest(const MessageHead& head) {
+  analyzer::Request req;
+  req.protocol = analyzer::Protocol::kHttp1;
+  req.method = head.method;
+  req.target = head.target;
+  req.headers = head.headers.data();
+  req.num_headers = head.num_headers;
+  return req;
+}
 
 }  // namespace tokenwatch::http
 

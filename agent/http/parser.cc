@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "agent/util/strings.h"
+#include "common/strings.h"
 
 namespace tokenwatch::http {
 namespace {

@@ -52,28 +52,12 @@ BodyRule HttpSession::OnRequest(int dir, const MessageHead& head) {
   p.is_head = head.method == "HEAD";
   p.is_connect = head.method == "CONNECT";
 
-  ctx_->extractor->Extract(head, &ctx_->extraction);
-  if (!ctx_->extraction.tokens.empty()) {
-    const Endpoint& client = ends_[dir];
-    const Endpoint& server = ends_[1 - dir];
-    auto req = std::make_shared<output::RequestInfo>();
-    req->agent = ctx_->agent_id;
-    req->service =
-        ctx_->attributor->Attribute(head.Find("host"), server.ip, server.port);
-    req->method.assign(head.method);
-    req->path.assign(token::Extractor::PathOf(head.target));
-    req->client = client.ip;
-    req->server = service::Attributor::JoinHostPort(server.ip, server.port);
-    for (const token::FoundToken& found : ctx_->extraction.tokens) {
-      ++ctx_->stats->token_uses;
-      output::UsageRecord& u = p.uses.emplace_back();
-      u.ts_us = u.last_ts_us = ctx_->now_us;
-      u.location = found.location;
-      u.param.assign(found.param);
-      u.request = req;
-      u.token = ctx_->tokens->Lookup(found.value);
-    }
-  }
+  analyzer::Request req = ToRequest(head);
+  req.source = ctx_->source;
+  req.client = &ends_[dir];
+  req.server = &ends_[1 - dir];
+  req.ts_us = ctx_->clock->now_us;
+  p.observed = ctx_->observer->OnRequest(req);
 
   if (untracked) {
     Complete(p, 0);
@@ -123,11 +107,9 @@ BodyRule HttpSession::OnResponse(int dir, const MessageHead& head) {
 }
 
 void HttpSession::Complete(Pending& p, uint32_t status) {
-  for (output::UsageRecord& u : p.uses) {
-    u.status = status;
-    ctx_->folder->Add(std::move(u));
-  }
-  p.uses.clear();
+  if (p.observed == nullptr) return;
+  p.observed->Complete({status, ctx_->clock->now_us});
+  p.observed.reset();
 }
 
 void HttpSession::OnLostSync(HttpParser& parser) {

@@ -1,58 +1,49 @@
-// HTTP over one TCP connection: a parser per direction, requests paired
-// with their responses in order (pipelining included), and each token use
-// turned into a usage event once its response status is known.
+// The HTTP/1.x analyzer for one connection: a parser per direction,
+// requests paired with their responses in order (pipelining included).
+// Each request is raised to a TransactionObserver and completed with its
+// response's status; the analyzer knows nothing of tokens.
 #ifndef TOKENWATCH_AGENT_HTTP_SESSION_H_
 #define TOKENWATCH_AGENT_HTTP_SESSION_H_
 
 #include <cstdint>
-#include <string>
+#include <memory>
 #include <vector>
 
+#include "agent/analyzer/stream.h"
+#include "agent/analyzer/transaction.h"
 #include "agent/http/parser.h"
-#include "agent/output/event_folder.h"
-#include "agent/service/attribution.h"
 #include "agent/stats.h"
-#include "agent/token/extractor.h"
-#include "agent/token/token_cache.h"
-#include "tokenwatch/v1/event.pb.h"
 
 namespace tokenwatch::http {
 
 // What every session of one pipeline shares.
 struct SessionContext {
-  std::string agent_id;
   size_t max_header_bytes = 64 * 1024;
   size_t max_pending_requests = 64;
   AgentStats* stats = nullptr;
-  const token::Extractor* extractor = nullptr;
-  token::TokenCache* tokens = nullptr;
-  const service::Attributor* attributor = nullptr;
-  output::EventFolder* folder = nullptr;
-  token::Extraction extraction;  // scratch for the request being handled
-  int64_t now_us = 0;            // packet time of the segment being processed
-  MessageHead head_scratch;      // shared by every parser of the pipeline
+  analyzer::TransactionObserver* observer = nullptr;
+  const analyzer::PacketClock* clock = nullptr;
+  analyzer::Source source = analyzer::Source::kPcap;
+  MessageHead head_scratch;  // shared by every parser of the pipeline
 };
 
-struct Endpoint {
-  std::string ip;  // text form
-  uint16_t port = 0;
-};
-
-class HttpSession : public Handler {
+class HttpSession : public analyzer::StreamHandler, public Handler {
  public:
+  using Endpoint = analyzer::Endpoint;
   // Direction 0 is the side that sent the flow's first packet.
   HttpSession(SessionContext* ctx, Endpoint side0, Endpoint side1);
   ~HttpSession() override = default;
 
-  // The client is known from the handshake; otherwise the first message
-  // head decides.
-  void SetClientSide(int dir);
-  void OnData(int dir, const uint8_t* data, size_t len);
-  void OnGap(int dir, uint64_t len);
-  void StartResync(int dir) { parsers_[dir].StartResync(); }
-  // End of connection: requests still waiting are reported without status.
-  void Close();
+  // analyzer::StreamHandler. The client is known from the handshake;
+  // otherwise the first message head decides.
+  void SetClientSide(int dir) override;
+  void OnData(int dir, const uint8_t* data, size_t len) override;
+  void OnGap(int dir, uint64_t len) override;
+  void StartResync(int dir) override { parsers_[dir].StartResync(); }
+  // End of connection: requests still waiting complete without status.
+  void Close() override;
 
+  // Handler (the parsers' callbacks).
   BodyRule OnMessageHead(HttpParser& parser, const MessageHead& head) override;
   void OnLostSync(HttpParser& parser) override;
   void OnOpaqueProtocol(HttpParser& parser) override {
@@ -65,7 +56,7 @@ class HttpSession : public Handler {
     uint32_t untracked_after = 0;  // untracked requests queued behind it
     bool is_head = false;
     bool is_connect = false;
-    std::vector<output::UsageRecord> uses;
+    std::unique_ptr<analyzer::PendingRequest> observed;  // may be null
   };
   BodyRule OnRequest(int dir, const MessageHead& head);
   BodyRule OnResponse(int dir, const MessageHead& head);
@@ -76,6 +67,21 @@ class HttpSession : public Handler {
   int client_ = -1;  // direction of the client, -1 while unknown
   HttpParser parsers_[2];
   std::vector<Pending> pending_;  // usually 0 or 1: no deque block per flow
+};
+
+// The HTTP/1 analyzer as the stream layer sees it: one session per
+// connection, all sharing `ctx`, which must outlive them.
+class Http1AnalyzerFactory : public analyzer::StreamHandlerFactory {
+ public:
+  explicit Http1AnalyzerFactory(SessionContext* ctx) : ctx_(ctx) {}
+  std::unique_ptr<analyzer::StreamHandler> Create(
+      analyzer::Endpoint side0, analyzer::Endpoint side1) override {
+    return std::make_unique<HttpSession>(ctx_, std::move(side0),
+                                         std::move(side1));
+  }
+
+ private:
+  SessionContext* ctx_;
 };
 
 }  // namespace tokenwatch::http

@@ -1,6 +1,6 @@
 #include "agent/jose/header_check.h"
 
-#include "agent/util/strings.h"
+#include "common/strings.h"
 
 namespace tokenwatch::jose {
 namespace {

@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "agent/token/base64url.h"
+#include "agent/jose/base64url.h"
 
 namespace tokenwatch::jose {
 
@@ -37,7 +37,7 @@ inline bool IsCanonicalBase64Url(std::string_view in) {
 inline bool StrictBase64UrlDecode(std::string_view in, std::string* out) {
   // The lenient decoder accepts '=' and non-zero unused bits; a value that
   // does not re-encode to itself had one of them.
-  return token::Base64UrlDecode(in, out) && token::Base64UrlEncode(*out) == in;
+  return jose::Base64UrlDecode(in, out) && jose::Base64UrlEncode(*out) == in;
 }
 
 }  // namespace tokenwatch::jose

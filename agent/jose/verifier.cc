@@ -12,7 +12,7 @@
 #include <string>
 
 #include "agent/jose/strict_base64url.h"
-#include "agent/util/strings.h"
+#include "common/strings.h"
 
 namespace tokenwatch::jose {
 namespace {

@@ -2,40 +2,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "agent/util/json.h"
+#include "common/json.h"
+#include "common/time_format.h"
 
 namespace tokenwatch::output {
 
 using util::AppendJsonString;
-
-namespace {
-
-// Events arrive in near time order: format the date and time once per
-// second and only append the milliseconds.
-void AppendTimestamp(std::string* out, int64_t ts_us) {
-  thread_local int64_t cached_sec = INT64_MIN;
-  thread_local char cached[32];
-  int64_t sec = ts_us >= 0 ? ts_us / 1000000 : (ts_us - 999999) / 1000000;
-  int64_t ms = (ts_us - sec * 1000000) / 1000;
-  if (sec != cached_sec) {
-    std::string t = absl::FormatTime(
-        "%Y-%m-%dT%H:%M:%S", absl::FromUnixSeconds(sec), absl::UTCTimeZone());
-    snprintf(cached, sizeof cached, "%s", t.c_str());
-    cached_sec = sec;
-  }
-  char buf[48];
-  int n =
-      snprintf(buf, sizeof buf, "\"%s.%03dZ\"", cached, static_cast<int>(ms));
-  out->append(buf, n);
-}
-
-}  // namespace
-
-std::string FormatTimestamp(int64_t ts_us) {
-  std::string out;
-  AppendTimestamp(&out, ts_us);
-  return out.substr(1, out.size() - 2);
-}
 
 const char* LocationName(v1::TokenLocation loc) {
   switch (loc) {
@@ -119,10 +91,11 @@ void AppendToken(const v1::TokenInfo& t, std::string* out) {
 
 void AppendEventJson(const UsageRecord& e, std::string* out) {
   const RequestInfo& r = *e.request;
-  out->append("{\"ts\":");
+  out->append("{\"ts\":\"");
   AppendTimestamp(out, e.ts_us);
-  out->append(",\"last_ts\":");
+  out->append("\",\"last_ts\":\"");
   AppendTimestamp(out, e.last_ts_us);
+  out->push_back('"');
   absl::StrAppend(out, ",\"count\":", e.count);
   Str(out, "agent", r.agent);
   Str(out, "service", r.service);
@@ -141,19 +114,19 @@ void AppendEventJson(const UsageRecord& e, std::string* out) {
   out->append(e.token->json);
   out->append(",\"findings\":[");
   bool first = true;
-  ForEachFinding(e, [&](const std::string& type, const std::string&) {
+  ForEachFinding(e, [&](AlertType type, const std::string&) {
     if (!first) out->push_back(',');
     first = false;
-    AppendJsonString(out, type);
+    AppendJsonString(out, AlertTypeName(type));
   });
   out->push_back(']');
   if (!first) {
     out->append(",\"finding_details\":{");
     first = true;
-    ForEachFinding(e, [&](const std::string& type, const std::string& detail) {
+    ForEachFinding(e, [&](AlertType type, const std::string& detail) {
       if (!first) out->push_back(',');
       first = false;
-      AppendJsonString(out, type);
+      AppendJsonString(out, AlertTypeName(type));
       out->push_back(':');
       AppendJsonString(out, detail);
     });
@@ -197,7 +170,8 @@ void MakeStringsUtf8(google::protobuf::Message* m) {
 
 }  // namespace
 
-TokenRef MakeTokenRecord(v1::TokenInfo info, std::vector<Finding> findings) {
+MutableTokenRef MakeTokenRecord(v1::TokenInfo info,
+                                std::vector<Finding> findings) {
   auto r = std::make_shared<TokenRecord>();
   r->json = TokenJson(info);
   MakeStringsUtf8(&info);

@@ -13,15 +13,13 @@
 
 namespace tokenwatch::output {
 
-// RFC 3339 UTC with milliseconds: "2026-11-30T10:15:03.120Z".
-std::string FormatTimestamp(int64_t ts_us);
 const char* LocationName(v1::TokenLocation loc);
 const char* KindName(v1::TokenKind kind);
 
 // The "token" object of an event, and a TokenRecord carrying it.
 std::string TokenJson(const v1::TokenInfo& token);
-TokenRef MakeTokenRecord(v1::TokenInfo info,
-                         std::vector<Finding> findings = {});
+MutableTokenRef MakeTokenRecord(v1::TokenInfo info,
+                                std::vector<Finding> findings = {});
 
 // Appends the event's JSON object (no newline).
 void AppendEventJson(const UsageRecord& e, std::string* out);

@@ -1,6 +1,6 @@
 #include "agent/output/usage_record.h"
 
-#include "agent/util/json.h"
+#include "common/json.h"
 
 namespace tokenwatch::output {
 namespace {
@@ -70,9 +70,10 @@ void ToProto(const UsageRecord& r, v1::UsageEvent* out) {
   e.set_location(r.location);
   e.set_param(r.param);
   *e.mutable_token() = r.token->info;
-  ForEachFinding(r, [&e](const std::string& type, const std::string& detail) {
-    e.add_findings(type);
-    (*e.mutable_finding_details())[type] = detail;
+  ForEachFinding(r, [&e](AlertType type, const std::string& detail) {
+    std::string name(AlertTypeName(type));
+    e.add_findings(name);
+    (*e.mutable_finding_details())[name] = detail;
   });
 }
 
@@ -102,12 +103,12 @@ void AppendBatchEvent(const UsageRecord& r, std::string* out) {
   PutBytes(12, Utf8(r.param, &scratch), &body);
   PutLen(13, r.token->info_bytes, &body);
   std::string entry;
-  ForEachFinding(r, [&](const std::string& type, const std::string&) {
-    PutBytes(14, Utf8(type, &scratch), &body);
+  ForEachFinding(r, [&](AlertType type, const std::string&) {
+    PutLen(14, AlertTypeName(type), &body);
   });
-  ForEachFinding(r, [&](const std::string& type, const std::string& detail) {
+  ForEachFinding(r, [&](AlertType type, const std::string& detail) {
     entry.clear();
-    PutLen(1, Utf8(type, &scratch), &entry);
+    PutLen(1, AlertTypeName(type), &entry);
     PutLen(2, Utf8(detail, &scratch), &entry);
     PutLen(15, entry, &body);
   });

@@ -4,12 +4,12 @@
 #ifndef TOKENWATCH_AGENT_OUTPUT_USAGE_RECORD_H_
 #define TOKENWATCH_AGENT_OUTPUT_USAGE_RECORD_H_
 
-#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "common/alert_type.h"
 #include "tokenwatch/v1/event.pb.h"
 
 namespace tokenwatch::output {
@@ -26,7 +26,7 @@ struct RequestInfo {
 
 // An agent-side finding about a token: the alert type and why.
 struct Finding {
-  std::string type;
+  AlertType type;
   std::string detail;
 };
 
@@ -37,21 +37,23 @@ struct TokenRecord {
   std::string json;        // the event's "token" object
   std::string info_bytes;  // `info` serialized: its wire form in every event
   std::vector<Finding> findings;
-  // The weak-secret search runs on a worker: events of this token wait
-  // (off the packet path) while it is pending.
+  // The weak-secret search runs on a worker, which posts its verdict back;
+  // the pipeline's thread, which owns every record, writes it here. Events
+  // of this token wait (off the packet path) while it is pending.
   enum WeakState : uint8_t {
     kWeakNotApplicable = 0,
     kWeakPending = 1,
     kWeakClear = 2,
     kWeakFound = 3
   };
-  mutable std::atomic<uint8_t> weak_state{kWeakNotApplicable};
-  mutable std::string weak_detail;  // written before weak_state = kWeakFound
-  bool weak_pending() const {
-    return weak_state.load(std::memory_order_acquire) == kWeakPending;
-  }
+  WeakState weak_state = kWeakNotApplicable;
+  std::string weak_detail;  // when kWeakFound
+  bool weak_pending() const { return weak_state == kWeakPending; }
 };
+// Events read a record through this; only the pipeline's thread, through
+// the owning TokenCache's MutableTokenRef, changes one.
 using TokenRef = std::shared_ptr<const TokenRecord>;
+using MutableTokenRef = std::shared_ptr<TokenRecord>;
 
 struct UsageRecord {
   int64_t ts_us = 0;
@@ -79,12 +81,11 @@ void AppendBatchEvent(const UsageRecord& r, std::string* out);
 template <typename Fn>
 void ForEachFinding(const UsageRecord& r, Fn fn) {
   for (const Finding& f : r.token->findings) fn(f.type, f.detail);
-  if (r.token->weak_state.load(std::memory_order_acquire) ==
-      TokenRecord::kWeakFound) {
-    fn(std::string("weak_secret"), r.token->weak_detail);
+  if (r.token->weak_state == TokenRecord::kWeakFound) {
+    fn(AlertType::kWeakSecret, r.token->weak_detail);
   }
   if (r.location == v1::TOKEN_LOCATION_QUERY) {
-    fn(std::string("token_in_url"), "token in query parameter " + r.param);
+    fn(AlertType::kTokenInUrl, "token in query parameter " + r.param);
   }
 }
 

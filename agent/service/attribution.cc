@@ -1,6 +1,6 @@
 #include "agent/service/attribution.h"
 
-#include "agent/util/strings.h"
+#include "common/strings.h"
 
 namespace tokenwatch::service {
 

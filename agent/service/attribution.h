@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "agent/config/config.h"
+#include "common/config.h"
 
 namespace tokenwatch::service {
 

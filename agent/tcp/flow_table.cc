@@ -21,13 +21,15 @@ FlowKey FlowKey::Of(const decode::TcpSegment& seg) {
   return k;
 }
 
-Flow::Flow(const decode::TcpSegment& first, http::SessionContext* ctx,
-           ReassemblyBudget* budget, AgentStats* stats)
+Flow::Flow(const decode::TcpSegment& first,
+           analyzer::StreamHandlerFactory* analyzers, ReassemblyBudget* budget,
+           AgentStats* stats)
     : key(FlowKey::Of(first)),
       ip0_(first.src),
       port0_(first.src_port),
-      session_(ctx, http::Endpoint{first.src.ToString(), first.src_port},
-               http::Endpoint{first.dst.ToString(), first.dst_port}),
+      ip1_(first.dst),
+      port1_(first.dst_port),
+      analyzers_(analyzers),
       reasm_{StreamReassembler(&sinks_[0], budget, stats),
              StreamReassembler(&sinks_[1], budget, stats)} {
   for (int d = 0; d < 2; ++d) {
@@ -36,19 +38,34 @@ Flow::Flow(const decode::TcpSegment& first, http::SessionContext* ctx,
   }
 }
 
+analyzer::StreamHandler& Flow::Handler() {
+  if (handler_ == nullptr) {
+    handler_ = analyzers_->Create(analyzer::Endpoint{ip0_.ToString(), port0_},
+                                  analyzer::Endpoint{ip1_.ToString(), port1_});
+    if (client_dir_ >= 0) handler_->SetClientSide(client_dir_);
+  }
+  return *handler_;
+}
+
+void Flow::SetClientSide(int dir) {
+  if (client_dir_ >= 0) return;
+  client_dir_ = dir;
+  if (handler_ != nullptr) handler_->SetClientSide(dir);
+}
+
 void Flow::Direction::OnData(const uint8_t* data, size_t len) {
+  analyzer::StreamHandler& handler = flow->Handler();
   if (!resync_checked) {
     resync_checked = true;
     // Picked up mid-connection: find the next message start first.
-    if (flow->reasm_[dir].picked_up_midstream())
-      flow->session_.StartResync(dir);
+    if (flow->reasm_[dir].picked_up_midstream()) handler.StartResync(dir);
   }
-  flow->session_.OnData(dir, data, len);
+  handler.OnData(dir, data, len);
 }
 
 void Flow::Direction::OnGap(uint64_t len) {
   resync_checked = true;
-  flow->session_.OnGap(dir, len);
+  flow->Handler().OnGap(dir, len);
 }
 
 Flow::Verdict Flow::OnSegment(const decode::TcpSegment& seg) {
@@ -60,7 +77,7 @@ Flow::Verdict Flow::OnSegment(const decode::TcpSegment& seg) {
   }
   if (f & decode::kTcpSyn) {
     reasm_[dir].OnSyn(seg.seq);
-    session_.SetClientSide((f & decode::kTcpAck) ? 1 - dir : dir);
+    SetClientSide((f & decode::kTcpAck) ? 1 - dir : dir);
     if (seg.payload_len > 0) {
       // TCP Fast Open: data on the SYN starts one past the ISN.
       reasm_[dir].OnSegment(seg.seq + 1, seg.payload, seg.payload_len);
@@ -79,7 +96,7 @@ void Flow::Close() {
   closed_ = true;
   reasm_[0].Flush();
   reasm_[1].Flush();
-  session_.Close();
+  if (handler_ != nullptr) handler_->Close();
 }
 
 void FlowTable::Remove(Flow* flow) {
@@ -100,7 +117,7 @@ void FlowTable::OnSegment(const decode::TcpSegment& seg) {
       stats_->Count(Drop::kFlowTableFull);
       Remove(lru_.front());
     }
-    auto owned = std::make_unique<Flow>(seg, ctx_, budget_, stats_);
+    auto owned = std::make_unique<Flow>(seg, analyzers_, budget_, stats_);
     flow = owned.get();
     flows_.emplace(key, std::move(owned));
     flow->lru = lru_.insert(lru_.end(), flow);

@@ -1,8 +1,9 @@
 // TCP connections by their 4-tuple: each holds a reassembler per direction
-// and the HTTP session above them. Bounded in count; idle flows expire on
-// packet time; when full, the least recently active flow is evicted (and
-// counted). Keys are direction-independent, so a later multi-threaded agent
-// can shard flows by FlowKey::Hash across workers.
+// and hands the ordered bytes to the stream handler (protocol analyzer) its
+// factory gives it, created when the first bytes arrive. Bounded in count; idle
+// flows expire on packet time; when full, the least recently active flow is
+// evicted (and counted). Keys are direction-independent, so a later
+// multi-threaded agent can shard flows by FlowKey::Hash across workers.
 #ifndef TOKENWATCH_AGENT_TCP_FLOW_TABLE_H_
 #define TOKENWATCH_AGENT_TCP_FLOW_TABLE_H_
 
@@ -12,8 +13,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/hash/hash.h"
+#include "agent/analyzer/stream.h"
 #include "agent/decode/decoder.h"
-#include "agent/http/session.h"
 #include "agent/stats.h"
 #include "agent/tcp/reassembler.h"
 
@@ -40,8 +41,9 @@ struct FlowKey {
 
 class Flow {
  public:
-  Flow(const decode::TcpSegment& first, http::SessionContext* ctx,
-       ReassemblyBudget* budget, AgentStats* stats);
+  Flow(const decode::TcpSegment& first,
+       analyzer::StreamHandlerFactory* analyzers, ReassemblyBudget* budget,
+       AgentStats* stats);
   enum class Verdict { kOpen, kClosed, kNewConnection };
   // kClosed once the connection is over (FIN both ways, or RST);
   // kNewConnection for a SYN that starts another connection on this 4-tuple
@@ -65,10 +67,19 @@ class Flow {
     void OnGap(uint64_t len) override;
   };
 
+  // The handler, created on the first bytes: a flow that never carries
+  // data (a SYN flood) costs no analyzer.
+  analyzer::StreamHandler& Handler();
+  void SetClientSide(int dir);
+
   decode::IpAddress ip0_;
   uint16_t port0_;
+  decode::IpAddress ip1_;
+  uint16_t port1_;
+  int client_dir_ = -1;
+  analyzer::StreamHandlerFactory* analyzers_;
+  std::unique_ptr<analyzer::StreamHandler> handler_;
   Direction sinks_[2];
-  http::HttpSession session_;
   StreamReassembler reasm_[2];
   bool fin_[2] = {false, false};
   bool closed_ = false;
@@ -76,12 +87,14 @@ class Flow {
 
 class FlowTable {
  public:
+  // `analyzers` gives each connection its handler; it, `budget` and
+  // `stats` must outlive the table.
   FlowTable(size_t max_flows, int64_t idle_timeout_us,
-            http::SessionContext* ctx, ReassemblyBudget* budget,
+            analyzer::StreamHandlerFactory* analyzers, ReassemblyBudget* budget,
             AgentStats* stats)
       : max_flows_(max_flows),
         idle_timeout_us_(idle_timeout_us),
-        ctx_(ctx),
+        analyzers_(analyzers),
         budget_(budget),
         stats_(stats) {}
   ~FlowTable() { CloseAll(); }
@@ -97,7 +110,7 @@ class FlowTable {
 
   size_t max_flows_;
   int64_t idle_timeout_us_;
-  http::SessionContext* ctx_;
+  analyzer::StreamHandlerFactory* analyzers_;
   ReassemblyBudget* budget_;
   AgentStats* stats_;
   absl::flat_hash_map<FlowKey, std::unique_ptr<Flow>> flows_;

@@ -4,7 +4,7 @@
 #include <array>
 
 #include "agent/token/jwt.h"
-#include "agent/util/strings.h"
+#include "common/strings.h"
 
 namespace tokenwatch::token {
 namespace {
@@ -178,10 +178,10 @@ void Extractor::FromQuery(std::string_view query, Extraction* out) const {
   }
 }
 
-void Extractor::Extract(const http::MessageHead& req, Extraction* out) const {
+void Extractor::Extract(const analyzer::Request& req, Extraction* out) const {
   out->Clear();
   for (size_t i = 0; i < req.num_headers; ++i) {
-    const http::Header& h = req.headers[i];
+    const analyzer::Header& h = req.headers[i];
     if (util::EqualsIgnoreCase(h.name, "authorization")) {
       FromAuthorization(h.value, out);
     } else if (util::EqualsIgnoreCase(h.name, "cookie")) {

@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "agent/http/message.h"
+#include "agent/analyzer/transaction.h"
 #include "agent/stats.h"
 #include "tokenwatch/v1/event.pb.h"
 
@@ -37,7 +37,7 @@ class Extractor {
   explicit Extractor(std::vector<std::string> token_headers, AgentStats* stats)
       : token_headers_(std::move(token_headers)), stats_(stats) {}
 
-  void Extract(const http::MessageHead& request, Extraction* out) const;
+  void Extract(const analyzer::Request& request, Extraction* out) const;
 
   // The path of a request target without query or fragment; absolute-form
   // targets lose their scheme and authority.

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <limits>
 
-#include "agent/token/base64url.h"
+#include "agent/jose/base64url.h"
 
 namespace tokenwatch::token {
 namespace {
@@ -58,7 +58,7 @@ void JwtDecoder::Decode(std::string_view token, v1::TokenInfo* info) {
     start = dot + 1;
   }
   if (parts[0].empty() || (parts[1].empty() && dots == 2) ||
-      !Base64UrlDecode(parts[0], &scratch_)) {
+      !jose::Base64UrlDecode(parts[0], &scratch_)) {
     if (looks_jwt) stats_->Count(Malformed::kBadBase64);
     return;
   }
@@ -70,7 +70,7 @@ void JwtDecoder::Decode(std::string_view token, v1::TokenInfo* info) {
     return;
   }
   info->set_kind(v1::TOKEN_KIND_JWT);
-  if (!Base64UrlDecode(parts[1], &scratch_)) {
+  if (!jose::Base64UrlDecode(parts[1], &scratch_)) {
     stats_->Count(Malformed::kBadBase64);
     return;
   }

@@ -26,7 +26,8 @@ DecodedToken TokenCache::Lookup(std::string_view raw_std) {
     bool search_weak = false;
     if (checks_ != nullptr)
       findings = checks_->Check(raw_std, info, &search_weak);
-    auto record = output::MakeTokenRecord(std::move(info), std::move(findings));
+    output::MutableTokenRef record =
+        output::MakeTokenRecord(std::move(info), std::move(findings));
     if (checks_ != nullptr && search_weak)
       checks_->QueueWeakSecret(raw_std, record);
     found = std::move(record);

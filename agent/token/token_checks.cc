@@ -11,7 +11,7 @@
 #include "absl/time/time.h"
 #include "agent/jose/header_check.h"
 #include "agent/jose/verifier.h"
-#include "agent/util/strings.h"
+#include "common/strings.h"
 
 namespace tokenwatch::token {
 namespace {
@@ -64,11 +64,11 @@ absl::StatusOr<std::unique_ptr<TokenChecks>> TokenChecks::Create(
   return c;
 }
 
-// A record whose search will not run: its events must not wait forever.
-static void EndPending(std::string* raw, const output::TokenRef& record) {
-  record->weak_state.store(output::TokenRecord::kWeakClear,
-                           std::memory_order_release);
-  std::fill(raw->begin(), raw->end(), '\0');
+// A search that will not run: the verdict is "clear", so the token's
+// events do not wait forever. The raw token is wiped.
+void TokenChecks::EndPending(Search* search) {
+  std::fill(search->raw.begin(), search->raw.end(), '\0');
+  done_.push_back({std::move(search->record), std::nullopt});
 }
 
 TokenChecks::~TokenChecks() {
@@ -78,27 +78,53 @@ TokenChecks::~TokenChecks() {
   }
   cv_.notify_all();
   if (worker_.joinable()) worker_.join();  // after at most the search running
-  for (auto& [raw, record] : queue_) EndPending(&raw, record);
+  // The worker is gone: what it posted, and what it never started, is
+  // delivered here, on the owner's thread.
+  for (Search& search : queue_) EndPending(&search);
+  queue_.clear();
+  DeliverVerdicts();
 }
 
 void TokenChecks::AdoptPending(TokenChecks* old) {
-  std::deque<std::pair<std::string, output::TokenRef>> taken;
+  std::deque<Search> taken;
+  std::vector<Verdict> verdicts;
   {
     std::lock_guard<std::mutex> lock(old->mu_);
     taken.swap(old->queue_);
+    verdicts.swap(old->done_);
   }
   std::lock_guard<std::mutex> lock(mu_);
-  for (auto& [raw, record] : taken) {
+  for (Verdict& v : verdicts) done_.push_back(std::move(v));
+  for (Search& search : taken) {
     if (!weak_) {
-      EndPending(&raw, record);  // the new config searches no list
+      EndPending(&search);  // the new config searches no list
     } else if (queue_.size() >= kMaxWeakQueue) {
       if (stats_ != nullptr) stats_->Count(Drop::kWeakSecretQueue);
-      EndPending(&raw, record);
+      EndPending(&search);
     } else {
-      queue_.emplace_back(std::move(raw), record);
+      queue_.push_back(std::move(search));
     }
   }
   cv_.notify_one();
+}
+
+size_t TokenChecks::DeliverVerdicts() {
+  std::vector<Verdict> verdicts;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (done_.empty()) return 0;
+    verdicts.swap(done_);
+  }
+  for (Verdict& v : verdicts) {
+    if (v.line) {
+      v.record->weak_state = output::TokenRecord::kWeakFound;
+      v.record->weak_detail = absl::StrCat(
+          "HMAC secret found in the weak-secrets list (line ", *v.line, ")");
+    } else {
+      v.record->weak_state = output::TokenRecord::kWeakClear;
+    }
+  }
+  return verdicts.size();
 }
 
 absl::Status TokenChecks::LoadIssuer(Issuer* issuer) {
@@ -185,7 +211,7 @@ std::vector<output::Finding> TokenChecks::Check(std::string_view raw,
   bool alg_none = util::EqualsIgnoreCase(t.alg(), "none") || empty_signature;
   if (alg_none) {
     out.push_back(
-        {"alg_none",
+        {AlertType::kAlgNone,
          util::EqualsIgnoreCase(t.alg(), "none")
              ? absl::StrCat("unsigned token (alg \"", t.alg(), "\")")
              : absl::StrCat("empty signature (alg \"", t.alg(), "\")")});
@@ -199,7 +225,7 @@ std::vector<output::Finding> TokenChecks::Check(std::string_view raw,
                 issuer->config.algorithms.end(),
                 t.alg()) == issuer->config.algorithms.end()) {
     out.push_back(
-        {"alg_not_allowed",
+        {AlertType::kAlgNotAllowed,
          absl::StrCat("alg ", t.alg(), " is not in the issuer's algorithms [",
                       absl::StrJoin(issuer->config.algorithms, ", "), "]")});
   }
@@ -211,20 +237,20 @@ std::vector<output::Finding> TokenChecks::Check(std::string_view raw,
       // Signed with the configured secret: it alone decides weakness.
       if (search_weak != nullptr) *search_weak = false;
       if (issuer->weak_secret_line) {
-        out.push_back(
-            {"weak_secret", absl::StrCat("the issuer's configured HMAC secret "
-                                         "is in the weak-secrets list (line ",
-                                         *issuer->weak_secret_line, ")")});
+        out.push_back({AlertType::kWeakSecret,
+                       absl::StrCat("the issuer's configured HMAC secret "
+                                    "is in the weak-secrets list (line ",
+                                    *issuer->weak_secret_line, ")")});
       }
     }
     if (v == jose::SignatureVerdict::kInvalid) {
       out.push_back(
-          {"invalid_signature",
+          {AlertType::kInvalidSignature,
            absl::StrCat("signature does not verify against the issuer's keys",
                         d.reason.empty() ? "" : ": ",
                         absl::string_view(d.reason.data(), d.reason.size()))});
     } else if (v == jose::SignatureVerdict::kUnknownKid) {
-      out.push_back({"invalid_signature",
+      out.push_back({AlertType::kInvalidSignature,
                      absl::StrCat("kid \"", t.kid(),
                                   "\" is not in the issuer's key set")});
     }
@@ -232,16 +258,16 @@ std::vector<output::Finding> TokenChecks::Check(std::string_view raw,
   std::vector<std::string> header =
       jose::HeaderFindings(t, issuer != nullptr ? issuer->host : "");
   if (!header.empty())
-    out.push_back({"header_injection", absl::StrJoin(header, "; ")});
+    out.push_back({AlertType::kHeaderInjection, absl::StrJoin(header, "; ")});
   if (!t.has_exp()) {
-    out.push_back({"no_expiry", "the token has no exp claim"});
+    out.push_back({AlertType::kNoExpiry, "the token has no exp claim"});
   } else if (t.has_iat()) {
     int64_t max_s = issuer != nullptr && issuer->config.max_lifetime
                         ? absl::ToInt64Seconds(*issuer->config.max_lifetime)
                         : default_max_lifetime_s_;
     int64_t lifetime = t.exp() - t.iat();
     if (lifetime > max_s) {
-      out.push_back({"long_lived",
+      out.push_back({AlertType::kLongLived,
                      absl::StrCat("lifetime ",
                                   absl::FormatDuration(absl::Seconds(lifetime)),
                                   " exceeds ",
@@ -252,7 +278,7 @@ std::vector<output::Finding> TokenChecks::Check(std::string_view raw,
 }
 
 bool TokenChecks::QueueWeakSecret(std::string_view raw,
-                                  const output::TokenRef& record) {
+                                  const output::MutableTokenRef& record) {
   if (!weak_ || record->info.kind() != v1::TOKEN_KIND_JWT ||
       !jose::IsHmacAlg(record->info.alg())) {
     return false;
@@ -262,10 +288,10 @@ bool TokenChecks::QueueWeakSecret(std::string_view raw,
     stats_->Count(Drop::kWeakSecretQueue);
     return false;
   }
-  record->weak_state.store(output::TokenRecord::kWeakPending,
-                           std::memory_order_release);
-  queue_.emplace_back(std::string(raw),
-                      record);  // the raw token stays on this host, in memory
+  record->weak_state = output::TokenRecord::kWeakPending;
+  // The raw token stays on this host, in memory; the worker reads only the
+  // job, never the record, which it carries back with its verdict.
+  queue_.push_back({std::string(raw), record->info.alg(), record});
   cv_.notify_one();
   return true;
 }
@@ -275,30 +301,34 @@ void TokenChecks::Run() {
   while (true) {
     cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
     if (stop_) return;
-    auto [raw, record] = std::move(queue_.front());
+    Search search = std::move(queue_.front());
     queue_.pop_front();
     ++busy_;
     lock.unlock();
     std::optional<size_t> hit =
-        weak_->FindSecretForToken(raw, record->info.alg());
-    if (hit) {
-      record->weak_detail =
-          absl::StrCat("HMAC secret found in the weak-secrets list (line ",
-                       weak_->line(*hit), ")");
-    }
-    record->weak_state.store(
-        hit ? output::TokenRecord::kWeakFound : output::TokenRecord::kWeakClear,
-        std::memory_order_release);
-    std::fill(raw.begin(), raw.end(), '\0');
+        weak_->FindSecretForToken(search.raw, search.alg);
+    std::optional<size_t> line;
+    if (hit) line = weak_->line(*hit);
+    std::fill(search.raw.begin(), search.raw.end(), '\0');
     lock.lock();
+    done_.push_back({std::move(search.record), line});
     --busy_;
     cv_.notify_all();
   }
 }
 
+bool TokenChecks::Idle() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return queue_.empty() && busy_ == 0;
+}
+
 void TokenChecks::Drain(std::chrono::milliseconds timeout) {
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait_for(lock, timeout, [this] { return queue_.empty() && busy_ == 0; });
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, timeout,
+                 [this] { return queue_.empty() && busy_ == 0; });
+  }
+  DeliverVerdicts();
 }
 
 }  // namespace tokenwatch::token

@@ -18,11 +18,11 @@
 #include <utility>
 #include <vector>
 
-#include "agent/config/config.h"
 #include "agent/jose/key_set.h"
 #include "agent/jose/weak_secret.h"
 #include "agent/output/usage_record.h"
 #include "agent/stats.h"
+#include "common/config.h"
 #include "tokenwatch/v1/event.pb.h"
 
 namespace tokenwatch::token {
@@ -42,19 +42,29 @@ class TokenChecks {
                                      const v1::TokenInfo& info,
                                      bool* search_weak = nullptr);
   // Queues the weak-secret search of an HMAC token on the worker (never on
-  // the packet path). Sets record->weak_state to pending; the worker sets
-  // it to found or clear. False when there is nothing to search.
-  bool QueueWeakSecret(std::string_view raw, const output::TokenRef& record);
+  // the packet path) and marks the record pending. The worker posts its
+  // verdict back; DeliverVerdicts, on the caller's thread, writes it into
+  // the record. False when there is nothing to search.
+  bool QueueWeakSecret(std::string_view raw,
+                       const output::MutableTokenRef& record);
+  // Writes the verdicts the worker has posted into their records (found or
+  // clear). Call on the thread that owns the records (the pipeline's).
+  // Returns how many were delivered.
+  size_t DeliverVerdicts();
+  // No search queued or running (its verdict may still await delivery).
+  bool Idle();
   // Re-reads key files whose modification time changed. Checks at most
   // every 2 s unless `force` (call it as often as convenient).
   void MaybeReload(bool force = false);
   void set_stats(AgentStats* stats) { stats_ = stats; }
-  // Waits until queued searches are done, at most `timeout` (end of a replay).
+  // Waits until queued searches are done, at most `timeout` (end of a
+  // replay), then delivers their verdicts.
   void Drain(std::chrono::milliseconds timeout);
-  // Takes over the searches `old` has queued but not started (a config
-  // reload): they run against this list, or end clear when this config has
-  // none. Nothing is left pending, so no held event waits forever, and the
-  // capture thread never waits for a queue to empty.
+  // Takes over the searches `old` has queued but not started, and its
+  // undelivered verdicts (a config reload): they run against this list, or
+  // end clear when this config has none. Nothing is left pending, so no
+  // held event waits forever, and the capture thread never waits for a
+  // queue to empty.
   void AdoptPending(TokenChecks* old);
 
  private:
@@ -68,8 +78,19 @@ class TokenChecks {
   };
   TokenChecks(const config::Config& config, AgentStats* stats)
       : config_(config), stats_(stats) {}
+  // A search for the worker: it reads only these fields.
+  struct Search {
+    std::string raw;
+    std::string alg;
+    output::MutableTokenRef record;  // carried back, never dereferenced
+  };
+  struct Verdict {
+    output::MutableTokenRef record;
+    std::optional<size_t> line;  // of the weak secret found
+  };
   absl::Status LoadIssuer(Issuer* issuer);
   void Run();
+  void EndPending(Search* search);  // with mu_ held or the worker gone
 
   const config::Config& config_;
   AgentStats* stats_;
@@ -79,7 +100,8 @@ class TokenChecks {
   // Worker.
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::pair<std::string, output::TokenRef>> queue_;
+  std::deque<Search> queue_;
+  std::vector<Verdict> done_;  // posted by the worker, delivered by the owner
   size_t busy_ = 0;
   bool stop_ = false;
   std::thread worker_;

@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "agent/config/config.h"
+#include "common/config.h"
 #include "tokenwatch/v1/event.pb.h"
 
 namespace tokenwatch::collector {

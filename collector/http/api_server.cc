@@ -20,8 +20,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "agent/util/json.h"
 #include "collector/http/bearer_auth.h"
+#include "common/json.h"
 #include "simdjson.h"
 
 namespace tokenwatch::collector {

@@ -10,7 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "agent/util/json.h"
+#include "common/json.h"
 
 namespace tokenwatch::collector {
 namespace {

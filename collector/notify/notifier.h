@@ -16,9 +16,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "agent/config/config.h"
 #include "collector/metrics.h"
 #include "collector/model.h"
+#include "common/config.h"
 
 namespace tokenwatch::collector {
 

@@ -14,7 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
-#include "agent/util/json.h"
+#include "common/json.h"
 
 namespace tokenwatch::collector {
 

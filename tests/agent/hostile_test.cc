@@ -10,9 +10,9 @@
 #include <memory>
 #include <string>
 
+#include "agent/jose/base64url.h"
 #include "agent/output/event_sink.h"
 #include "agent/pipeline.h"
-#include "agent/token/base64url.h"
 #include "agent/token/jwt.h"
 #include "tests/agent/testing/hostile_traffic.h"
 #include "tests/agent/testing/jwt_builder.h"
@@ -621,7 +621,7 @@ TEST_F(HostileTest, DistinctTokenChurnKeepsTheCacheBounded) {
     // part is not checked here.
     std::string token =
         prefix +
-        token::Base64UrlEncode("{\"sub\":\"u" + std::to_string(i) + "\"}") +
+        jose::Base64UrlEncode("{\"sub\":\"u" + std::to_string(i) + "\"}") +
         ".c2ln";
     F().Client(c,
                "GET /churn HTTP/1.1\r\nHost: orders.internal\r\n"

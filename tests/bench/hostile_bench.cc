@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "agent/jose/base64url.h"
 #include "agent/pipeline.h"
-#include "agent/token/base64url.h"
 #include "tests/agent/testing/hostile_traffic.h"
 #include "tests/agent/testing/jwt_builder.h"
 
@@ -216,7 +216,7 @@ void BM_DistinctTokenChurn(benchmark::State& state) {
   for (auto _ : state) {
     std::string token =
         header +
-        token::Base64UrlEncode("{\"sub\":\"u" + std::to_string(i++) + "\"}") +
+        jose::Base64UrlEncode("{\"sub\":\"u" + std::to_string(i++) + "\"}") +
         ".c2lnbmF0dXJl";
     b.feed->Client(c, Request(i, token));
     b.feed->Server(c, "HTTP/1.1 204 No\r\n\r\n");

@@ -70,7 +70,7 @@ void BM_ExtractToken(benchmark::State& state) {
   token::Extractor extractor({}, &stats);
   token::Extraction out;
   for (auto _ : state) {
-    extractor.Extract(head, &out);
+    extractor.Extract(http::ToRequest(head), &out);
     benchmark::DoNotOptimize(out.tokens.data());
   }
 }

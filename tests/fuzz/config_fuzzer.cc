@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "agent/config/config.h"
+#include "common/config.h"
 #include "tests/fuzz/fuzz_support.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -55,7 +55,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)token::Extractor::PathOf(head.target);
   (void)token::Extractor::QueryOf(head.target);
   token::Extraction out;
-  extractor.Extract(head, &out);
+  extractor.Extract(http::ToRequest(head), &out);
   for (const token::FoundToken& t : out.tokens) {
     FUZZ_CHECK(!t.value.empty());
     bool owned = false;

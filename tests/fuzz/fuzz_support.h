@@ -12,7 +12,6 @@
 #include <string_view>
 #include <vector>
 
-#include "agent/config/config.h"
 #include "agent/http/session.h"
 #include "agent/output/event_folder.h"
 #include "agent/output/event_sink.h"
@@ -21,6 +20,8 @@
 #include "agent/token/extractor.h"
 #include "agent/token/fingerprint.h"
 #include "agent/token/token_cache.h"
+#include "agent/token/usage_tracker.h"
+#include "common/config.h"
 
 namespace tokenwatch::fuzz {
 
@@ -115,21 +116,21 @@ class CheckingSink : public output::EventSink {
   size_t events = 0;
 };
 
-// What the HTTP sessions of one pipeline share, as Pipeline builds it.
+// The layers above the stream layer, as Pipeline builds them: the HTTP/1
+// analyzer's shared context and factory, the token layer, the folder.
 struct SessionWorld {
   explicit SessionWorld(const config::Config& cfg)
       : extractor(cfg.agent.token_headers, &stats),
         tokens(TestFingerprinter(), 64, &stats),
         attributor(cfg.services),
-        folder(absl::ToInt64Microseconds(cfg.agent.fold_window), 16, &sink) {
-    ctx.agent_id = "fuzz";
+        folder(absl::ToInt64Microseconds(cfg.agent.fold_window), 16, &sink),
+        usage("fuzz", &extractor, &tokens, &attributor, &folder, &stats),
+        analyzers(&ctx) {
     ctx.max_header_bytes = cfg.agent.limits.max_header_bytes;
     ctx.max_pending_requests = cfg.agent.limits.max_pending_requests;
     ctx.stats = &stats;
-    ctx.extractor = &extractor;
-    ctx.tokens = &tokens;
-    ctx.attributor = &attributor;
-    ctx.folder = &folder;
+    ctx.observer = &usage;
+    ctx.clock = &clock;
   }
   AgentStats stats;
   CheckingSink sink;
@@ -137,7 +138,10 @@ struct SessionWorld {
   token::TokenCache tokens;
   service::Attributor attributor;
   output::EventFolder folder;
+  token::UsageTracker usage;
+  analyzer::PacketClock clock;
   http::SessionContext ctx;
+  http::Http1AnalyzerFactory analyzers;
 };
 
 }  // namespace tokenwatch::fuzz

@@ -19,7 +19,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Reader in(data, size);
   SessionWorld world(cfg);
   int64_t ts = 1'700'000'000'000'000;
-  world.ctx.now_us = ts;
+  world.clock.now_us = ts;
   {
     http::HttpSession session(&world.ctx, {"10.0.3.7", 40000},
                               {"10.0.0.5", 8080});
@@ -31,7 +31,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       uint8_t ctl = in.U8();
       uint16_t len = in.U16();
       int dir = ctl & 1;
-      world.ctx.now_us = (ts += 1000);
+      world.clock.now_us = (ts += 1000);
       if (ctl & 2) {
         session.OnGap(dir, len);
         continue;

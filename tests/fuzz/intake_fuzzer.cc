@@ -12,9 +12,9 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "agent/config/config.h"
 #include "collector/engine.h"
 #include "collector/store/store.h"
+#include "common/config.h"
 #include "tests/fuzz/fuzz_support.h"
 #include "tokenwatch/v1/ingest.pb.h"
 

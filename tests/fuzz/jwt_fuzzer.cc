@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-#include "agent/token/base64url.h"
+#include "agent/jose/base64url.h"
 #include "agent/token/jwt.h"
 #include "tests/fuzz/fuzz_support.h"
 
@@ -29,9 +29,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(back.ParseFromString(wire));  // rejects the whole batch
   // base64url: what decodes re-encodes to a string that decodes the same.
   std::string raw;
-  if (token::Base64UrlDecode(token, &raw)) {
+  if (jose::Base64UrlDecode(token, &raw)) {
     std::string again;
-    FUZZ_CHECK(token::Base64UrlDecode(token::Base64UrlEncode(raw), &again));
+    FUZZ_CHECK(jose::Base64UrlDecode(jose::Base64UrlEncode(raw), &again));
     FUZZ_CHECK(again == raw);
   }
   return 0;

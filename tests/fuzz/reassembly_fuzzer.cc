@@ -49,7 +49,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   CountingSink solo_sink;
   {
     SessionWorld world(cfg);
-    tcp::FlowTable flows(4, 5'000'000, &world.ctx, &budget, &world.stats);
+    tcp::FlowTable flows(4, 5'000'000, &world.analyzers, &budget, &world.stats);
     tcp::StreamReassembler solo(&solo_sink, &solo_budget, &stats);
     int64_t ts = 1'700'000'000'000'000;
     std::vector<Buffer> keep;  // in-order data is handed on from the packet
@@ -62,7 +62,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       uint32_t seq = next[dir] +
                      static_cast<uint32_t>((ctl & 0x40) ? delta * 1024 : delta);
       ts += (ctl & 0x80) ? 6'000'000 : 1000;
-      world.ctx.now_us = ts;
+      world.clock.now_us = ts;
       decode::TcpSegment seg;
       decode::IpAddress client = V4(10, 0, 3, 7), server = V4(10, 0, 0, 5);
       uint16_t cport = (ctl & 0x20) ? 40001 : 40000, sport = 80;

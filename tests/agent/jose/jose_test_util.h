@@ -20,12 +20,12 @@
 #include <string>
 #include <string_view>
 
+#include "agent/jose/base64url.h"
 #include "agent/jose/key_set.h"
-#include "agent/token/base64url.h"
 
 namespace tokenwatch::jose::testing {
 
-inline std::string B64(std::string_view s) { return token::Base64UrlEncode(s); }
+inline std::string B64(std::string_view s) { return jose::Base64UrlEncode(s); }
 
 inline std::string ReadFileOrDie(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -222,7 +222,7 @@ inline std::string FlipBit(std::string_view token, int part, size_t byte = 0,
     start = dot + 1;
   }
   std::string raw;
-  token::Base64UrlDecode(parts[part], &raw);
+  jose::Base64UrlDecode(parts[part], &raw);
   if (raw.empty()) raw.push_back('\0');
   raw[byte % raw.size()] ^= static_cast<char>(1 << bit);
   parts[part] = B64(raw);

@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include "agent/token/base64url.h"
+#include "agent/jose/base64url.h"
 #include "tests/agent/jose/jose_test_util.h"
 
 namespace tokenwatch::jose {
@@ -46,8 +46,7 @@ struct Header {
 Header ReadHeader(std::string_view token) {
   Header h;
   std::string json;
-  if (!token::Base64UrlDecode(token.substr(0, token.find('.')), &json))
-    return h;
+  if (!jose::Base64UrlDecode(token.substr(0, token.find('.')), &json)) return h;
   simdjson::dom::parser parser;
   simdjson::dom::object obj;
   if (parser.parse(json).get_object().get(obj) != simdjson::SUCCESS) return h;
@@ -123,7 +122,7 @@ TEST_P(GeneratedKeyTest, SignsVerifiesAndRejectsTampering) {
   std::string sig_b64 = token.substr(token.rfind('.') + 1);
   std::string input = token.substr(0, token.rfind('.'));
   std::string sig;
-  ASSERT_TRUE(token::Base64UrlDecode(sig_b64, &sig));
+  ASSERT_TRUE(jose::Base64UrlDecode(sig_b64, &sig));
   EXPECT_EQ(Verify(input + "." + B64(sig.substr(1)), c.alg, "k-1", keys),
             V::kInvalid);
   EXPECT_EQ(Verify(input + "." + B64(sig + '\0'), c.alg, "k-1", keys),
@@ -183,7 +182,7 @@ TEST(VerifierTest, AllZeroEcdsaSignatureIsInvalid) {
     std::string input = token.substr(0, token.rfind('.'));
     std::string sig;
     ASSERT_TRUE(
-        token::Base64UrlDecode(token.substr(token.rfind('.') + 1), &sig));
+        jose::Base64UrlDecode(token.substr(token.rfind('.') + 1), &sig));
     VerifyDetails d;
     EXPECT_EQ(Verify(input + "." + B64(std::string(2 * n, '\0')), alg, "ec",
                      keys, &d),

@@ -25,7 +25,7 @@ std::string SigningInput(const std::string& token) {
 
 std::string RawSignature(const std::string& token) {
   std::string sig;
-  token::Base64UrlDecode(token.substr(token.rfind('.') + 1), &sig);
+  jose::Base64UrlDecode(token.substr(token.rfind('.') + 1), &sig);
   return sig;
 }
 

@@ -129,8 +129,8 @@ TEST(EventJsonTest, BatchWireFormMatchesTheProto) {
   info.add_scopes("a:b");
   info.set_nbf(0);  // present though zero
   UsageRecord f = Use(kT0);
-  f.token = MakeTokenRecord(std::move(info),
-                            {{"alg_none", "unsigned"}, {"no_expiry", "none"}});
+  f.token = MakeTokenRecord(std::move(info), {{AlertType::kAlgNone, "unsigned"},
+                                              {AlertType::kNoExpiry, "none"}});
   f.location = v1::TOKEN_LOCATION_QUERY;
   f.param = "token";
   uses.push_back(f);

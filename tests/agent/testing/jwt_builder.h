@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "agent/token/base64url.h"
+#include "agent/jose/base64url.h"
 
 namespace tokenwatch::testing {
 
@@ -17,15 +17,15 @@ inline std::string MakeJwt(
     std::string_view payload_json,
     std::string_view header_json = R"({"alg":"HS256","typ":"JWT"})",
     std::string_view key = "test-key") {
-  std::string input = token::Base64UrlEncode(header_json) + "." +
-                      token::Base64UrlEncode(payload_json);
+  std::string input = jose::Base64UrlEncode(header_json) + "." +
+                      jose::Base64UrlEncode(payload_json);
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
        reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac,
        &len);
   return input + "." +
-         token::Base64UrlEncode(
+         jose::Base64UrlEncode(
              std::string_view(reinterpret_cast<char*>(mac), len));
 }
 

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "agent/http/message.h"
 #include "tests/agent/testing/jwt_builder.h"
 
 namespace tokenwatch::token {
@@ -16,7 +17,7 @@ class ExtractorTest : public ::testing::Test {
     head_.target = storage_target_;
     head_.num_headers = headers.size();
     for (size_t i = 0; i < headers.size(); ++i) head_.headers[i] = headers[i];
-    extractor_.Extract(head_, &out_);
+    extractor_.Extract(http::ToRequest(head_), &out_);
     return out_;
   }
   AgentStats stats_;

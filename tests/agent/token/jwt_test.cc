@@ -2,12 +2,14 @@
 
 #include <gtest/gtest.h>
 
-#include "agent/token/base64url.h"
+#include "agent/jose/base64url.h"
 #include "tests/agent/testing/jwt_builder.h"
 
 namespace tokenwatch::token {
 namespace {
 
+using jose::Base64UrlDecode;
+using jose::Base64UrlEncode;
 using testing::MakeJwt;
 
 TEST(Base64UrlTest, RoundTripAndRejects) {

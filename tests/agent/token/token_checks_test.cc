@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include <fstream>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "agent/output/event_json.h"
@@ -49,7 +50,8 @@ class TokenChecksTest : public ::testing::Test {
     v1::TokenInfo info;
     decoder_.Decode(token, &info);
     std::vector<std::string> out;
-    for (auto& f : checks_->Check(token, info)) out.push_back(f.type);
+    for (auto& f : checks_->Check(token, info))
+      out.emplace_back(AlertTypeName(f.type));
     return out;
   }
   std::string Rs(std::string payload, std::string kid = "rsa-1") {
@@ -126,8 +128,14 @@ TEST_F(TokenChecksTest, WeakSecretFoundOnTheWorker) {
   decoder_.Decode(token, &info);
   auto record = output::MakeTokenRecord(info, checks_->Check(token, info));
   ASSERT_TRUE(checks_->QueueWeakSecret(token, record));
-  checks_->Drain(std::chrono::seconds(10));
-  EXPECT_EQ(record->weak_state.load(), output::TokenRecord::kWeakFound);
+  EXPECT_TRUE(record->weak_pending());
+  // The worker posts its verdict; only the owner's thread writes it into
+  // the record, so the record stays pending until it is delivered.
+  for (int i = 0; i < 1000 && !checks_->Idle(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_TRUE(record->weak_pending());
+  EXPECT_EQ(checks_->DeliverVerdicts(), 1u);
+  EXPECT_EQ(record->weak_state, output::TokenRecord::kWeakFound);
   EXPECT_NE(record->weak_detail.find("line 2"), std::string::npos)
       << record->weak_detail;
   EXPECT_EQ(record->weak_detail.find("secret\""),
@@ -140,7 +148,7 @@ TEST_F(TokenChecksTest, WeakSecretFoundOnTheWorker) {
   auto record2 = output::MakeTokenRecord(info);
   ASSERT_TRUE(checks_->QueueWeakSecret(strong, record2));
   checks_->Drain(std::chrono::seconds(10));
-  EXPECT_EQ(record2->weak_state.load(), output::TokenRecord::kWeakClear);
+  EXPECT_EQ(record2->weak_state, output::TokenRecord::kWeakClear);
   // Not an HMAC token: nothing to search.
   v1::TokenInfo rs;
   decoder_.Decode(Rs(kGood), &rs);
@@ -155,7 +163,7 @@ TEST_F(TokenChecksTest, PendingSearchesSurviveAReload) {
   // 200 tokens {"iss":"legacy-app","exp":1764497703,"jti":"<prefix><i>"},
   // HS256 with "secret", queued for the weak-secret search on `checks`.
   auto queue_weak = [this](TokenChecks* checks, const std::string& prefix) {
-    std::vector<output::TokenRef> records;
+    std::vector<output::MutableTokenRef> records;
     for (int i = 0; i < 200; ++i) {
       std::string token = SignJwt(
           "HS256", "",
@@ -169,23 +177,24 @@ TEST_F(TokenChecksTest, PendingSearchesSurviveAReload) {
     }
     return records;
   };
-  std::vector<output::TokenRef> records = queue_weak(checks_.get(), "w");
+  std::vector<output::MutableTokenRef> records = queue_weak(checks_.get(), "w");
   auto next = TokenChecks::Create(cfg_, &stats_);
   ASSERT_TRUE(next.ok());
   (*next)->AdoptPending(checks_.get());
   checks_.reset();  // waits only for the search in flight
   (*next)->Drain(std::chrono::seconds(30));
   for (const auto& r : records)
-    ASSERT_EQ(r->weak_state.load(), output::TokenRecord::kWeakFound);
+    ASSERT_EQ(r->weak_state, output::TokenRecord::kWeakFound);
 
   // Reloaded to a config without a weak-secrets list: nothing to search.
-  std::vector<output::TokenRef> more = queue_weak(next->get(), "v");
+  std::vector<output::MutableTokenRef> more = queue_weak(next->get(), "v");
   config::Config no_list = cfg_;
   no_list.detections.weak_secrets_file.clear();
   auto bare = TokenChecks::Create(no_list, &stats_);
   ASSERT_TRUE(bare.ok());
   (*bare)->AdoptPending(next->get());
   next->reset();
+  (*bare)->DeliverVerdicts();
   for (const auto& r : more) ASSERT_FALSE(r->weak_pending());
 }
 

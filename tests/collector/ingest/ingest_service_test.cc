@@ -12,12 +12,12 @@
 #include <memory>
 #include <string>
 
-#include "agent/config/config.h"
 #include "agent/output/collector_sink.h"
 #include "agent/output/event_json.h"
 #include "agent/output/usage_record.h"
 #include "collector/engine.h"
 #include "collector/store/store.h"
+#include "common/config.h"
 #include "tests/bench/bench_tokens.h"
 
 namespace tokenwatch::collector {

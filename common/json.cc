@@ -1,4 +1,4 @@
-#include "agent/util/json.h"
+#include "common/json.h"
 
 namespace tokenwatch::util {
 

@@ -1,8 +1,8 @@
 // JSON string escaping shared by the agent and the collector: quotes,
 // backslashes and control characters escaped; invalid UTF-8 becomes U+FFFD,
 // so every document written is valid JSON whatever bytes the wire carried.
-#ifndef TOKENWATCH_AGENT_UTIL_JSON_H_
-#define TOKENWATCH_AGENT_UTIL_JSON_H_
+#ifndef TOKENWATCH_COMMON_JSON_H_
+#define TOKENWATCH_COMMON_JSON_H_
 
 #include <string>
 #include <string_view>
@@ -22,4 +22,4 @@ void AppendValidUtf8(std::string* out, std::string_view s);
 
 }  // namespace tokenwatch::util
 
-#endif  // TOKENWATCH_AGENT_UTIL_JSON_H_
+#endif  // TOKENWATCH_COMMON_JSON_H_

@@ -1,4 +1,4 @@
-#include "agent/config/tls_credentials.h"
+#include "common/tls_credentials.h"
 
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/security/server_credentials.h>

@@ -1,4 +1,4 @@
-#include "agent/config/tls_credentials.h"
+#include "common/tls_credentials.h"
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -17,7 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "agent/config/config.h"
+#include "common/config.h"
 #include "gtest/gtest.h"
 
 namespace tokenwatch::config {

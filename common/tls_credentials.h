@@ -4,8 +4,8 @@
 // not belong to its certificate, is a start-up error that names the config
 // file, the line and the key, rather than a handshake that fails later
 // with a vague message on the other side.
-#ifndef TOKENWATCH_AGENT_CONFIG_TLS_CREDENTIALS_H_
-#define TOKENWATCH_AGENT_CONFIG_TLS_CREDENTIALS_H_
+#ifndef TOKENWATCH_COMMON_TLS_CREDENTIALS_H_
+#define TOKENWATCH_COMMON_TLS_CREDENTIALS_H_
 
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/security/server_credentials.h>
@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "agent/config/config.h"
+#include "common/config.h"
 
 namespace tokenwatch::config {
 
@@ -55,4 +55,4 @@ absl::StatusOr<TlsCredentials<grpc::ServerCredentials>> MakeServerCredentials(
 
 }  // namespace tokenwatch::config
 
-#endif  // TOKENWATCH_AGENT_CONFIG_TLS_CREDENTIALS_H_
+#endif  // TOKENWATCH_COMMON_TLS_CREDENTIALS_H_

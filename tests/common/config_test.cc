@@ -1,4 +1,4 @@
-#include "agent/config/config.h"
+#include "common/config.h"
 
 #include <cstdio>
 #include <filesystem>

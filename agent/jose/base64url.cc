@@ -1,9 +1,9 @@
-#include "agent/token/base64url.h"
+#include "agent/jose/base64url.h"
 
 #include <array>
 #include <cstdint>
 
-namespace tokenwatch::token {
+namespace tokenwatch::jose {
 namespace {
 
 constexpr char kAlphabet[] =
@@ -57,4 +57,4 @@ std::string Base64UrlEncode(std::string_view in) {
   return out;
 }
 
-}  // namespace tokenwatch::token
+}  // namespace tokenwatch::jose

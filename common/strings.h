@@ -1,8 +1,8 @@
 // ASCII helpers on std::string_view. Debian's Abseil is built with its own
 // absl::string_view (not std::string_view), so its string functions do not
 // take ours; these few cover what the data path needs.
-#ifndef TOKENWATCH_AGENT_UTIL_STRINGS_H_
-#define TOKENWATCH_AGENT_UTIL_STRINGS_H_
+#ifndef TOKENWATCH_COMMON_STRINGS_H_
+#define TOKENWATCH_COMMON_STRINGS_H_
 
 #include <cstddef>
 #include <string>
@@ -64,4 +64,4 @@ inline bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
 }  // namespace tokenwatch::util
 
-#endif  // TOKENWATCH_AGENT_UTIL_STRINGS_H_
+#endif  // TOKENWATCH_COMMON_STRINGS_H_

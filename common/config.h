@@ -1,8 +1,8 @@
 // The YAML configuration shared by agents and the collector (SPEC.md,
 // "Config"). Loading validates the whole schema: unknown keys, wrong types
 // and bad durations are errors that name the file, the line and the key.
-#ifndef TOKENWATCH_AGENT_CONFIG_CONFIG_H_
-#define TOKENWATCH_AGENT_CONFIG_CONFIG_H_
+#ifndef TOKENWATCH_COMMON_CONFIG_H_
+#define TOKENWATCH_COMMON_CONFIG_H_
 
 #include <cstdint>
 #include <optional>
@@ -163,4 +163,4 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml,
 
 }  // namespace tokenwatch::config
 
-#endif  // TOKENWATCH_AGENT_CONFIG_CONFIG_H_
+#endif  // TOKENWATCH_COMMON_CONFIG_H_
