@@ -105,6 +105,9 @@ BodyRule HttpSession::OnResponse(int dir, const MessageHead& head) {
   bool is_head = front.is_head, is_connect = front.is_connect;
   front.tracked = false;
   if (front.untracked_after == 0) pending_.erase(pending_.begin());
+  if (is_connect && status >= 200 && status < 300 && switch_ != nullptr) {
+    switch_->OnConnectTunnel(client_);
+  }
   if (status == 101 || (is_connect && status >= 200 && status < 300)) {
     parsers_[1 - dir].EnterTunnel();
     return BodyRule::kTunnel;

@@ -26,6 +26,9 @@ class ProtocolSwitch {
   // null) is that request's, to complete with stream 1's response.
   virtual void OnHttp2Upgrade(
       int client_dir, std::unique_ptr<analyzer::PendingRequest> observed) = 0;
+  // A CONNECT was answered 2xx: the tunnel's bytes may be any protocol,
+  // cleartext HTTP included (a proxy's client speaking to its target).
+  virtual void OnConnectTunnel(int client_dir) = 0;
   // Bytes HTTP/1 no longer parses (after CONNECT 2xx, 101, a preface).
   virtual void OnTunnelData(int dir, const uint8_t* data, size_t len) = 0;
 };

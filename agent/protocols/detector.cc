@@ -156,9 +156,20 @@ void ProtocolDetector::OnHttp2Upgrade(
   kind_ = Kind::kHttp2;
 }
 
+void ProtocolDetector::OnConnectTunnel(int client_dir) {
+  if (depth_ >= 2 || tunnel_ != nullptr) return;  // the bytes stay undecoded
+  tunnel_ = std::make_unique<ProtocolDetector>(analyzers_, ends_[0], ends_[1]);
+  tunnel_->depth_ = depth_ + 1;
+  tunnel_->SetClientSide(client_dir);
+}
+
 void ProtocolDetector::OnTunnelData(int dir, const uint8_t* data, size_t len) {
   if (upgraded_) {
     http2_->OnData(dir, data, len);
+    return;
+  }
+  if (tunnel_ != nullptr) {
+    tunnel_->OnData(dir, data, len);
     return;
   }
   analyzers_.http1->stats->undecoded_bytes += len;
@@ -172,6 +183,7 @@ void ProtocolDetector::Close() {
   }
   if (http1_) http1_->Close();
   if (http2_) http2_->Close();
+  if (tunnel_) tunnel_->Close();
 }
 
 }  // namespace tokenwatch::protocols

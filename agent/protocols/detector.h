@@ -40,6 +40,7 @@ class ProtocolDetector : public analyzer::StreamHandler,
   void OnHttp2Upgrade(
       int client_dir,
       std::unique_ptr<analyzer::PendingRequest> observed) override;
+  void OnConnectTunnel(int client_dir) override;
   void OnTunnelData(int dir, const uint8_t* data, size_t len) override;
 
   enum class Kind { kUndecided, kHttp1, kHttp2 };
@@ -63,6 +64,9 @@ class ProtocolDetector : public analyzer::StreamHandler,
   std::unique_ptr<http::HttpSession> http1_;
   std::unique_ptr<http2::Http2Session> http2_;
   bool upgraded_ = false;  // HTTP/1 handed over to http2_
+  // A CONNECT tunnel's bytes, detected afresh (HTTP/1 or HTTP/2 inside).
+  std::unique_ptr<ProtocolDetector> tunnel_;
+  int depth_ = 0;  // tunnels inside tunnels, bounded
 };
 
 class DetectingAnalyzerFactory : public analyzer::StreamHandlerFactory {
