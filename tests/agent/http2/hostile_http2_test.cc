@@ -34,9 +34,9 @@ std::string Request(const std::string& path) {
          LitNoIndex(kAuthorization, kBearer);
 }
 
-class HostileHttp2Test : public ::testing::Test {
- protected:
-  HostileHttp2Test() {
+class H2Harness {
+ public:
+  H2Harness() {
     ctx_.stats = &stats_;
     ctx_.observer = &obs_;
     ctx_.clock = &clock_;
@@ -92,7 +92,7 @@ class HostileHttp2Test : public ::testing::Test {
   }
   // Clean traffic's cost per byte: request, response, data, trailers.
   double CleanNsPerByte() {
-    HostileHttp2Test clean;
+    H2Harness clean;
     uint32_t id = 1;
     clean.S();
     auto t0 = std::chrono::steady_clock::now();
@@ -121,6 +121,8 @@ class HostileHttp2Test : public ::testing::Test {
   std::unique_ptr<Http2Session> session_;
   size_t peak_ = 0;
 };
+
+class HostileHttp2Test : public ::testing::Test, public H2Harness {};
 
 TEST_F(HostileHttp2Test, ConcurrentStreamsBeyondTheBound) {
   uint32_t id = 1;
