@@ -75,6 +75,9 @@ void ProtocolDetector::OnData(int dir, const uint8_t* data, size_t len) {
     case Kind::kHttp1:
       http1_->OnData(dir, data, len);
       return;
+    case Kind::kOpaque:
+      analyzers_.http1->stats->undecoded_bytes += len;
+      return;
     case Kind::kUndecided:
       break;
   }
@@ -102,6 +105,10 @@ void ProtocolDetector::OnData(int dir, const uint8_t* data, size_t len) {
 }
 
 void ProtocolDetector::StartHttp1() {
+  if (depth_ > 0) {
+    kind_ = Kind::kOpaque;
+    return;
+  }
   kind_ = Kind::kHttp1;
   http1_ = std::make_unique<http::HttpSession>(analyzers_.http1, ends_[0],
                                                ends_[1]);
@@ -140,7 +147,7 @@ void ProtocolDetector::OnGap(int dir, uint64_t len) {
   }
   if (kind_ == Kind::kHttp2) {
     http2_->OnGap(dir, len);
-  } else {
+  } else if (kind_ == Kind::kHttp1) {
     http1_->OnGap(dir, len);
   }
 }

@@ -152,6 +152,16 @@ TEST_F(DetectorTest, H2cInsideAConnectTunnel) {
   EXPECT_EQ(stats_.undecoded_bytes, 0u);
 }
 
+TEST_F(DetectorTest, Http1InsideAConnectTunnelStaysOpaque) {
+  det_->SetClientSide(0);
+  Feed(0, "CONNECT db:5432 HTTP/1.1\r\n\r\n");
+  Feed(1, "HTTP/1.1 200 Connection established\r\n\r\n");
+  std::string inner = "GET /inside HTTP/1.1\r\nHost: db\r\n\r\n";
+  Feed(0, inner);
+  EXPECT_EQ(obs_.seen.size(), 1u);
+  EXPECT_EQ(stats_.undecoded_bytes, inner.size());
+}
+
 TEST_F(DetectorTest, WebSocketTunnelBytesAreCountedAsUndecoded) {
   det_->SetClientSide(0);
   Feed(0, "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n");
