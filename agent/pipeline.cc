@@ -25,7 +25,7 @@ Pipeline::Pipeline(const config::Config& config, const std::string& agent_id,
               kMaxOpenFolds, &gate_,
               absl::ToInt64Seconds(config.detections.clock_leeway)),
       usage_(agent_id, &extractor_, &tokens_, &attributor_, &folder_, &stats_),
-      analyzers_(&http_),
+      analyzers_(protocols::Analyzers{&http_, &http2_}),
       flows_(config.agent.limits.max_flows,
              absl::ToInt64Microseconds(config.agent.limits.flow_idle_timeout),
              &analyzers_, &budget_, &stats_),
@@ -37,6 +37,12 @@ Pipeline::Pipeline(const config::Config& config, const std::string& agent_id,
   http_.stats = &stats_;
   http_.observer = &usage_;
   http_.clock = &clock_;
+  // HTTP/2 shares the HTTP/1 bounds where they mean the same thing.
+  http2_.max_header_bytes = config.agent.limits.max_header_bytes;
+  http2_.max_header_list_bytes = config.agent.limits.max_header_bytes;
+  http2_.stats = &stats_;
+  http2_.observer = &usage_;
+  http2_.clock = &clock_;
 }
 
 Pipeline::~Pipeline() { Finish(); }

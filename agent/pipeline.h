@@ -1,7 +1,8 @@
 // The agent's data path for one thread: packets in, usage events out,
 // assembled from its layers, each given its consumer:
 //   packet → decode (+ IP defragmentation) → tcp::FlowTable (stream layer)
-//   → analyzer (http::HttpSession, from Http1AnalyzerFactory)
+//   → protocol detection (protocols::ProtocolDetector) → analyzer
+//     (http::HttpSession for HTTP/1, http2::Http2Session for HTTP/2, gRPC)
 //   → token::UsageTracker (token layer) → output::EventFolder → EventSink.
 // Everything it owns is per-pipeline, so N pipelines fed by a flow-hash
 // dispatcher (FlowKey is direction-independent) scale across cores.
@@ -17,8 +18,10 @@
 #include "agent/capture/packet.h"
 #include "agent/decode/defragmenter.h"
 #include "agent/http/session.h"
+#include "agent/http2/session.h"
 #include "agent/output/event_folder.h"
 #include "agent/output/event_sink.h"
+#include "agent/protocols/detector.h"
 #include "agent/service/attribution.h"
 #include "agent/stats.h"
 #include "agent/tcp/flow_table.h"
@@ -128,7 +131,8 @@ class Pipeline {
   token::UsageTracker usage_;
   analyzer::PacketClock clock_;
   http::SessionContext http_;
-  http::Http1AnalyzerFactory analyzers_;
+  http2::Http2Context http2_;
+  protocols::DetectingAnalyzerFactory analyzers_;
   tcp::FlowTable flows_;
   decode::Defragmenter defrag_;
   int64_t last_expire_us_ = 0;

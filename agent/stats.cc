@@ -67,6 +67,26 @@ const char* AnomalyName(Anomaly a) {
       return "http2_preface";
     case Anomaly::kIpFragmentOverlap:
       return "ip_fragment_overlap";
+    case Anomaly::kHttp2BadPreface:
+      return "http2_bad_preface";
+    case Anomaly::kHttp2FrameError:
+      return "http2_frame_error";
+    case Anomaly::kHttp2Resync:
+      return "http2_resync";
+    case Anomaly::kHttp2HpackUnknownIndex:
+      return "http2_hpack_unknown_index";
+    case Anomaly::kHttp2HpackError:
+      return "http2_hpack_error";
+    case Anomaly::kHttp2HpackTableSize:
+      return "http2_hpack_table_size";
+    case Anomaly::kHttp2ContinuationFlood:
+      return "http2_continuation_flood";
+    case Anomaly::kHttp2RapidReset:
+      return "http2_rapid_reset";
+    case Anomaly::kHttp2ControlFlood:
+      return "http2_control_flood";
+    case Anomaly::kHttp2StreamError:
+      return "http2_stream_error";
     case Anomaly::kCount:
       break;
   }
@@ -99,6 +119,10 @@ const char* DropName(Drop d) {
       return "ip_fragment_timeout";
     case Drop::kFragmentLimit:
       return "ip_fragment_limit";
+    case Drop::kHttp2Streams:
+      return "http2_streams";
+    case Drop::kHttp2HeaderList:
+      return "http2_header_list";
     case Drop::kCount:
       break;
   }
@@ -168,6 +192,10 @@ std::string AgentStats::Summary() const {
   line("flows_timed_out", flows_timed_out);
   line("http_requests", http_requests);
   line("http_responses", http_responses);
+  line("http2_requests", http2_requests);
+  line("http2_responses", http2_responses);
+  line("grpc_requests", grpc_requests);
+  line("undecoded_bytes", undecoded_bytes);
   line("token_uses", token_uses);
   line("tokens", Breakdown(tokens, &KindName));
   line("malformed_tokens", Breakdown(malformed, &MalformedName));

@@ -45,8 +45,20 @@ enum class Anomaly : uint8_t {
   kHttpResponseWithoutRequest,
   kHttpVersion09,
   kHttpTunnel,         // CONNECT or Upgrade: parsing stopped
-  kHttp2Preface,       // prior-knowledge HTTP/2: not parsed
+  kHttp2Preface,       // HTTP/2 preface where HTTP/1 was parsed (tunnel)
   kIpFragmentOverlap,  // overlapping or inconsistent IP fragments
+  // HTTP/2 (agent/http2): malformed framing or compression, and the attack
+  // patterns of issue 13, each counted where the bound is hit.
+  kHttp2BadPreface,         // client bytes where the preface should be
+  kHttp2FrameError,         // a frame whose length/stream/flags break RFC 9113
+  kHttp2Resync,             // frame boundary searched (mid-stream pickup, gap)
+  kHttp2HpackUnknownIndex,  // HPACK field from before the capture: not guessed
+  kHttp2HpackError,         // block nghttp2 cannot decode: inflater restarted
+  kHttp2HpackTableSize,     // table size (SETTINGS or update) over the cap
+  kHttp2ContinuationFlood,  // header block over the bound (CVE-2024-27316)
+  kHttp2RapidReset,         // streams reset before any answer (CVE-2023-44487)
+  kHttp2ControlFlood,       // SETTINGS/PING/empty frames beyond the bound
+  kHttp2StreamError,        // HEADERS/trailers on a stream in the wrong state
   kCount,
 };
 const char* AnomalyName(Anomaly a);
@@ -64,6 +76,8 @@ enum class Drop : uint8_t {
   kWeakSecretQueue,      // HMAC tokens not searched: worker queue full
   kFragmentTimeout,      // IP datagram never completed
   kFragmentLimit,        // IP fragments over the reassembly bounds
+  kHttp2Streams,         // HTTP/2 streams over the per-connection bound
+  kHttp2HeaderList,      // decoded HTTP/2 header fields over the list bound
   kCount,
 };
 const char* DropName(Drop d);
@@ -96,6 +110,13 @@ struct AgentStats {
       0;  // gauge, set by Pipeline from the budget
   uint64_t http_requests = 0;
   uint64_t http_responses = 0;
+  uint64_t http2_requests = 0;   // HTTP/2 streams opened by a request
+  uint64_t http2_responses = 0;  // final response heads (:status >= 200)
+  uint64_t grpc_requests = 0;    // of http2_requests, gRPC calls
+  // Bytes no analyzer understood: skipped while searching for a message or
+  // frame boundary, or inside a tunnel nothing parses ("saw nothing" is
+  // never silent).
+  uint64_t undecoded_bytes = 0;
   uint64_t token_uses = 0;
   uint64_t token_cache_hits = 0;
   uint64_t token_cache_misses = 0;

@@ -18,7 +18,7 @@ BUILD=${BUILD_FUZZ:-build-fuzz}
 SECONDS_EACH=${FUZZ_SECONDS:-60}
 RSS_MB=${FUZZ_RSS_MB:-2048}
 JOBS=${JOBS:-$(nproc)}
-ALL=(decoder reassembly http extractor jwt jwks config intake pipeline)
+ALL=(decoder reassembly http http2 extractor jwt jwks config intake pipeline)
 TARGETS=("$@")
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=("${ALL[@]}")
 for t in "${TARGETS[@]}"; do
@@ -40,6 +40,7 @@ OUT=$BUILD/fuzz
 dict_for() {
   case $1 in
     http|extractor|reassembly|pipeline) echo tests/fuzz/dicts/http.dict ;;
+    http2) echo tests/fuzz/dicts/http2.dict ;;
     jwks) echo tests/fuzz/dicts/json.dict ;;
     jwt) echo tests/fuzz/dicts/jwt.dict ;;
     config) echo tests/fuzz/dicts/config.dict ;;

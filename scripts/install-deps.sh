@@ -17,6 +17,8 @@ PACKAGES=(
   # least privilege: setpriv (CAP_NET_RAW-only runs), systemd-analyze (unit checks),
   # libseccomp for Python (the units' syscall filters, applied without systemd)
   util-linux systemd python3-seccomp
+  # HTTP/2 and gRPC (issue 13): nghttp2's HPACK inflater (build); h2load, nghttpx (h2c upgrade) and grpcio (tests)
+  libnghttp2-dev nghttp2-client nghttp2-proxy python3-grpcio
   # fuzzing (make fuzz): clang with libFuzzer, ASan and UBSan
   clang libclang-rt-14-dev libfuzzer-14-dev
 )

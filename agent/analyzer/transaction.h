@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string_view>
 
 #include "agent/analyzer/stream.h"
@@ -45,10 +46,16 @@ struct Request {
   }
 };
 
+// The names events carry ("protocol", "source").
+const char* ProtocolName(Protocol p);  // "http/1.1" | "h2" | "grpc"
+const char* SourceName(Source s);      // "pcap" | "tls_probe"
+
 // How the request ended.
 struct Completion {
   uint32_t status = 0;  // 0: no response seen
   int64_t ts_us = 0;
+  // gRPC: the grpc-status of the trailers, when one was seen and decoded.
+  std::optional<uint32_t> grpc_status;
 };
 
 // What an observer keeps of a request until its completion; the analyzer

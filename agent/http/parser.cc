@@ -115,6 +115,7 @@ void HttpParser::Feed(const uint8_t* data, size_t len) {
         break;
       case State::kResync:
         used = FeedResync(data, len);
+        stats_->undecoded_bytes += used;  // skipped before a message start
         break;
       case State::kBody:
       case State::kChunkData: {
@@ -135,7 +136,9 @@ void HttpParser::Feed(const uint8_t* data, size_t len) {
         used = FeedLine(data, len);
         break;
       case State::kUntilClose:
+        return;
       case State::kTunnel:
+        handler_->OnTunnelData(*this, data, len);
         return;
     }
     data += used;

@@ -36,6 +36,10 @@ class Handler {
   virtual void OnOpaqueProtocol(HttpParser& parser) {}
   // Framing was lost (a gap or malformed bytes): messages were skipped.
   virtual void OnLostSync(HttpParser& parser) {}
+  // Bytes after the parser entered a tunnel (CONNECT 2xx, 101, an HTTP/2
+  // preface): another protocol's, which this parser does not read.
+  virtual void OnTunnelData(HttpParser& parser, const uint8_t* data,
+                            size_t len) {}
 };
 
 class HttpParser {

@@ -1,6 +1,7 @@
 #include "agent/http/session.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/strings.h"
 
 namespace tokenwatch::http {
 
@@ -51,6 +52,8 @@ BodyRule HttpSession::OnRequest(int dir, const MessageHead& head) {
   }
   p.is_head = head.method == "HEAD";
   p.is_connect = head.method == "CONNECT";
+  p.upgrade_h2c = switch_ != nullptr &&
+                  util::ContainsIgnoreCase(head.Find("upgrade"), "h2c");
 
   analyzer::Request req = ToRequest(head);
   req.source = ctx_->source;
@@ -94,10 +97,17 @@ BodyRule HttpSession::OnResponse(int dir, const MessageHead& head) {
     return status == 204 || status == 304 ? BodyRule::kNone
                                           : BodyRule::kFromHeaders;
   }
+  if (status == 101 && front.upgrade_h2c) {
+    // HTTP/2 from here; the request's answer comes on stream 1.
+    switch_->OnHttp2Upgrade(client_, std::move(front.observed));
+  }
   Complete(front, static_cast<uint32_t>(status));
   bool is_head = front.is_head, is_connect = front.is_connect;
   front.tracked = false;
   if (front.untracked_after == 0) pending_.erase(pending_.begin());
+  if (is_connect && status >= 200 && status < 300 && switch_ != nullptr) {
+    switch_->OnConnectTunnel(client_);
+  }
   if (status == 101 || (is_connect && status >= 200 && status < 300)) {
     parsers_[1 - dir].EnterTunnel();
     return BodyRule::kTunnel;
@@ -118,6 +128,16 @@ void HttpSession::OnLostSync(HttpParser& parser) {
   // Report what is pending without a status rather than shift every later
   // status onto the wrong request.
   Close();
+}
+
+void HttpSession::OnTunnelData(HttpParser& parser, const uint8_t* data,
+                               size_t len) {
+  int dir = &parser == &parsers_[0] ? 0 : 1;
+  if (switch_ != nullptr) {
+    switch_->OnTunnelData(dir, data, len);
+  } else {
+    ctx_->stats->undecoded_bytes += len;
+  }
 }
 
 void HttpSession::Close() {

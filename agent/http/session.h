@@ -16,6 +16,23 @@
 
 namespace tokenwatch::http {
 
+// Where a connection leaves HTTP/1: the owner of the session (the
+// protocol detector) hears of an h2c upgrade and gets the tunnel's bytes.
+class ProtocolSwitch {
+ public:
+  virtual ~ProtocolSwitch() = default;
+  // A 101 answered `Upgrade: h2c`: HTTP/2 follows in both directions, and
+  // the upgrade request is its stream 1 (RFC 7540 3.2). `observed` (may be
+  // null) is that request's, to complete with stream 1's response.
+  virtual void OnHttp2Upgrade(
+      int client_dir, std::unique_ptr<analyzer::PendingRequest> observed) = 0;
+  // A CONNECT was answered 2xx: the tunnel's bytes may be any protocol,
+  // cleartext HTTP included (a proxy's client speaking to its target).
+  virtual void OnConnectTunnel(int client_dir) = 0;
+  // Bytes HTTP/1 no longer parses (after CONNECT 2xx, 101, a preface).
+  virtual void OnTunnelData(int dir, const uint8_t* data, size_t len) = 0;
+};
+
 // What every session of one pipeline shares.
 struct SessionContext {
   size_t max_header_bytes = 64 * 1024;
@@ -49,6 +66,12 @@ class HttpSession : public analyzer::StreamHandler, public Handler {
   void OnOpaqueProtocol(HttpParser& parser) override {
     parsers_[&parser == &parsers_[0] ? 1 : 0].EnterTunnel();
   }
+  void OnTunnelData(HttpParser& parser, const uint8_t* data,
+                    size_t len) override;
+
+  // Who hears of an upgrade and gets tunnel bytes; without one they are
+  // counted as undecoded.
+  void set_protocol_switch(ProtocolSwitch* to) { switch_ = to; }
 
  private:
   struct Pending {
@@ -56,6 +79,7 @@ class HttpSession : public analyzer::StreamHandler, public Handler {
     uint32_t untracked_after = 0;  // untracked requests queued behind it
     bool is_head = false;
     bool is_connect = false;
+    bool upgrade_h2c = false;  // Upgrade: h2c (RFC 7540 3.2)
     std::unique_ptr<analyzer::PendingRequest> observed;  // may be null
   };
   BodyRule OnRequest(int dir, const MessageHead& head);
@@ -67,6 +91,7 @@ class HttpSession : public analyzer::StreamHandler, public Handler {
   int client_ = -1;  // direction of the client, -1 while unknown
   HttpParser parsers_[2];
   std::vector<Pending> pending_;  // usually 0 or 1: no deque block per flow
+  ProtocolSwitch* switch_ = nullptr;
 };
 
 // The HTTP/1 analyzer as the stream layer sees it: one session per

@@ -97,6 +97,20 @@ std::vector<MetricFamily> AgentMetrics::Collect() const {
                         "HTTP messages parsed.", C);
   b.Counter(http, stats_.http_requests, {{"direction", "request"}});
   b.Counter(http, stats_.http_responses, {{"direction", "response"}});
+  auto& http2 = b.Family("tokenwatch_agent_http2_messages_total",
+                         "HTTP/2 requests and final responses parsed.", C);
+  b.Counter(http2, stats_.http2_requests, {{"direction", "request"}});
+  b.Counter(http2, stats_.http2_responses, {{"direction", "response"}});
+  b.Counter(b.Family("tokenwatch_agent_grpc_requests_total",
+                     "gRPC calls (HTTP/2 requests with content-type "
+                     "application/grpc*).",
+                     C),
+            stats_.grpc_requests);
+  b.Counter(b.Family("tokenwatch_agent_undecoded_bytes_total",
+                     "Stream bytes no analyzer understood (skipped while "
+                     "searching for a message boundary, or tunnelled).",
+                     C),
+            stats_.undecoded_bytes);
   auto& anomalies = b.Family("tokenwatch_agent_anomalies_total",
                              "Protocol oddities seen on the wire, by name.", C);
   for (size_t i = 0; i < stats_.anomalies.size(); ++i) {

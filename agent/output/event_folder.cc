@@ -22,13 +22,17 @@ void EventFolder::BuildKey(const UsageRecord& e) {
   const RequestInfo& r = *e.request;
   key_buf_.clear();
   for (const std::string* s : {&e.token->info.fp(), &r.service, &r.method,
-                               &r.path, &r.client, &r.server, &e.param}) {
+                               &r.path, &r.client, &r.server, &e.param,
+                               &r.protocol, &r.source}) {
     key_buf_.append(*s);
     key_buf_.push_back('\x1f');
   }
-  char tail[16];
-  int n = snprintf(tail, sizeof tail, "%u|%d", e.status,
-                   static_cast<int>(e.location));
+  char tail[48];
+  int n = snprintf(tail, sizeof tail, "%u|%d|%lld", e.status,
+                   static_cast<int>(e.location),
+                   e.grpc_status.has_value()
+                       ? static_cast<long long>(*e.grpc_status)
+                       : -1LL);
   key_buf_.append(tail, n);
 }
 

@@ -4,7 +4,8 @@
 // first/last observation times. Windows tumble on packet time: every open
 // fold is emitted when the window that began with the first of them closes.
 // Folding is keyed on everything a detection reads (token, service, method,
-// path, client, server, status, location) and never spans the token's exp or
+// path, client, server, status, location, protocol, source, grpc_status)
+// and never spans the token's exp or
 // nbf, so no detection loses what it needs.
 #ifndef TOKENWATCH_AGENT_OUTPUT_EVENT_FOLDER_H_
 #define TOKENWATCH_AGENT_OUTPUT_EVENT_FOLDER_H_

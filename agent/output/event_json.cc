@@ -107,10 +107,15 @@ void AppendEventJson(const UsageRecord& e, std::string* out) {
   Str(out, "path", r.path);
   Str(out, "client", r.client);
   Str(out, "server", r.server);
+  Str(out, "protocol", r.protocol);
+  Str(out, "source", r.source);
   if (e.status == 0) {
     out->append(",\"status\":null");
   } else {
     absl::StrAppend(out, ",\"status\":", e.status);
+  }
+  if (e.grpc_status.has_value()) {
+    absl::StrAppend(out, ",\"grpc_status\":", *e.grpc_status);
   }
   Str(out, "location", LocationName(e.location));
   if (!e.param.empty()) Str(out, "param", e.param);

@@ -75,6 +75,9 @@ void ToProto(const UsageRecord& r, v1::UsageEvent* out) {
     e.add_findings(name);
     (*e.mutable_finding_details())[name] = detail;
   });
+  e.set_protocol(r.request->protocol);
+  if (r.grpc_status.has_value()) e.set_grpc_status(*r.grpc_status);
+  e.set_source(r.request->source);
 }
 
 }  // namespace tokenwatch::output
@@ -112,6 +115,13 @@ void AppendBatchEvent(const UsageRecord& r, std::string* out) {
     PutLen(2, Utf8(detail, &scratch), &entry);
     PutLen(15, entry, &body);
   });
+  PutBytes(16, q.protocol, &body);
+  if (r.grpc_status.has_value()) {
+    // optional: explicit presence, so a set 0 (OK) is written too.
+    PutVarint(17 << 3 | kVarint, &body);
+    PutVarint(*r.grpc_status, &body);
+  }
+  PutBytes(18, q.source, &body);
   PutVarint(2 << 3 | kLen, out);
   PutVarint(body.size(), out);
   out->append(body);

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,8 @@ struct RequestInfo {
   std::string path;    // without the query string
   std::string client;  // ip
   std::string server;  // ip:port
+  std::string protocol;  // "http/1.1" | "h2" | "grpc"
+  std::string source;    // "pcap" | "tls_probe"
 };
 
 // An agent-side finding about a token: the alert type and why.
@@ -60,6 +63,7 @@ struct UsageRecord {
   int64_t last_ts_us = 0;
   uint32_t count = 1;
   uint32_t status = 0;  // 0: no response seen
+  std::optional<uint32_t> grpc_status;  // gRPC trailers' grpc-status
   v1::TokenLocation location = v1::TOKEN_LOCATION_UNSPECIFIED;
   std::string param;
   std::shared_ptr<const RequestInfo> request;

@@ -12,6 +12,7 @@ class UsageTracker::PendingUses : public analyzer::PendingRequest {
   void Complete(const analyzer::Completion& done) override {
     for (output::UsageRecord& u : uses) {
       u.status = done.status;
+      u.grpc_status = done.grpc_status;
       folder_->Add(std::move(u));
     }
     uses.clear();
@@ -79,6 +80,8 @@ std::unique_ptr<analyzer::PendingRequest> UsageTracker::OnRequest(
   }
   req->client = client.ip;
   req->server = service::Attributor::JoinHostPort(server.ip, server.port);
+  req->protocol = analyzer::ProtocolName(request.protocol);
+  req->source = analyzer::SourceName(request.source);
   for (output::UsageRecord& u : pending->uses) u.request = req;
   return pending;
 }

@@ -10,7 +10,8 @@ env:     TOKENWATCH_AGENT_ARGS  extra agent arguments (shell words)
          TOKENWATCH_AGENT_TIMEOUT  seconds, default 120
 
 Each event is projected to the keys of the expected lines (method, path,
-status, location, param, service, client, server, token{kind, fp, sub, jti,
+status, location, param, service, client, server, protocol, source,
+token{kind, fp, sub, jti,
 iss, alg}); an event with "count": N stands for N lines; an absent or null
 param/sub/jti/iss/alg reads as "". Both lists are sorted and compared as
 multisets. Exit 0 on a match, 1 on a mismatch or agent failure, 2 on bad
@@ -26,7 +27,8 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONFIG = os.path.join(HERE, 'tokenwatch.yaml')
-KEYS = ['method', 'path', 'status', 'location', 'param', 'service', 'client', 'server']
+KEYS = ['method', 'path', 'status', 'location', 'param', 'service', 'client', 'server',
+        'protocol', 'source']
 TOKEN_KEYS = ['kind', 'fp', 'sub', 'jti', 'iss', 'alg']
 AGENT_NAME = 'tokenwatch-agent'
 
@@ -71,6 +73,8 @@ def project(event):
     line = {k: event.get(k) for k in KEYS}
     line['param'] = text(line['param'])
     line['token'] = {k: text(tok.get(k)) for k in TOKEN_KEYS}
+    if event.get('grpc_status') is not None:
+        line['grpc_status'] = event['grpc_status']  # gRPC only
     count = event.get('count', 1)
     if not isinstance(count, int) or isinstance(count, bool) or count < 1:
         raise ValueError(f'bad count {count!r}')

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <optional>
 
 #include "agent/output/event_folder.h"
 #include "agent/output/event_json.h"
@@ -21,6 +22,8 @@ UsageRecord Use(int64_t ts_us, uint32_t status = 200,
   req->path = std::move(path);
   req->client = "10.0.3.7";
   req->server = "10.0.0.5:8080";
+  req->protocol = "http/1.1";
+  req->source = "pcap";
   v1::TokenInfo token;
   token.set_kind(v1::TOKEN_KIND_JWT);
   token.set_fp("9f2c");
@@ -49,9 +52,60 @@ TEST(EventJsonTest, MatchesTheSpecShape) {
       out,
       R"({"ts":"2025-11-30T10:15:00.120Z","last_ts":"2025-11-30T10:15:00.870Z","count":3,)"
       R"("agent":"host-a","service":"orders","method":"GET","path":"/v1/orders/42",)"
-      R"("client":"10.0.3.7","server":"10.0.0.5:8080","status":200,"location":"query","param":"access_token",)"
+      R"("client":"10.0.3.7","server":"10.0.0.5:8080","protocol":"http/1.1","source":"pcap",)"
+      R"("status":200,"location":"query","param":"access_token",)"
       R"("token":{"kind":"jwt","fp":"9f2c","aud":["orders-api"],"exp":1764497710,"alg":"RS256"},)"
       R"("findings":["token_in_url"],"finding_details":{"token_in_url":"token in query parameter access_token"}})");
+}
+
+// gRPC: the protocol and the trailers' grpc-status, 0 included.
+UsageRecord Grpc(std::optional<uint32_t> grpc_status) {
+  UsageRecord e = Use(kT0, 200, "/payments.v1.Payments/Refund");
+  auto req = std::make_shared<RequestInfo>(*e.request);
+  req->method = "POST";
+  req->protocol = "grpc";
+  e.request = std::move(req);
+  e.grpc_status = grpc_status;
+  return e;
+}
+
+TEST(EventJsonTest, GrpcStatusWhenSet) {
+  std::string out;
+  AppendEventJson(Grpc(16), &out);
+  EXPECT_NE(out.find(R"("protocol":"grpc","source":"pcap","status":200,)"
+                     R"("grpc_status":16,"location")"),
+            std::string::npos)
+      << out;
+  out.clear();
+  AppendEventJson(Grpc(0), &out);
+  EXPECT_NE(out.find(R"("grpc_status":0,)"), std::string::npos) << out;
+  out.clear();
+  AppendEventJson(Grpc(std::nullopt), &out);  // trailers unseen or undecoded
+  EXPECT_EQ(out.find("grpc_status"), std::string::npos) << out;
+}
+
+TEST(EventFolderTest, KeyHoldsProtocolAndGrpcStatus) {
+  VectorSink sink;
+  EventFolder f(/*window_us=*/1000000, 100, &sink);
+  f.Add(Grpc(0));
+  f.Add(Grpc(0));   // folds
+  f.Add(Grpc(16));  // another outcome: its own event
+  f.Add(Grpc(std::nullopt));
+  UsageRecord h2 = Grpc(0);
+  auto req = std::make_shared<RequestInfo>(*h2.request);
+  req->protocol = "h2";
+  h2.request = std::move(req);
+  h2.grpc_status.reset();
+  f.Add(std::move(h2));  // same path over plain HTTP/2: its own event
+  EXPECT_EQ(sink.events.size(), 4u);
+  f.FlushAll();
+  ASSERT_EQ(sink.events.size(), 5u);
+  EXPECT_EQ(sink.events[4].count(), 1u);
+  EXPECT_EQ(sink.events[4].grpc_status(), 0u);
+  EXPECT_TRUE(sink.events[1].has_grpc_status());
+  EXPECT_EQ(sink.events[1].grpc_status(), 16u);
+  EXPECT_FALSE(sink.events[2].has_grpc_status());
+  EXPECT_EQ(sink.events[3].protocol(), "h2");
 }
 
 TEST(EventJsonTest, NoResponseIsNullAndStringsAreEscaped) {
@@ -134,6 +188,14 @@ TEST(EventJsonTest, BatchWireFormMatchesTheProto) {
   f.location = v1::TOKEN_LOCATION_QUERY;
   f.param = "token";
   uses.push_back(f);
+  uses.push_back(Grpc(0));   // optional: a set zero is on the wire
+  uses.push_back(Grpc(16));  // UNAUTHENTICATED
+  UsageRecord bare = Use(kT0);  // no protocol or source: nothing written
+  auto bare_req = std::make_shared<RequestInfo>(*bare.request);
+  bare_req->protocol.clear();
+  bare_req->source.clear();
+  bare.request = std::move(bare_req);
+  uses.push_back(bare);
 
   std::string wire;
   v1::EventBatch want;
@@ -163,6 +225,14 @@ TEST(EventJsonTest, BatchWireFormMatchesTheProto) {
   }
   EXPECT_EQ(got.events(3).findings_size(), 3);  // two of the token's + url
   EXPECT_TRUE(got.events(3).token().has_nbf());
+  EXPECT_EQ(got.events(0).protocol(), "http/1.1");
+  EXPECT_EQ(got.events(0).source(), "pcap");
+  EXPECT_FALSE(got.events(0).has_grpc_status());
+  EXPECT_EQ(got.events(4).protocol(), "grpc");
+  EXPECT_TRUE(got.events(4).has_grpc_status());
+  EXPECT_EQ(got.events(4).grpc_status(), 0u);
+  EXPECT_EQ(got.events(5).grpc_status(), 16u);
+  EXPECT_EQ(got.events(6).protocol(), "");
 }
 
 // A request path (or claim) that is not UTF-8 must not make the batch

@@ -444,6 +444,8 @@ function expectedLines(conn, r, status) {
     service: serviceFor(hostHeader(conn, r), conn.port),
     client: conn.ip,
     server: `${fmtIp(conn.ip)}:${conn.port}`,
+    protocol: 'http/1.1',
+    source: 'pcap',
     token: {kind: u.tok.kind, fp: fingerprint(u.tok), sub: u.tok.sub, jti: u.tok.jti,
       iss: u.tok.iss, alg: u.tok.alg},
   }));

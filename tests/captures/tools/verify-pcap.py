@@ -31,7 +31,8 @@ KEY = open(os.path.join(HERE, 'fingerprint.key'), 'rb').read()
 SERVICES = {'orders.test': 'orders', 'payments.test': 'payments'}
 TOKEN_HEADERS = {'x-api-token'}
 TOKEN_PARAMS = {'access_token', 'id_token', 'token', 'jwt'}
-KEYS = ['method', 'path', 'status', 'location', 'param', 'service', 'client', 'server', 'token']
+KEYS = ['method', 'path', 'status', 'location', 'param', 'service', 'client', 'server', 'protocol',
+        'source', 'token']
 TOKEN_KEYS = ['kind', 'fp', 'sub', 'jti', 'iss', 'alg']
 
 
@@ -250,7 +251,8 @@ def main():
                 got.append({'method': method, 'path': target.split('?')[0], 'status': status,
                             'location': location, 'param': param,
                             'service': service_of(host, sport), 'client': cip,
-                            'server': fmt(sip, sport), 'token': describe(raw)})
+                            'server': fmt(sip, sport), 'protocol': 'http/1.1',
+                            'source': 'pcap', 'token': describe(raw)})
 
     # tshark's HTTP dissector must count the same requests
     lo, _, hi = a.ports.partition('-')

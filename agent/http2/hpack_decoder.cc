@@ -1,0 +1,369 @@
+#include "agent/http2/hpack_decoder.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+namespace tokenwatch::http2 {
+namespace {
+
+constexpr uint32_t kStaticEntries = 61;  // RFC 7541 Appendix A
+// nghttp2's initial table size (SETTINGS_HEADER_TABLE_SIZE's default).
+constexpr size_t kDefaultTableBytes = 4096;
+
+// RFC 7541 5.1: an integer with an N-bit prefix. Values over 2^32 are no
+// real index or length: rejected.
+bool ReadInt(const uint8_t* p, size_t len, size_t* pos, int prefix,
+             uint64_t* out) {
+  if (*pos >= len) return false;
+  uint64_t mask = (uint64_t{1} << prefix) - 1;
+  uint64_t v = p[(*pos)++] & mask;
+  if (v < mask) {
+    *out = v;
+    return true;
+  }
+  for (int shift = 0;; shift += 7) {
+    if (*pos >= len || shift > 28) return false;
+    uint8_t b = p[(*pos)++];
+    v += uint64_t{b & 0x7fu} << shift;
+    if ((b & 0x80) == 0) break;
+  }
+  if (v > 0xffffffffu) return false;
+  *out = v;
+  return true;
+}
+
+// RFC 7541 5.2: a string literal (H bit, 7-bit prefix length, bytes).
+bool SkipString(const uint8_t* p, size_t len, size_t* pos) {
+  uint64_t n = 0;
+  if (!ReadInt(p, len, pos, 7, &n) || n > len - *pos) return false;
+  *pos += n;
+  return true;
+}
+
+void PutInt(uint64_t v, int prefix, uint8_t first_bits, std::string* out) {
+  uint64_t mask = (uint64_t{1} << prefix) - 1;
+  if (v < mask) {
+    out->push_back(static_cast<char>(first_bits | v));
+    return;
+  }
+  out->push_back(static_cast<char>(first_bits | mask));
+  v -= mask;
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>(0x80 | (v & 0x7f)));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+// Allocation header: the size, so free() can count (nghttp2_mem's free
+// gets no size). 16 bytes keep malloc's alignment.
+constexpr size_t kAllocHeader = 16;
+
+}  // namespace
+
+bool HeaderList::Add(std::string_view name, std::string_view value,
+                     size_t max_bytes) {
+  size_t cost = name.size() + value.size() + 32;
+  if (truncated_ || bytes_ + cost > max_bytes) {
+    truncated_ = true;
+    return false;
+  }
+  bytes_ += cost;
+  Span s;
+  s.name = static_cast<uint32_t>(storage_.size());
+  s.name_len = static_cast<uint32_t>(name.size());
+  storage_.append(name);
+  s.value = static_cast<uint32_t>(storage_.size());
+  s.value_len = static_cast<uint32_t>(value.size());
+  storage_.append(value);
+  spans_.push_back(s);
+  return true;
+}
+
+void HeaderList::Shrink(size_t keep_bytes) {
+  if (storage_.capacity() > keep_bytes) {
+    storage_.clear();
+    storage_.shrink_to_fit();
+  }
+  if (spans_.capacity() * sizeof(Span) > keep_bytes) {
+    spans_.clear();
+    spans_.shrink_to_fit();
+  }
+}
+
+void* HpackDecoder::Malloc(size_t size, void* self) {
+  auto* d = static_cast<HpackDecoder*>(self);
+  auto* p = static_cast<uint8_t*>(std::malloc(size + kAllocHeader));
+  if (p == nullptr) return nullptr;
+  std::memcpy(p, &size, sizeof size);
+  d->allocated_ += size;
+  return p + kAllocHeader;
+}
+
+void HpackDecoder::Free(void* ptr, void* self) {
+  if (ptr == nullptr) return;
+  auto* d = static_cast<HpackDecoder*>(self);
+  uint8_t* p = static_cast<uint8_t*>(ptr) - kAllocHeader;
+  size_t size;
+  std::memcpy(&size, p, sizeof size);
+  d->allocated_ -= size;
+  std::free(p);
+}
+
+void* HpackDecoder::Calloc(size_t n, size_t size, void* self) {
+  if (size != 0 && n > SIZE_MAX / size) return nullptr;
+  void* p = Malloc(n * size, self);
+  if (p != nullptr) std::memset(p, 0, n * size);
+  return p;
+}
+
+void* HpackDecoder::Realloc(void* ptr, size_t size, void* self) {
+  if (ptr == nullptr) return Malloc(size, self);
+  auto* d = static_cast<HpackDecoder*>(self);
+  uint8_t* old = static_cast<uint8_t*>(ptr) - kAllocHeader;
+  size_t old_size;
+  std::memcpy(&old_size, old, sizeof old_size);
+  auto* p = static_cast<uint8_t*>(std::realloc(old, size + kAllocHeader));
+  if (p == nullptr) return nullptr;
+  std::memcpy(p, &size, sizeof size);
+  d->allocated_ = d->allocated_ - old_size + size;
+  return p + kAllocHeader;
+}
+
+HpackDecoder::HpackDecoder(Limits limits, AgentStats* stats)
+    : limits_(limits), stats_(stats) {
+  mem_ = nghttp2_mem{this, &Malloc, &Free, &Calloc, &Realloc};
+  settings_table_bytes_ = std::min(kDefaultTableBytes, limits_.max_table_bytes);
+  NewInflater();
+}
+
+HpackDecoder::~HpackDecoder() {
+  if (inflater_ != nullptr) nghttp2_hd_inflate_del(inflater_);
+}
+
+void HpackDecoder::NewInflater() {
+  if (inflater_ != nullptr) nghttp2_hd_inflate_del(inflater_);
+  inflater_ = nullptr;
+  if (nghttp2_hd_inflate_new2(&inflater_, &mem_) != 0) {
+    inflater_ = nullptr;  // out of memory: every block fails, counted
+    return;
+  }
+  nghttp2_hd_inflate_change_table_size(inflater_, settings_table_bytes_);
+  if (settings_table_bytes_ < kDefaultTableBytes) {
+    // nghttp2 now waits for the size update that lowered table; the
+    // encoder sent it long ago. Play it to the inflater as an empty block.
+    synth_.clear();
+    PutInt(settings_table_bytes_, 5, 0x20, &synth_);
+    nghttp2_nv nv;
+    int fl = 0;
+    nghttp2_hd_inflate_hd2(inflater_, &nv, &fl,
+                           reinterpret_cast<const uint8_t*>(synth_.data()),
+                           synth_.size(), /*in_final=*/1);
+    nghttp2_hd_inflate_end_headers(inflater_);
+  }
+}
+
+void HpackDecoder::Reset() { NewInflater(); }
+
+size_t HpackDecoder::dynamic_entries() const {
+  if (inflater_ == nullptr) return 0;
+  size_t n = nghttp2_hd_inflate_get_num_table_entries(inflater_);
+  return n > kStaticEntries ? n - kStaticEntries : 0;
+}
+
+void HpackDecoder::SetSettingsTableSize(uint32_t bytes) {
+  if (bytes > limits_.max_table_bytes) {
+    stats_->Count(Anomaly::kHttp2HpackTableSize);
+  }
+  settings_table_bytes_ = std::min<size_t>(bytes, limits_.max_table_bytes);
+  if (inflater_ != nullptr) {
+    nghttp2_hd_inflate_change_table_size(inflater_, settings_table_bytes_);
+  }
+}
+
+bool HpackDecoder::Scan(const uint8_t* p, size_t len) {
+  reps_.clear();
+  size_t pos = 0;
+  while (pos < len) {
+    Rep r{};
+    r.offset = static_cast<uint32_t>(pos);
+    uint8_t b = p[pos];
+    uint64_t v = 0;
+    if (b & 0x80) {
+      r.kind = Kind::kIndexed;
+      if (!ReadInt(p, len, &pos, 7, &v) || v == 0) return false;
+      r.index = static_cast<uint32_t>(v);
+    } else if (b & 0x40 || (b & 0xe0) == 0) {
+      // 01: with incremental indexing (6-bit index); 0000/0001: without
+      // indexing / never indexed (4-bit index).
+      bool indexed = (b & 0x40) != 0;
+      r.kind = indexed ? Kind::kLiteralIndexed : Kind::kLiteral;
+      if (!ReadInt(p, len, &pos, indexed ? 6 : 4, &v)) return false;
+      r.index = static_cast<uint32_t>(v);
+      if (r.index == 0 && !SkipString(p, len, &pos)) return false;
+      r.value_at = static_cast<uint32_t>(pos);
+      if (!SkipString(p, len, &pos)) return false;
+    } else {
+      r.kind = Kind::kSizeUpdate;  // 001
+      if (!ReadInt(p, len, &pos, 5, &v)) return false;
+      r.size_value = v;
+    }
+    r.len = static_cast<uint32_t>(pos - r.offset);
+    reps_.push_back(r);
+  }
+  return true;
+}
+
+bool HpackDecoder::IsUnknown(uint32_t index) const {
+  if (index <= kStaticEntries) return false;
+  const nghttp2_nv* e = nghttp2_hd_inflate_get_table_entry(inflater_, index);
+  if (e == nullptr) return true;  // older than anything seen
+  return std::string_view(reinterpret_cast<const char*>(e->name),
+                          e->namelen) == kPlaceholderName;
+}
+
+void HpackDecoder::Fail(Result* r) {
+  stats_->Count(Anomaly::kHttp2HpackError);
+  r->error = true;
+  NewInflater();
+}
+
+bool HpackDecoder::Feed(const uint8_t* in, size_t len, bool final,
+                        HeaderList* out, Result* r) {
+  while (true) {
+    nghttp2_nv nv;
+    int fl = 0;
+    ssize_t rv = nghttp2_hd_inflate_hd2(inflater_, &nv, &fl, in, len,
+                                        final ? 1 : 0);
+    if (rv < 0) {
+      Fail(r);
+      return false;
+    }
+    in += rv;
+    len -= static_cast<size_t>(rv);
+    if (fl & NGHTTP2_HD_INFLATE_EMIT) {
+      std::string_view name(reinterpret_cast<const char*>(nv.name),
+                            nv.namelen);
+      if (name == kPlaceholderName) {
+        ++r->unknown;
+      } else {
+        out->Add(name,
+                 std::string_view(reinterpret_cast<const char*>(nv.value),
+                                  nv.valuelen),
+                 limits_.max_list_bytes);
+      }
+    }
+    if (fl & NGHTTP2_HD_INFLATE_FINAL) {
+      nghttp2_hd_inflate_end_headers(inflater_);
+      return true;
+    }
+    if ((fl & NGHTTP2_HD_INFLATE_EMIT) == 0 && len == 0) return true;
+  }
+}
+
+bool HpackDecoder::InsertPlaceholder(const uint8_t* value_string, size_t len,
+                                     Result* r) {
+  synth_.clear();
+  synth_.push_back(0x40);  // literal with incremental indexing, new name
+  PutInt(kPlaceholderName.size(), 7, 0x00, &synth_);
+  synth_.append(kPlaceholderName);
+  // The value as the encoder wrote it: the entry's size comes out close.
+  synth_.append(reinterpret_cast<const char*>(value_string), len);
+  HeaderList ignored;
+  Result inner;
+  bool ok = Feed(reinterpret_cast<const uint8_t*>(synth_.data()),
+                 synth_.size(), /*final=*/false, &ignored, &inner);
+  if (!ok) r->error = true;
+  return ok;
+}
+
+HpackDecoder::Result HpackDecoder::Decode(const uint8_t* block, size_t len,
+                                          HeaderList* out) {
+  out->Clear();
+  Result r;
+  if (inflater_ == nullptr) {
+    NewInflater();
+    if (inflater_ == nullptr) {
+      Fail(&r);
+      return r;
+    }
+  }
+  if (!Scan(block, len)) {
+    Fail(&r);  // a truncated or absurd representation: the table is lost
+    return r;
+  }
+  // Fast path: every reference resolves (counting this block's own inserts)
+  // and no size update needs clamping: one pass through nghttp2.
+  bool fast = true;
+  uint32_t inserted = 0;
+  for (const Rep& rep : reps_) {
+    if (rep.kind == Kind::kSizeUpdate) {
+      if (rep.size_value > settings_table_bytes_) fast = false;
+      continue;
+    }
+    if (rep.index > kStaticEntries) {
+      uint32_t dyn = rep.index - kStaticEntries;  // 1 = newest
+      if (dyn > inserted && IsUnknown(rep.index - inserted)) fast = false;
+    }
+    if (!fast) break;
+    if (rep.kind == Kind::kLiteralIndexed) ++inserted;
+  }
+  if (fast) {
+    if (len == 0) {
+      nghttp2_hd_inflate_end_headers(inflater_);
+    } else {
+      Feed(block, len, /*final=*/true, out, &r);
+    }
+  } else {
+    // One representation at a time, each checked against the live table.
+    for (const Rep& rep : reps_) {
+      const uint8_t* at = block + rep.offset;
+      bool ok = true;
+      switch (rep.kind) {
+        case Kind::kSizeUpdate:
+          if (rep.size_value > settings_table_bytes_) {
+            if (rep.size_value > limits_.max_table_bytes)
+              stats_->Count(Anomaly::kHttp2HpackTableSize);
+            synth_.clear();
+            PutInt(settings_table_bytes_, 5, 0x20, &synth_);
+            ok = Feed(reinterpret_cast<const uint8_t*>(synth_.data()),
+                      synth_.size(), false, out, &r);
+          } else {
+            ok = Feed(at, rep.len, false, out, &r);
+          }
+          break;
+        case Kind::kIndexed:
+          if (IsUnknown(rep.index)) {
+            ++r.unknown;
+          } else {
+            ok = Feed(at, rep.len, false, out, &r);
+          }
+          break;
+        case Kind::kLiteralIndexed:
+          if (rep.index != 0 && IsUnknown(rep.index)) {
+            ++r.unknown;
+            ok = InsertPlaceholder(block + rep.value_at,
+                                   rep.offset + rep.len - rep.value_at, &r);
+          } else {
+            ok = Feed(at, rep.len, false, out, &r);
+          }
+          break;
+        case Kind::kLiteral:
+          if (rep.index != 0 && IsUnknown(rep.index)) {
+            ++r.unknown;
+          } else {
+            ok = Feed(at, rep.len, false, out, &r);
+          }
+          break;
+      }
+      if (!ok) break;  // the inflater was restarted: the rest is lost
+    }
+    if (!r.error) nghttp2_hd_inflate_end_headers(inflater_);
+  }
+  if (r.unknown > 0) stats_->Count(Anomaly::kHttp2HpackUnknownIndex);
+  if (out->truncated()) stats_->Count(Drop::kHttp2HeaderList);
+  return r;
+}
+
+}  // namespace tokenwatch::http2

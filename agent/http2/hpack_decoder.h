@@ -1,0 +1,148 @@
+// HPACK decoding (RFC 7541) for one direction of an HTTP/2 connection, with
+// libnghttp2's inflater doing every decode (Huffman, static and dynamic
+// tables). What this class adds is a passive observer's problem: the
+// dynamic table may hold entries created before the agent was watching (a
+// connection picked up mid-way, a block lost to a gap). A field that refers
+// to such an entry is never guessed: it is skipped and counted, and the
+// rest of the block (and later blocks) still decode.
+//
+// How: each block is first walked at the representation level (prefix
+// integers and string lengths only, RFC 7541 section 6). Indices are
+// relative to the newest entry, so the inflater's table, holding only the
+// entries inserted while watching, numbers them exactly as the encoder's
+// does; an index beyond it is from before. A representation that refers to
+// such an index is not given to nghttp2; when it is a literal with
+// incremental indexing, a placeholder entry (a name no peer sends, encoded
+// here as a literal) takes its slot so later indices stay aligned, and a
+// reference to a placeholder is unknown too. Entries the inflater evicts
+// earlier than the encoder only make more references unknown, never wrong.
+#ifndef TOKENWATCH_AGENT_HTTP2_HPACK_DECODER_H_
+#define TOKENWATCH_AGENT_HTTP2_HPACK_DECODER_H_
+
+#include <nghttp2/nghttp2.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "agent/analyzer/transaction.h"
+#include "agent/stats.h"
+
+namespace tokenwatch::http2 {
+
+// Decoded fields of one block. Storage is reused from block to block.
+class HeaderList {
+ public:
+  void Clear() {
+    storage_.clear();
+    spans_.clear();
+    bytes_ = 0;
+    truncated_ = false;
+  }
+  // False (and nothing kept) once the list would exceed `max_bytes`
+  // (RFC 9113's SETTINGS_MAX_HEADER_LIST_SIZE measure: name + value + 32).
+  bool Add(std::string_view name, std::string_view value, size_t max_bytes);
+  size_t size() const { return spans_.size(); }
+  std::string_view name(size_t i) const {
+    return {storage_.data() + spans_[i].name, spans_[i].name_len};
+  }
+  std::string_view value(size_t i) const {
+    return {storage_.data() + spans_[i].value, spans_[i].value_len};
+  }
+  bool truncated() const { return truncated_; }
+  size_t capacity_bytes() const {
+    return storage_.capacity() + spans_.capacity() * sizeof(Span);
+  }
+  // Gives back the memory of an unusually large list.
+  void Shrink(size_t keep_bytes);
+
+ private:
+  struct Span {
+    uint32_t name, name_len, value, value_len;
+  };
+  std::string storage_;
+  std::vector<Span> spans_;
+  size_t bytes_ = 0;
+  bool truncated_ = false;
+};
+
+class HpackDecoder {
+ public:
+  struct Limits {
+    // The largest dynamic table this decoder keeps, whatever SETTINGS or a
+    // size update ask for (HPACK table-size abuse); the excess is counted.
+    size_t max_table_bytes = 64 * 1024;
+    // Decoded fields kept per block; the rest are decoded (the table must
+    // follow) but dropped, and counted.
+    size_t max_list_bytes = 64 * 1024;
+  };
+  struct Result {
+    uint32_t unknown = 0;  // fields skipped: they refer to unseen entries
+    bool error = false;    // undecodable: the inflater was restarted
+  };
+
+  HpackDecoder(Limits limits, AgentStats* stats);
+  ~HpackDecoder();
+  HpackDecoder(const HpackDecoder&) = delete;
+  HpackDecoder& operator=(const HpackDecoder&) = delete;
+
+  // Decodes one complete header block into `out` (cleared first).
+  Result Decode(const uint8_t* block, size_t len, HeaderList* out);
+  // SETTINGS_HEADER_TABLE_SIZE the peer's decoder announced (and this
+  // encoder acknowledged): at most the cap is honoured.
+  void SetSettingsTableSize(uint32_t bytes);
+  // Forgets the table: a block was lost (a gap, a block over the bound),
+  // so every entry before this point becomes unknown, as at a pickup.
+  void Reset();
+
+  // Heap held by nghttp2 for this decoder (its own allocator's count).
+  size_t allocated_bytes() const { return allocated_; }
+  size_t dynamic_entries() const;
+
+ private:
+  enum class Kind : uint8_t {
+    kIndexed,
+    kLiteralIndexed,  // literal with incremental indexing: adds an entry
+    kLiteral,         // without indexing, or never indexed
+    kSizeUpdate,
+  };
+  struct Rep {
+    Kind kind;
+    uint32_t index;       // name or field index; 0: a literal name follows
+    uint32_t offset;      // in the block
+    uint32_t len;         // of the whole representation
+    uint32_t value_at;    // kLiteralIndexed/kLiteral: the value string
+    uint64_t size_value;  // kSizeUpdate
+  };
+  bool Scan(const uint8_t* block, size_t len);
+  bool IsUnknown(uint32_t index) const;
+  bool Feed(const uint8_t* in, size_t len, bool final, HeaderList* out,
+            Result* r);
+  bool InsertPlaceholder(const uint8_t* value_string, size_t len, Result* r);
+  void Fail(Result* r);
+  void NewInflater();
+
+  static void* Malloc(size_t size, void* self);
+  static void Free(void* ptr, void* self);
+  static void* Calloc(size_t n, size_t size, void* self);
+  static void* Realloc(void* ptr, size_t size, void* self);
+
+  Limits limits_;
+  AgentStats* stats_;
+  nghttp2_mem mem_;
+  size_t allocated_ = 0;
+  nghttp2_hd_inflater* inflater_ = nullptr;
+  size_t settings_table_bytes_ = 4096;  // RFC 9113's initial value
+  std::vector<Rep> reps_;               // scratch: the block's representations
+  std::string synth_;                   // scratch: encoded placeholder/update
+};
+
+// The name placeholder entries carry: a control byte, which RFC 9113 8.2.1
+// forbids in a field name, so no peer's field is ever taken for one.
+inline constexpr std::string_view kPlaceholderName = "\x01tokenwatch-unknown";
+
+}  // namespace tokenwatch::http2
+
+#endif  // TOKENWATCH_AGENT_HTTP2_HPACK_DECODER_H_
