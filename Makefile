@@ -1,23 +1,33 @@
 # tokenwatch: `make demo` shows it working, `make test` proves it.
 BUILD ?= build
+DEMO_BUILD ?= build-demo
 JOBS  ?= $(shell nproc)
 
 .PHONY: deps build demo test test-unit test-asan test-tsan bench clean fuzz
 
+# Every package of the test profile (scripts/install-deps.sh: run, build,
+# demo, test, fuzz).
 deps:
-	bash scripts/install-deps.sh
+	bash scripts/install-deps.sh test
 
-$(BUILD)/CMakeCache.txt:
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
-
-build: deps $(BUILD)/CMakeCache.txt
+# Configured only once the packages are there (recipe lines run in order).
+build: deps
+	[ -f $(BUILD)/CMakeCache.txt ] || cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
 	cmake --build $(BUILD) -j $(JOBS)
 
-demo: build
-	bash scripts/demo.sh $(BUILD)
+# The two binaries alone, in their own build directory with no tests, and
+# only the packages they and the demo need: a first `make demo` takes
+# minutes, not the whole test build.
+demo:
+	bash scripts/install-deps.sh demo
+	[ -f $(DEMO_BUILD)/CMakeCache.txt ] || \
+	  cmake -S . -B $(DEMO_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTOKENWATCH_BUILD_TESTS=OFF
+	cmake --build $(DEMO_BUILD) -j $(JOBS) --target tokenwatch-agent tokenwatch-collector
+	bash scripts/demo.sh $(DEMO_BUILD)
 
 # Every test, then every test again under ASan+UBSan, then the threaded
-# parts under TSan (CI runs all three through .ci/run).
+# parts under TSan (CI runs all three through .ci/run). Passes select
+# tests by CTest label (docs/testing.md).
 test: test-unit test-asan test-tsan
 
 test-unit: build
@@ -33,10 +43,11 @@ bench: build
 	bash scripts/bench.sh $(BUILD)
 
 # libFuzzer targets under ASan/UBSan in build-fuzz/, FUZZ_SECONDS each;
-# crashing inputs land in tests/fuzz/corpus/ (tests/fuzz, README "Fuzzing").
+# crashing inputs land in tests/fuzz/corpus/ (docs/testing.md, "Fuzzing").
 FUZZ_SECONDS ?= 60
-fuzz: deps
+fuzz:
+	bash scripts/install-deps.sh fuzz
 	FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(DEMO_BUILD)

@@ -6,7 +6,7 @@
 # alerts the collector raised, and stops the collector. Nothing leaves
 # loopback.
 #
-#   scripts/demo.sh BUILD_DIR          (what `make demo` runs)
+#   scripts/demo.sh BUILD_DIR          (`make demo` runs it on build-demo/)
 #
 # examples/README.md says what each request of the capture is meant to show.
 set -euo pipefail
@@ -17,7 +17,7 @@ die() {
 }
 
 [ $# -eq 1 ] || die "usage: scripts/demo.sh BUILD_DIR"
-[ -d "$1" ] || die "build directory '$1' not found (run: make build)"
+[ -d "$1" ] || die "build directory '$1' not found (run: make demo)"
 BUILD=$(cd "$1" && pwd)
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -26,10 +26,11 @@ AGENT=$BUILD/agent/tokenwatch-agent
 COLLECTOR=$BUILD/collector/tokenwatch-collector
 CONFIG=examples/tokenwatch.yaml
 PCAP=examples/demo.pcap
-[ -x "$AGENT" ] || die "$AGENT not found (run: make build)"
-[ -x "$COLLECTOR" ] || die "$COLLECTOR not found (run: make build)"
+[ -x "$AGENT" ] || die "$AGENT not found (run: make demo)"
+[ -x "$COLLECTOR" ] || die "$COLLECTOR not found (run: make demo)"
 [ -f "$PCAP" ] || die "$PCAP not found (regenerate it: sudo examples/make-demo.sh)"
-command -v python3 >/dev/null || die "python3 not found"
+command -v python3 >/dev/null || die "python3 not found (scripts/install-deps.sh demo)"
+command -v curl >/dev/null || die "curl not found (scripts/install-deps.sh demo)"
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/tokenwatch-demo.XXXXXX")
 COLLECTOR_PID=""

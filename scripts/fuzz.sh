@@ -24,13 +24,14 @@ TARGETS=("$@")
 for t in "${TARGETS[@]}"; do
   [ -f "tests/fuzz/${t}_fuzzer.cc" ] || { echo "fuzz: no target '$t' (have: ${ALL[*]})" >&2; exit 2; }
 done
-command -v clang++ >/dev/null || { echo "fuzz: clang++ missing: run scripts/install-deps.sh" >&2; exit 2; }
+command -v clang++ >/dev/null || { echo "fuzz: clang++ missing: run scripts/install-deps.sh fuzz" >&2; exit 2; }
 
 if [ ! -f "$BUILD/CMakeCache.txt" ]; then
   launcher=()
   command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
   cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
-        -DCMAKE_CXX_COMPILER=clang++ -DTOKENWATCH_FUZZ=ON "${launcher[@]}"
+        -DCMAKE_CXX_COMPILER=clang++ -DTOKENWATCH_FUZZ=ON -DTOKENWATCH_BUILD_TESTS=OFF \
+        "${launcher[@]}"
 fi
 cmake --build "$BUILD" -j "$JOBS" --target $(printf 'fuzz_%s ' "${TARGETS[@]}")
 

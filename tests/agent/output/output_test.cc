@@ -5,47 +5,25 @@
 
 #include "agent/output/event_folder.h"
 #include "agent/output/event_json.h"
+#include "tests/agent/testing/usage_builder.h"
 #include "tokenwatch/v1/ingest.pb.h"
 
 namespace tokenwatch::output {
 namespace {
 
-constexpr int64_t kT0 = 1764497700000000;  // 2025-11-30T10:15:00Z
+using testing::Use;
+using testing::UseBuilder;
 
-UsageRecord Use(int64_t ts_us, uint32_t status = 200,
-                std::string path = "/v1/orders/42",
-                std::vector<std::string> aud = {}, std::string alg = "") {
-  auto req = std::make_shared<RequestInfo>();
-  req->agent = "host-a";
-  req->service = "orders";
-  req->method = "GET";
-  req->path = std::move(path);
-  req->client = "10.0.3.7";
-  req->server = "10.0.0.5:8080";
-  req->protocol = "http/1.1";
-  req->source = "pcap";
-  v1::TokenInfo token;
-  token.set_kind(v1::TOKEN_KIND_JWT);
-  token.set_fp("9f2c");
-  token.set_exp(kT0 / 1000000 + 10);
-  for (auto& a : aud) token.add_aud(a);
-  token.set_alg(alg);
-  UsageRecord e;
-  e.ts_us = e.last_ts_us = ts_us;
-  e.status = status;
-  e.location = v1::TOKEN_LOCATION_AUTHORIZATION;
-  e.request = std::move(req);
-  e.token = MakeTokenRecord(std::move(token));
-  return e;
-}
+constexpr int64_t kT0 = testing::kUseT0;  // 2025-11-30T10:15:00Z
 
 TEST(EventJsonTest, MatchesTheSpecShape) {
-  UsageRecord e =
-      Use(kT0 + 120000, 200, "/v1/orders/42", {"orders-api"}, "RS256");
-  e.last_ts_us = kT0 + 870000;
-  e.count = 3;
-  e.location = v1::TOKEN_LOCATION_QUERY;
-  e.param = "access_token";
+  UsageRecord e = UseBuilder()
+                      .At(kT0 + 120000)
+                      .Folded(/*last_ts_us=*/kT0 + 870000, /*count=*/3)
+                      .Aud({"orders-api"})
+                      .Alg("RS256")
+                      .Location(v1::TOKEN_LOCATION_QUERY, "access_token")
+                      .Build();
   std::string out;
   AppendEventJson(e, &out);
   EXPECT_EQ(
@@ -169,12 +147,13 @@ TEST(EventJsonTest, BatchWireFormMatchesTheProto) {
   std::vector<UsageRecord> uses;
   uses.push_back(Use(kT0, 200, "/x", {"a", "b"}, "HS256"));
   uses.push_back(Use(kT0, /*status=*/0, ""));  // no response, empty path
-  UsageRecord q = Use(-5, 401, "/q");          // a negative time, in full
-  q.location = v1::TOKEN_LOCATION_QUERY;
-  q.param = "access_token";
-  q.count = 300;
-  q.last_ts_us = kT0 + 99;
-  uses.push_back(q);
+  uses.push_back(UseBuilder()  // a negative time, in full
+                     .At(-5)
+                     .Folded(/*last_ts_us=*/kT0 + 99, /*count=*/300)
+                     .Status(401)
+                     .Path("/q")
+                     .Location(v1::TOKEN_LOCATION_QUERY, "access_token")
+                     .Build());
   v1::TokenInfo info;
   info.set_kind(v1::TOKEN_KIND_JWT);
   info.set_fp("00ff");
@@ -182,20 +161,12 @@ TEST(EventJsonTest, BatchWireFormMatchesTheProto) {
   info.set_jti("j\x01\xff");  // bytes as they came
   info.add_scopes("a:b");
   info.set_nbf(0);  // present though zero
-  UsageRecord f = Use(kT0);
-  f.token = MakeTokenRecord(std::move(info), {{AlertType::kAlgNone, "unsigned"},
-                                              {AlertType::kNoExpiry, "none"}});
-  f.location = v1::TOKEN_LOCATION_QUERY;
-  f.param = "token";
-  uses.push_back(f);
-  uses.push_back(Grpc(0));   // optional: a set zero is on the wire
-  uses.push_back(Grpc(16));  // UNAUTHENTICATED
-  UsageRecord bare = Use(kT0);  // no protocol or source: nothing written
-  auto bare_req = std::make_shared<RequestInfo>(*bare.request);
-  bare_req->protocol.clear();
-  bare_req->source.clear();
-  bare.request = std::move(bare_req);
-  uses.push_back(bare);
+  uses.push_back(UseBuilder()
+                     .Token(std::move(info))
+                     .Findings({{AlertType::kAlgNone, "unsigned"},
+                                {AlertType::kNoExpiry, "none"}})
+                     .Location(v1::TOKEN_LOCATION_QUERY, "token")
+                     .Build());
 
   std::string wire;
   v1::EventBatch want;

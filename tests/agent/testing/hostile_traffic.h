@@ -5,7 +5,6 @@
 #ifndef TOKENWATCH_TESTS_AGENT_TESTING_HOSTILE_TRAFFIC_H_
 #define TOKENWATCH_TESTS_AGENT_TESTING_HOSTILE_TRAFFIC_H_
 
-#include <malloc.h>
 #include <pcap/dlt.h>
 
 #include <cstdint>
@@ -17,6 +16,7 @@
 #include "agent/capture/packet.h"
 #include "agent/decode/decoder.h"
 #include "agent/pipeline.h"
+#include "tests/testing/heap_in_use.h"  // HeapInUse(), read by the bounds
 
 namespace tokenwatch::testing {
 
@@ -34,12 +34,6 @@ struct Conn {
   uint32_t client_seq = 1000;
   uint32_t server_seq = 5000;
 };
-
-// Bytes the allocator has handed out and not had back (glibc): the heap a
-// data structure really holds, finer than RSS.
-inline int64_t HeapInUse() {
-  return static_cast<int64_t>(mallinfo2().uordblks);
-}
 
 // Builds Ethernet/IPv4/TCP frames into one buffer and feeds them to a
 // pipeline, advancing packet time by `step_us` per frame.
