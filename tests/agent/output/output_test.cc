@@ -167,6 +167,14 @@ TEST(EventJsonTest, BatchWireFormMatchesTheProto) {
                                 {AlertType::kNoExpiry, "none"}})
                      .Location(v1::TOKEN_LOCATION_QUERY, "token")
                      .Build());
+  uses.push_back(Grpc(0));   // optional: a set zero is on the wire
+  uses.push_back(Grpc(16));  // UNAUTHENTICATED
+  UsageRecord bare = Use(kT0);  // no protocol or source: nothing written
+  auto bare_req = std::make_shared<RequestInfo>(*bare.request);
+  bare_req->protocol.clear();
+  bare_req->source.clear();
+  bare.request = std::move(bare_req);
+  uses.push_back(bare);
 
   std::string wire;
   v1::EventBatch want;
