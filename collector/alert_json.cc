@@ -1,11 +1,12 @@
 // AlertJson: the SPEC "Alert record" line, field for field and in order.
+#include "collector/alert_json.h"
+
 #include <cstdint>
 #include <string>
 #include <string_view>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "collector/model.h"
 #include "common/json.h"
 
 namespace tokenwatch::collector {
@@ -68,8 +69,8 @@ std::string AlertJson(const Alert& a) {
   out.reserve(512);
   out.append("{\"id\":");
   AppendJsonString(&out, a.id);
-  StringField(&out, "type", a.type);
-  StringField(&out, "severity", a.severity);
+  StringField(&out, "type", AlertTypeName(a.type));
+  StringField(&out, "severity", SeverityName(a.severity));
   Key(&out, "ts");
   AppendTimestamp(&out, a.ts_us);
   Key(&out, "token");

@@ -15,9 +15,26 @@ std::string ProgressKey(const std::string& agent, uint64_t boot) {
   return absl::StrCat(agent, "|", boot);
 }
 
-std::string AlertKey(const std::string& type, const std::string& identity,
+// (type, identity, service) as one string: the type's byte, the
+// identity's length, then both names, so no two triples share a key.
+std::string AlertKey(AlertType type, const std::string& identity,
                      const std::string& service) {
-  return absl::StrCat(type, "\x1f", identity, "\x1f", service);
+  std::string key;
+  key.reserve(1 + 4 + identity.size() + service.size());
+  key.push_back(static_cast<char>(type));
+  uint32_t n = static_cast<uint32_t>(identity.size());
+  key.append(reinterpret_cast<const char*>(&n), sizeof n);
+  key.append(identity);
+  key.append(service);
+  return key;
+}
+
+// Finds or adds `key` without building a std::string when it is there.
+template <typename Map>
+typename Map::mapped_type& Slot(Map& map, const std::string& key) {
+  auto it = map.find(absl::string_view(key.data(), key.size()));
+  if (it == map.end()) it = map.try_emplace(key).first;
+  return it->second;
 }
 
 constexpr int64_t kRetireEveryUs =
@@ -197,7 +214,8 @@ void Engine::ApplyEvent(const std::string& agent, const v1::UsageEvent& e) {
     for (const auto& d : detectors_) {
       auto t0 = std::chrono::steady_clock::now();
       d->Check(history, e, &findings_);
-      stats_.detector_seconds[d->type()] +=
+      std::string_view name = d->name();
+      stats_.detector_seconds[std::string(name)] +=
           64 *
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
               .count();
@@ -208,21 +226,15 @@ void Engine::ApplyEvent(const std::string& agent, const v1::UsageEvent& e) {
   std::string& identity = identity_buf_;
   if (!findings_.empty()) identity = tokens_.Identity(s);
   for (const Finding& f : findings_) {
-    if (f.type == "expired_use") {
-      const char* accepted = e.status() == 0    ? "unknown"
-                             : e.status() < 400 ? "true"
-                                                : "false";
-      stats_.expired_uses[absl::StrCat(e.service(), "|", accepted)] +=
-          e.count();
+    if (f.type == AlertType::kExpiredUse) {
+      int accepted = e.status() == 0 ? 0 : e.status() < 400 ? 1 : 2;
+      Slot(stats_.expired_uses, e.service())[accepted] += e.count();
     }
     Raise(f, identity, agent, e);
   }
   uint32_t st = e.status();
-  absl::string_view service(e.service().data(), e.service().size());
-  auto uses = stats_.uses_by_service.find(service);
-  if (uses == stats_.uses_by_service.end())
-    uses = stats_.uses_by_service.try_emplace(e.service()).first;
-  uses->second[st >= 100 && st <= 599 ? st / 100 : 0] += e.count();
+  Slot(stats_.uses_by_service,
+       e.service())[st >= 100 && st <= 599 ? st / 100 : 0] += e.count();
 
   uint32_t service_id = tokens_.Intern(e.service());
   uint32_t client_id = tokens_.Intern(e.client());
@@ -259,8 +271,8 @@ void Engine::Raise(const Finding& f, const std::string& identity,
   std::string key = AlertKey(f.type, identity, e.service());
   // Every alerting use counts in the metric (alerts over time); only the
   // first one of a (type, identity, service) is a new alert record.
-  stats_.alerts_by_type[absl::StrCat(f.type, "|", f.severity, "|",
-                                     e.service())] += e.count();
+  Slot(stats_.alerts_by_service, e.service())[static_cast<size_t>(
+      f.type)][static_cast<size_t>(f.severity)] += e.count();
   auto it = alerts_.find(key);
   if (it != alerts_.end()) {
     AlertKeyInfo& info = it->second;

@@ -45,9 +45,13 @@ struct EngineStats {
   // Uses by service, then status class (none, 1xx..5xx): per event a
   // lookup without building a key.
   absl::flat_hash_map<std::string, std::array<uint64_t, 6>> uses_by_service;
-  // Keys joined with '|': type|severity|service, service|accepted.
-  absl::flat_hash_map<std::string, uint64_t> alerts_by_type;
-  absl::flat_hash_map<std::string, uint64_t> expired_uses;
+  // Alerting uses by service, then type and severity.
+  using AlertCounts =
+      std::array<std::array<uint64_t, kSeverityCount>, kAlertTypeCount>;
+  absl::flat_hash_map<std::string, AlertCounts> alerts_by_service;
+  // Uses of expired tokens by service, then whether the service accepted
+  // them: unknown (no response), true, false.
+  absl::flat_hash_map<std::string, std::array<uint64_t, 3>> expired_uses;
   absl::flat_hash_map<std::string, double> detector_seconds;  // sampled
   // Store commit latency: cumulative counts per upper bound, sum, count.
   static constexpr double kCommitBounds[] = {

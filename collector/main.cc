@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "collector/alert_json.h"
 #include "collector/detect/revoked_use.h"
 #include "collector/engine.h"
 #include "collector/http/api_server.h"

@@ -20,7 +20,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "collector/alert_json.h"
 #include "collector/http/bearer_auth.h"
+#include "common/alert_type.h"
 #include "common/json.h"
 #include "simdjson.h"
 
@@ -246,11 +248,19 @@ std::optional<size_t> ParseLimit(std::string_view v) {
   return n;
 }
 
+// A query of GET /api/v1/alerts. A type that is no alert type matches no
+// alert: the answer is an empty list, as before types were an enum.
+struct AlertsRequest {
+  AlertQuery query;
+  bool unknown_type = false;
+};
+
 // Unknown or repeated parameters are refused rather than ignored: a typo
 // such as `servce=orders` would otherwise silently widen the answer.
 // An empty value means "not given", as an HTML form sends it.
-std::variant<AlertQuery, Response> ParseAlertQuery(std::string_view query) {
-  AlertQuery q;
+std::variant<AlertsRequest, Response> ParseAlertQuery(std::string_view query) {
+  AlertsRequest request;
+  AlertQuery& q = request.query;
   enum Param { kType, kService, kSince, kLimit, kParamCount };
   static constexpr std::string_view kNames[kParamCount] = {"type", "service",
                                                            "since", "limit"};
@@ -290,7 +300,8 @@ std::variant<AlertQuery, Response> ParseAlertQuery(std::string_view query) {
     if (value->empty()) continue;
     switch (index) {
       case kType:
-        q.type = std::move(*value);
+        q.type = ParseAlertType(*value);
+        request.unknown_type = !q.type.has_value();
         break;
       case kService:
         q.service = std::move(*value);
@@ -318,7 +329,7 @@ std::variant<AlertQuery, Response> ParseAlertQuery(std::string_view query) {
       }
     }
   }
-  return q;
+  return request;
 }
 
 // A JSON list of jti strings, bare or as {"jtis":[...]}.
@@ -691,12 +702,14 @@ int ApiServer::Handle(mg_connection* conn) {
       if (!is_get) {
         response = MethodNotAllowed("GET");
       } else {
-        std::variant<AlertQuery, Response> q = ParseAlertQuery(query);
+        std::variant<AlertsRequest, Response> q = ParseAlertQuery(query);
         if (auto* error = std::get_if<Response>(&q)) {
           response = std::move(*error);
+        } else if (std::get<AlertsRequest>(q).unknown_type) {
+          response = JsonResponse("{\"alerts\":[]}");
         } else {
           absl::StatusOr<std::vector<Alert>> alerts =
-              store_->QueryAlerts(std::get<AlertQuery>(q));
+              store_->QueryAlerts(std::get<AlertsRequest>(q).query);
           if (!alerts.ok()) {
             response = StatusResponse(alerts.status());
           } else {

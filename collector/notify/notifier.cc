@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "collector/alert_json.h"
 #include "common/json.h"
 
 namespace tokenwatch::collector {
@@ -20,7 +21,7 @@ std::string Rfc3339(int64_t us) {
                           absl::UTCTimeZone());
 }
 
-void Field(std::string* out, const char* key, const std::string& value,
+void Field(std::string* out, const char* key, std::string_view value,
            bool* first) {
   if (!*first) out->push_back(',');
   *first = false;
@@ -36,15 +37,16 @@ size_t Discard(char*, size_t size, size_t n, void*) { return size * n; }
 std::string AlertmanagerBody(const Alert& a, absl::Duration resolve_after) {
   std::string out = "[{\"labels\":{";
   bool first = true;
-  Field(&out, "alertname", "tokenwatch_" + a.type, &first);
-  Field(&out, "type", a.type, &first);
-  Field(&out, "severity", a.severity, &first);
+  const std::string type(AlertTypeName(a.type));
+  Field(&out, "alertname", absl::StrCat("tokenwatch_", type), &first);
+  Field(&out, "type", type, &first);
+  Field(&out, "severity", SeverityName(a.severity), &first);
   Field(&out, "service", a.service, &first);
   Field(&out, "token", a.token.fp(),
         &first);  // a keyed hash: one alert per token
   out += "},\"annotations\":{";
   first = true;
-  Field(&out, "summary", absl::StrCat(a.type, " at ", a.service), &first);
+  Field(&out, "summary", absl::StrCat(type, " at ", a.service), &first);
   Field(&out, "description", a.detail, &first);
   Field(&out, "alert_id", a.id, &first);
   Field(&out, "token_id", a.identity, &first);

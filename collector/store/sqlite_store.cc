@@ -14,6 +14,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "collector/alert_json.h"
+#include "common/alert_type.h"
 #include "common/json.h"
 
 namespace tokenwatch::collector {
@@ -273,6 +275,11 @@ class Params {
                                      SQLITE_STATIC, SQLITE_UTF8));
   }
   Params& Text(std::string&&) = delete;  // would dangle
+  // A name from a static table (an alert type, a severity).
+  Params& Name(std::string_view v) {
+    return Check(sqlite3_bind_text64(s_, ++index_, v.data(), v.size(),
+                                     SQLITE_STATIC, SQLITE_UTF8));
+  }
   Params& Blob(const std::string& v) {
     return Check(
         sqlite3_bind_blob64(s_, ++index_, v.data(), v.size(), SQLITE_STATIC));
@@ -586,7 +593,8 @@ absl::Status InsertAlert(SqliteConnection& c, sqlite3_stmt* s, const Alert& a,
   x.record = AlertJson(a);
   ResetOnExit reset(s);
   Params p(s);
-  p.Text(a.id).Text(a.type).Text(a.severity).Text(x.ts).Int(a.ts_us);
+  p.Text(a.id).Name(AlertTypeName(a.type)).Name(SeverityName(a.severity));
+  p.Text(x.ts).Int(a.ts_us);
   p.Text(a.identity).Text(a.service).Text(a.method).Text(a.path);
   p.Text(a.client).Text(a.agent);
   if (a.status != 0) {
@@ -776,8 +784,22 @@ absl::StatusOr<TokenRow> ReadTokenRow(SqliteConnection& c, sqlite3_stmt* s) {
 absl::StatusOr<Alert> ReadAlert(SqliteConnection& c, sqlite3_stmt* s) {
   Alert a;
   a.id = ColumnText(s, 0);
-  a.type = ColumnText(s, 1);
-  a.severity = ColumnText(s, 2);
+  // Names are parsed once, here; a name this version does not know means a
+  // damaged file (a newer schema is refused at open).
+  std::string type = ColumnText(s, 1);
+  std::optional<AlertType> parsed_type = ParseAlertType(type);
+  if (!parsed_type) {
+    return c.DataLoss(
+        absl::StrCat("alert \"", a.id, "\": unknown type \"", type, "\""));
+  }
+  a.type = *parsed_type;
+  std::string severity = ColumnText(s, 2);
+  std::optional<Severity> parsed_severity = ParseSeverity(severity);
+  if (!parsed_severity) {
+    return c.DataLoss(absl::StrCat("alert \"", a.id, "\": unknown severity \"",
+                                   severity, "\""));
+  }
+  a.severity = *parsed_severity;
   a.ts_us = sqlite3_column_int64(s, 3);
   a.identity = ColumnText(s, 4);
   a.service = ColumnText(s, 5);
@@ -949,15 +971,15 @@ absl::StatusOr<std::vector<Alert>> SqliteStore::QueryAlerts(
   std::lock_guard<std::mutex> lock(read_mu_);
   Connection& c = *reader_;
   absl::StatusOr<sqlite3_stmt*> s =
-      c.Statement(kQueryAlerts[!q.type.empty()][!q.service.empty()]);
+      c.Statement(kQueryAlerts[q.type.has_value()][!q.service.empty()]);
   if (!s.ok()) return s.status();
   ResetOnExit reset(*s);
   Params p(*s);
   p.Int(q.since_us);
-  if (q.type.empty()) {
-    p.Skip();
+  if (q.type.has_value()) {
+    p.Name(AlertTypeName(*q.type));
   } else {
-    p.Text(q.type);
+    p.Skip();
   }
   if (q.service.empty()) {
     p.Skip();

@@ -51,10 +51,10 @@ struct Snapshot {
 };
 
 struct AlertQuery {
-  std::string type;      // empty: any
-  std::string service;   // empty: any
-  int64_t since_us = 0;  // alerts with ts_us >= since_us
-  size_t limit = 100;    // newest first
+  std::optional<AlertType> type;  // nullopt: any
+  std::string service;            // empty: any
+  int64_t since_us = 0;           // alerts with ts_us >= since_us
+  size_t limit = 100;             // newest first
 };
 
 class Store {
