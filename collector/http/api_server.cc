@@ -24,6 +24,7 @@
 #include "collector/http/bearer_auth.h"
 #include "common/alert_type.h"
 #include "common/json.h"
+#include "common/time_format.h"
 #include "simdjson.h"
 
 namespace tokenwatch::collector {
@@ -78,11 +79,11 @@ void AppendJsonStringArray(std::string* out, const Strings& items) {
   out->push_back(']');
 }
 
-// SPEC timestamps: RFC 3339, UTC, milliseconds.
+// A SPEC timestamp as a JSON string (it holds nothing to escape).
 void AppendJsonTime(std::string* out, int64_t ts_us) {
-  AppendJsonString(
-      out, absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::FromUnixMicros(ts_us),
-                            absl::UTCTimeZone()));
+  out->push_back('"');
+  AppendTimestamp(out, ts_us);
+  out->push_back('"');
 }
 
 Response ErrorResponse(int status, std::string_view message) {

@@ -12,14 +12,10 @@
 #include "absl/time/time.h"
 #include "collector/alert_json.h"
 #include "common/json.h"
+#include "common/time_format.h"
 
 namespace tokenwatch::collector {
 namespace {
-
-std::string Rfc3339(int64_t us) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::FromUnixMicros(us),
-                          absl::UTCTimeZone());
-}
 
 void Field(std::string* out, const char* key, std::string_view value,
            bool* first) {
@@ -63,9 +59,10 @@ std::string AlertmanagerBody(const Alert& a, absl::Duration resolve_after) {
         &first);
   out += "},";
   first = true;
-  Field(&out, "startsAt", Rfc3339(a.ts_us), &first);
+  Field(&out, "startsAt", FormatTimestamp(a.ts_us), &first);
   Field(&out, "endsAt",
-        Rfc3339(a.ts_us + absl::ToInt64Microseconds(resolve_after)), &first);
+        FormatTimestamp(a.ts_us + absl::ToInt64Microseconds(resolve_after)),
+        &first);
   out += "}]";
   return out;
 }

@@ -17,6 +17,7 @@
 #include "collector/alert_json.h"
 #include "common/alert_type.h"
 #include "common/json.h"
+#include "common/time_format.h"
 
 namespace tokenwatch::collector {
 
@@ -203,11 +204,6 @@ absl::StatusCode CodeFor(int rc) {
     default:
       return absl::StatusCode::kInternal;
   }
-}
-
-std::string FormatTimestamp(int64_t us) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::FromUnixMicros(us),
-                          absl::UTCTimeZone());
 }
 
 template <typename Strings>
@@ -565,8 +561,10 @@ absl::Status UpsertToken(SqliteConnection& c, sqlite3_stmt* s,
   StringArrayJson(row.services, &x.services);
   StringArrayJson(row.clients, &x.clients);
   UsesByServiceJson(row.uses_by_service, &x.uses);
-  x.first_seen = FormatTimestamp(row.first_seen_us);
-  x.last_seen = FormatTimestamp(row.last_seen_us);
+  x.first_seen.clear();
+  AppendTimestamp(&x.first_seen, row.first_seen_us);
+  x.last_seen.clear();
+  AppendTimestamp(&x.last_seen, row.last_seen_us);
   ResetOnExit reset(s);
   Params p(s);
   p.Text(row.identity).Text(t.fp()).Text(t.iss()).Text(t.sub()).Text(t.jti());
@@ -588,8 +586,10 @@ absl::Status InsertAlert(SqliteConnection& c, sqlite3_stmt* s, const Alert& a,
     return c.DataLoss(
         absl::StrCat("alert \"", a.id, "\": token does not serialize"));
   }
-  x.ts = FormatTimestamp(a.ts_us);
-  x.last_ts = FormatTimestamp(a.last_ts_us != 0 ? a.last_ts_us : a.ts_us);
+  x.ts.clear();
+  AppendTimestamp(&x.ts, a.ts_us);
+  x.last_ts.clear();
+  AppendTimestamp(&x.last_ts, a.last_ts_us != 0 ? a.last_ts_us : a.ts_us);
   x.record = AlertJson(a);
   ResetOnExit reset(s);
   Params p(s);
@@ -614,7 +614,8 @@ absl::Status InsertAlert(SqliteConnection& c, sqlite3_stmt* s, const Alert& a,
 
 absl::Status UpdateAlert(SqliteConnection& c, sqlite3_stmt* s, const Alert& a,
                          Scratch& x) {
-  x.last_ts = FormatTimestamp(a.last_ts_us != 0 ? a.last_ts_us : a.ts_us);
+  x.last_ts.clear();
+  AppendTimestamp(&x.last_ts, a.last_ts_us != 0 ? a.last_ts_us : a.ts_us);
   ResetOnExit reset(s);
   Params p(s);
   p.Text(a.id).Uint(a.count).Text(x.last_ts).Int(a.last_ts_us);
