@@ -26,6 +26,7 @@
 #include "collector/reload.h"
 #include "collector/store/store.h"
 #include "common/config.h"
+#include "common/log.h"
 #include "common/tls_credentials.h"
 
 namespace {
@@ -132,6 +133,8 @@ int Run(int argc, char** argv) {
   if (optind < argc)
     return Usage(absl::StrCat("unexpected argument ", argv[optind]));
 
+  tokenwatch::log::SetProgramName("tokenwatch-collector");
+  tokenwatch::collector::RouteProtobufLogs();
   // Step 1: configuration; flags override the file.
   signal(SIGHUP, OnHangup);  // handled once serving
   tokenwatch::config::Config cfg, file_cfg;

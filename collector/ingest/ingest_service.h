@@ -23,6 +23,12 @@ namespace tokenwatch::collector {
 
 class StreamHandle;
 
+// Sends protobuf's own log lines (a batch with invalid UTF-8 makes one per
+// batch) through tokenwatch::log, at most one per 10 s, instead of raw to
+// stderr. Call once at start-up, before serving: protobuf's handler is a
+// process-wide setting that is not thread-safe to change.
+void RouteProtobufLogs();
+
 class IngestService final : public v1::Ingest::CallbackService {
  public:
   explicit IngestService(Engine* engine);

@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "collector/alert_json.h"
 #include "common/json.h"
+#include "common/log.h"
 #include "common/time_format.h"
 
 namespace tokenwatch::collector {
@@ -213,10 +214,8 @@ void Notifier::Run() {
       ++s.ok;
     } else if (++job.attempts >= opt_.max_attempts) {
       ++s.dropped;
-      fprintf(stderr,
-              "tokenwatch-collector: giving up delivering an alert to %s after "
-              "%d attempts: %s\n",
-              s.url.c_str(), job.attempts, error.c_str());
+      log::Error("giving up delivering an alert to %s after %d attempts: %s",
+                 s.url, job.attempts, error);
     } else {
       ++s.retry;
       auto backoff = std::min(opt_.backoff_max,

@@ -10,7 +10,10 @@
 
 #include <cstdlib>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "agent/output/collector_sink.h"
 #include "agent/output/event_json.h"
@@ -18,6 +21,7 @@
 #include "collector/engine.h"
 #include "collector/store/store.h"
 #include "common/config.h"
+#include "common/log.h"
 #include "tests/bench/bench_tokens.h"
 
 namespace tokenwatch::collector {
@@ -124,6 +128,51 @@ TEST_F(IngestTest, ShortLivedAgentsExitCleanly) {
         << "run " << run << " ended with wait status " << status;
   }
   EXPECT_EQ(EventsApplied(), 2000u * kRuns);
+}
+
+// A batch that does not parse (here: invalid UTF-8 in a string field)
+// closes its stream; the collector says so, and passes protobuf's own
+// line on, each at most once per interval however many arrive.
+TEST_F(IngestTest, BatchesThatDoNotParseAreLoggedSparingly) {
+  std::mutex mu;
+  std::vector<std::string> lines;
+  log::SetSinkForTesting([&](log::Level, std::string_view line) {
+    std::lock_guard<std::mutex> lock(mu);
+    lines.emplace_back(line);
+  });
+  RouteProtobufLogs();
+  auto stub = v1::Ingest::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port_),
+                          grpc::InsecureChannelCredentials()));
+  // EventBatch{seq: 1, events: [{service: "\xff"}]}
+  const std::string bad("\x08\x01\x12\x03\x2a\x01\xff", 7);
+  for (int i = 0; i < 5; ++i) {
+    grpc::ClientContext context;
+    auto stream = stub->Stream(&context);
+    v1::AgentFrame hello;
+    hello.mutable_hello()->set_agent_id("bad-agent");
+    hello.mutable_hello()->set_boot_id(1);
+    ASSERT_TRUE(stream->Write(hello));
+    v1::AgentFrame frame;
+    frame.set_batch(bad);
+    stream->Write(frame);
+    stream->WritesDone();
+    v1::CollectorMessage answer;
+    while (stream->Read(&answer)) {
+    }
+    EXPECT_EQ(stream->Finish().error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  log::SetSinkForTesting(nullptr);
+  int ours = 0, protobufs = 0;
+  for (const std::string& line : lines) {
+    ours += line.find("bad-agent sent a batch that does not parse") !=
+            std::string::npos;
+    protobufs += line.find("protobuf (") != std::string::npos;
+  }
+  EXPECT_EQ(ours, 1) << lines.size() << " lines";
+  EXPECT_EQ(protobufs, 1);
+  EXPECT_EQ(EventsApplied(), 0u);
 }
 
 }  // namespace
