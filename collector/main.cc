@@ -17,6 +17,7 @@
 #include "collector/alert_json.h"
 #include "collector/detect/revoked_use.h"
 #include "collector/engine.h"
+#include "collector/health.h"
 #include "collector/http/api_server.h"
 #include "collector/http/bearer_auth.h"
 #include "collector/ingest/ingest_service.h"
@@ -266,16 +267,8 @@ int Run(int argc, char** argv) {
 
   // Step 4: the HTTP API.
   tokenwatch::collector::ApiServer::Hooks hooks;
-  hooks.health = [&service, &engine]() {
-    return service.WithEngine([&service](tokenwatch::collector::Engine& e) {
-      return absl::StrFormat(
-          R"({"status":"%s","open_streams":%d,"tokens_tracked":%d,"bytes_per_token":%.1f,)"
-          R"("events":%d,"alerts":%d})",
-          service.last_commit_ok() ? "ok" : "store_failing",
-          service.open_streams(), e.tokens().size(),
-          e.tokens().bytes_per_token(), e.stats().events,
-          e.stats().alerts_raised);
-    });
+  hooks.health = [&service]() {
+    return tokenwatch::collector::HealthJson(service);
   };
   tokenwatch::collector::CollectorMetrics metrics(
       [&service](

@@ -311,34 +311,44 @@ void IngestService::Run() {
         queue_.pop_front();
       }
     }
-    bool committed = false;
+    const auto now = std::chrono::steady_clock::now();
+    bool checkpoint;
     {
       std::lock_guard<std::mutex> lock(engine_mu_);
       for (Task& t : group) {
         if (!t.hello) engine_->Apply(t.agent, t.boot, *t.batch);
         t.batch = nullptr;
       }
-      auto now = std::chrono::steady_clock::now();
       // A retirement is written at once: the journal cannot replay it.
-      bool checkpoint = stopping || now - last_checkpoint >= kCheckpointEvery ||
-                        engine_->JournalBytes() >= kCheckpointJournalBytes ||
-                        engine_->HasRetired();
-      absl::Status s = engine_->Commit(checkpoint);
-      if (s.ok() && checkpoint) last_checkpoint = now;
-      committed = s.ok();
-      last_commit_ok_ = committed;
-      LogCommitOutcome(s);
+      checkpoint = stopping || now - last_checkpoint >= kCheckpointEvery ||
+                   engine_->JournalBytes() >= kCheckpointJournalBytes ||
+                   engine_->HasRetired();
+      engine_->PrepareCommit(checkpoint);
     }
     for (Task& t : group) waiting.push_back(std::move(t));
-    if (committed) {
-      for (Task& t : waiting) {
-        uint64_t stored;
-        {
-          std::lock_guard<std::mutex> lock(engine_mu_);
-          stored = engine_->StoredThrough(t.agent, t.boot);
-        }
-        t.stream->Stored(stored);
+    // The store's write and its fsync happen without the engine's lock, so
+    // the API (health, metrics, token look-ups) never waits on the disk.
+    // Only this thread prepares and writes commits: they stay in order.
+    CommitWrite write = engine_->WriteCommits();
+    absl::Status s;
+    std::vector<uint64_t> stored_through;
+    {
+      std::lock_guard<std::mutex> lock(engine_mu_);
+      s = engine_->FinishCommits(write);
+      if (s.ok()) {
+        stored_through.reserve(waiting.size());
+        for (const Task& t : waiting)
+          stored_through.push_back(engine_->StoredThrough(t.agent, t.boot));
       }
+    }
+    const bool committed = s.ok();
+    if (committed && checkpoint) last_checkpoint = now;
+    last_commit_ok_ = committed;
+    LogCommitOutcome(s);
+    if (committed) {
+      // Acknowledged only now that the commit is durable.
+      for (size_t i = 0; i < waiting.size(); ++i)
+        waiting[i].stream->Stored(stored_through[i]);
       waiting.clear();
     }
     if (stopping && committed) {

@@ -41,7 +41,8 @@ class IngestService final : public v1::Ingest::CallbackService {
   void Shutdown();
   int open_streams() const { return open_streams_.load(); }
   bool last_commit_ok() const { return last_commit_ok_.load(); }
-  // Runs `fn` on the engine thread's state under its lock (for the API).
+  // Runs `fn` on the engine under the lock the engine thread holds while it
+  // applies batches, but not while the store writes (for the API).
   template <typename Fn>
   auto WithEngine(Fn fn) {
     std::lock_guard<std::mutex> lock(engine_mu_);
@@ -66,7 +67,9 @@ class IngestService final : public v1::Ingest::CallbackService {
   void LogCommitOutcome(const absl::Status& s);  // on the engine thread
 
   Engine* engine_;
-  std::mutex engine_mu_;  // the engine is used by this thread and the API
+  // The engine is used by this thread and the API; never held across a
+  // store write.
+  std::mutex engine_mu_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Task> queue_;
