@@ -86,7 +86,7 @@ int AgentApp::Run() {
   for (Step step : kStartUp) {
     absl::Status s = (this->*step)();
     if (!s.ok()) {
-      log::Error("%s", Message(s));
+      log::StartupFailure(Message(s));
       return absl::IsInvalidArgument(s) || absl::IsFailedPrecondition(s) ? 2
                                                                          : 1;
     }

@@ -59,17 +59,27 @@ void SetSinkForTesting(Sink sink) {
   s.sink = std::move(sink);
 }
 
-void Write(Level level, std::string_view message) {
+namespace {
+void WriteLine(Level level, const char* tag, std::string_view message) {
   State& s = GetState();
   std::lock_guard<std::mutex> lock(s.mu);
   std::string line = s.program;
-  line.append(": ").append(Tag(level)).append(message);
+  line.append(": ").append(tag).append(message);
   if (s.sink) {
     s.sink(level, line);
     return;
   }
   line.push_back('\n');
   fwrite(line.data(), 1, line.size(), stderr);
+}
+}  // namespace
+
+void Write(Level level, std::string_view message) {
+  WriteLine(level, Tag(level), message);
+}
+
+void StartupFailure(std::string_view message) {
+  WriteLine(Level::kError, "", message);
 }
 
 bool RateLimit::Allow(uint64_t* suppressed) {

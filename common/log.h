@@ -26,6 +26,10 @@ using Sink = std::function<void(Level, std::string_view line)>;
 void SetSinkForTesting(Sink sink);
 
 void Write(Level level, std::string_view message);
+// The one line a binary prints when a start-up step fails, before it exits:
+// "tokenwatch-agent: FILE:LINE: key 'k': why" (error level, no tag, so the
+// line starts with what it names).
+void StartupFailure(std::string_view message);
 
 template <typename... Args>
 void Debug(const absl::FormatSpec<Args...>& format, const Args&... args) {

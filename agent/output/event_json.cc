@@ -21,6 +21,10 @@ const char* LocationName(v1::TokenLocation loc) {
       return "header";
     case v1::TOKEN_LOCATION_WEBSOCKET_PROTOCOL:
       return "websocket_protocol";
+    case v1::TOKEN_LOCATION_PATH:
+      return "path";
+    case v1::TOKEN_LOCATION_HOST:
+      return "host";
     default:
       return "unknown";
   }

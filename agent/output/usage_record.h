@@ -77,15 +77,28 @@ void ToProto(const UsageRecord& r, v1::UsageEvent* out);
 void AppendBatchEvent(const UsageRecord& r, std::string* out);
 
 // Every finding of a use, in a stable order: the token's (and a weak
-// secret once found), then token_in_url for a query-string token.
+// secret once found), then token_in_url for a token carried in the URL
+// (query, path, matrix parameter or Host).
 template <typename Fn>
 void ForEachFinding(const UsageRecord& r, Fn fn) {
   for (const Finding& f : r.token->findings) fn(f.type, f.detail);
   if (r.token->weak_state == TokenRecord::kWeakFound) {
     fn(AlertType::kWeakSecret, r.token->weak_detail);
   }
-  if (r.location == v1::TOKEN_LOCATION_QUERY) {
-    fn(AlertType::kTokenInUrl, "token in query parameter " + r.param);
+  switch (r.location) {
+    case v1::TOKEN_LOCATION_QUERY:
+      fn(AlertType::kTokenInUrl, "token in query parameter " + r.param);
+      break;
+    case v1::TOKEN_LOCATION_PATH:
+      fn(AlertType::kTokenInUrl, r.param.empty()
+                                     ? std::string("token in the URL path")
+                                     : "token in matrix parameter " + r.param);
+      break;
+    case v1::TOKEN_LOCATION_HOST:
+      fn(AlertType::kTokenInUrl, std::string("token in the Host header"));
+      break;
+    default:
+      break;
   }
 }
 

@@ -57,6 +57,32 @@ int HexVal(char c) {
   return -1;
 }
 
+// `v` with %XX sequences decoded; the decoded copy lives in `out`.
+std::string_view PercentDecoded(std::string_view v, Extraction* out) {
+  if (v.find('%') == std::string_view::npos) return v;
+  std::string decoded;
+  decoded.reserve(v.size());
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (v[i] == '%' && i + 2 < v.size() && HexVal(v[i + 1]) >= 0 &&
+        HexVal(v[i + 2]) >= 0) {
+      decoded.push_back(
+          static_cast<char>(HexVal(v[i + 1]) * 16 + HexVal(v[i + 2])));
+      i += 2;
+    } else {
+      decoded.push_back(v[i]);  // '+' stays: it is a b64token character
+    }
+  }
+  out->owned.push_back(std::move(decoded));
+  return out->owned.back();
+}
+
+bool IsQueryParam(std::string_view name) {
+  for (std::string_view p : kQueryParams) {
+    if (name == p) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 std::string_view Extractor::PathOf(std::string_view target) {
@@ -87,7 +113,8 @@ std::string_view Extractor::QueryOf(std::string_view target) {
 }
 
 void Extractor::Add(v1::TokenLocation loc, std::string_view param,
-                    std::string_view value, Extraction* out) const {
+                    std::string_view value, Extraction* out,
+                    std::string_view span) const {
   if (value.empty()) {
     stats_->Count(Malformed::kEmptyToken);
     return;
@@ -102,7 +129,7 @@ void Extractor::Add(v1::TokenLocation loc, std::string_view param,
   }
   // Still reported: a service may accept what the RFC does not.
   if (!IsB64Token(value)) stats_->Count(Malformed::kBadTokenChars);
-  out->tokens.push_back({loc, param, value});
+  out->tokens.push_back({loc, param, value, span});
 }
 
 void Extractor::FromAuthorization(std::string_view value,
@@ -154,35 +181,52 @@ void Extractor::FromQuery(std::string_view query, Extraction* out) const {
     size_t eq = pair.find('=');
     if (eq == std::string_view::npos) continue;
     std::string_view name = pair.substr(0, eq);
-    bool wanted = false;
-    for (std::string_view p : kQueryParams) wanted |= name == p;
-    if (!wanted) continue;
-    std::string_view v = pair.substr(eq + 1);
-    if (v.find('%') != std::string_view::npos) {
-      std::string decoded;
-      decoded.reserve(v.size());
-      for (size_t i = 0; i < v.size(); ++i) {
-        if (v[i] == '%' && i + 2 < v.size() && HexVal(v[i + 1]) >= 0 &&
-            HexVal(v[i + 2]) >= 0) {
-          decoded.push_back(
-              static_cast<char>(HexVal(v[i + 1]) * 16 + HexVal(v[i + 2])));
-          i += 2;
-        } else {
-          decoded.push_back(v[i]);  // '+' stays: it is a b64token character
-        }
-      }
-      out->owned.push_back(std::move(decoded));
-      v = out->owned.back();
+    if (!IsQueryParam(name)) continue;
+    Add(v1::TOKEN_LOCATION_QUERY, name,
+        PercentDecoded(pair.substr(eq + 1), out), out);
+  }
+}
+
+// A JWT as a path segment ("/v1/verify/<JWT>"), or in a matrix parameter
+// ("/a;access_token=<token>;v=1/b"), percent-encoded or not. Such URLs end
+// up in every access log: found here so the event can report them
+// (token_in_url) and carry a marker instead of the token in its path.
+void Extractor::FromPath(std::string_view path, Extraction* out) const {
+  // Every JWT starts "eyJ" (base64 of '{"'); encoded text has a '%'.
+  if (path.find("eyJ") == std::string_view::npos &&
+      path.find('%') == std::string_view::npos) {
+    return;
+  }
+  size_t pos = 0;
+  while (pos < path.size()) {
+    size_t end = path.find_first_of("/;", pos);
+    if (end == std::string_view::npos) end = path.size();
+    std::string_view piece = path.substr(pos, end - pos);
+    bool matrix = pos > 0 && path[pos - 1] == ';';
+    pos = end + 1;
+    if (piece.size() < 10) continue;
+    std::string_view param, raw = piece;
+    if (size_t eq = piece.find('='); matrix && eq != std::string_view::npos) {
+      param = piece.substr(0, eq);
+      raw = piece.substr(eq + 1);
     }
-    Add(v1::TOKEN_LOCATION_QUERY, name, v, out);
+    std::string_view value = PercentDecoded(raw, out);
+    // A matrix parameter named like the query's token parameters carries a
+    // token whatever its shape; anywhere else only a JWT is recognised.
+    if (LooksLikeJwt(value) || (!param.empty() && IsQueryParam(param))) {
+      Add(v1::TOKEN_LOCATION_PATH, param, value, out, raw);
+    }
   }
 }
 
 void Extractor::Extract(const analyzer::Request& req, Extraction* out) const {
   out->Clear();
+  std::string_view host = req.authority;
   for (size_t i = 0; i < req.num_headers; ++i) {
     const analyzer::Header& h = req.headers[i];
-    if (util::EqualsIgnoreCase(h.name, "authorization")) {
+    if (host.empty() && util::EqualsIgnoreCase(h.name, "host")) {
+      host = h.value;
+    } else if (util::EqualsIgnoreCase(h.name, "authorization")) {
       FromAuthorization(h.value, out);
     } else if (util::EqualsIgnoreCase(h.name, "cookie")) {
       FromCookie(h.value, out);
@@ -211,6 +255,13 @@ void Extractor::Extract(const analyzer::Request& req, Extraction* out) const {
   }
   std::string_view query = QueryOf(req.target);
   if (!query.empty()) FromQuery(query, out);
+  FromPath(PathOf(req.target), out);
+  if (host.find("eyJ") != std::string_view::npos) {
+    std::string_view name = host.substr(0, host.rfind(':'));  // port, if any
+    if (LooksLikeJwt(Trim(name))) {
+      Add(v1::TOKEN_LOCATION_HOST, "", Trim(name), out, Trim(name));
+    }
+  }
 }
 
 }  // namespace tokenwatch::token

@@ -1,7 +1,9 @@
 // Finds bearer tokens in a request head, in every location of SPEC "Where
 // tokens are found": Authorization (Bearer, JWT, or a bare JWT), cookies
 // holding a JWT, the query parameters access_token/id_token/token/jwt,
-// configured headers, and the Sec-WebSocket-Protocol bearer convention.
+// configured headers, and the Sec-WebSocket-Protocol bearer convention;
+// and, so that they can be redacted and reported, JWTs in the URL path, in
+// matrix parameters and in the Host header.
 #ifndef TOKENWATCH_AGENT_TOKEN_EXTRACTOR_H_
 #define TOKENWATCH_AGENT_TOKEN_EXTRACTOR_H_
 
@@ -20,6 +22,9 @@ struct FoundToken {
   v1::TokenLocation location;
   std::string_view param;  // query parameter, cookie or header name
   std::string_view value;  // the raw token
+  // PATH and HOST: the token's text as it stands in the request target
+  // (or the Host value), percent-encoding included, for redaction.
+  std::string_view span;
 };
 
 struct Extraction {
@@ -48,8 +53,10 @@ class Extractor {
   void FromAuthorization(std::string_view value, Extraction* out) const;
   void FromCookie(std::string_view value, Extraction* out) const;
   void FromQuery(std::string_view query, Extraction* out) const;
+  void FromPath(std::string_view path, Extraction* out) const;
   void Add(v1::TokenLocation loc, std::string_view param,
-           std::string_view value, Extraction* out) const;
+           std::string_view value, Extraction* out,
+           std::string_view span = {}) const;
 
   std::vector<std::string> token_headers_;
   AgentStats* stats_;

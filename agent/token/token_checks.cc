@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "agent/jose/header_check.h"
 #include "agent/jose/verifier.h"
+#include "common/log.h"
 #include "common/strings.h"
 
 namespace tokenwatch::token {
@@ -187,15 +188,13 @@ void TokenChecks::MaybeReload(bool force) {
     Issuer fresh = issuer;
     if (absl::Status s = LoadIssuer(&fresh); !s.ok()) {
       // Keep the keys that worked; say why the new ones did not.
-      fprintf(stderr, "tokenwatch-agent: keeping old keys: %s\n",
-              std::string(s.message()).c_str());
+      log::Warning("keeping old keys: %s", std::string(s.message()));
       issuer.files =
           fresh.files;  // do not retry the same broken file every time
       continue;
     }
     issuer = std::move(fresh);
-    fprintf(stderr, "tokenwatch-agent: reloaded keys of issuer %s\n",
-            issuer.config.iss.c_str());
+    log::Info("reloaded keys of issuer %s", issuer.config.iss);
   }
 }
 

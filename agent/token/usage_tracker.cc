@@ -22,6 +22,27 @@ class UsageTracker::PendingUses : public analyzer::PendingRequest {
   output::EventFolder* folder_;
 };
 
+// `path` with each token found in it replaced by "[token:<first 8 hex
+// digits of its fingerprint>]": the event says which token, not what it is.
+std::string UsageTracker::RedactedPath(
+    std::string_view path, const std::vector<output::UsageRecord>& uses) {
+  std::string out;
+  size_t done = 0;  // bytes of `path` copied or replaced
+  for (size_t i = 0; i < extraction_.tokens.size(); ++i) {
+    const FoundToken& found = extraction_.tokens[i];
+    if (found.location != v1::TOKEN_LOCATION_PATH) continue;
+    // Spans point into the request target, in order of appearance.
+    size_t at = static_cast<size_t>(found.span.data() - path.data());
+    if (at < done || at + found.span.size() > path.size()) continue;
+    out.append(path.substr(done, at - done));
+    out.append("[token:").append(uses[i].token->info.fp().substr(0, 8));
+    out.push_back(']');
+    done = at + found.span.size();
+  }
+  out.append(path.substr(done));
+  return out;
+}
+
 std::unique_ptr<analyzer::PendingRequest> UsageTracker::OnRequest(
     const analyzer::Request& request) {
   extractor_->Extract(request, &extraction_);
@@ -29,25 +50,36 @@ std::unique_ptr<analyzer::PendingRequest> UsageTracker::OnRequest(
 
   const analyzer::Endpoint& client = *request.client;
   const analyzer::Endpoint& server = *request.server;
-  auto req = std::make_shared<output::RequestInfo>();
-  req->agent = agent_id_;
-  req->service = attributor_->Attribute(request.Host(), server.ip, server.port);
-  req->method.assign(request.method);
-  req->path.assign(Extractor::PathOf(request.target));
-  req->client = client.ip;
-  req->server = service::Attributor::JoinHostPort(server.ip, server.port);
-
   auto pending = std::make_unique<PendingUses>(folder_);
   pending->uses.reserve(extraction_.tokens.size());
+  bool in_path = false, in_host = false;
   for (const FoundToken& found : extraction_.tokens) {
     ++stats_->token_uses;
     output::UsageRecord& u = pending->uses.emplace_back();
     u.ts_us = u.last_ts_us = request.ts_us;
     u.location = found.location;
     u.param.assign(found.param);
-    u.request = req;
     u.token = tokens_->Lookup(found.value);
+    in_path |= found.location == v1::TOKEN_LOCATION_PATH;
+    in_host |= found.location == v1::TOKEN_LOCATION_HOST;
   }
+
+  auto req = std::make_shared<output::RequestInfo>();
+  req->agent = agent_id_;
+  // A Host that is a token names no service: attribute by address, so the
+  // token reaches neither the event nor the collector's metric labels.
+  req->service = attributor_->Attribute(
+      in_host ? std::string_view() : request.Host(), server.ip, server.port);
+  req->method.assign(request.method);
+  std::string_view path = Extractor::PathOf(request.target);
+  if (in_path) {
+    req->path = RedactedPath(path, pending->uses);
+  } else {
+    req->path.assign(path);
+  }
+  req->client = client.ip;
+  req->server = service::Attributor::JoinHostPort(server.ip, server.port);
+  for (output::UsageRecord& u : pending->uses) u.request = req;
   return pending;
 }
 

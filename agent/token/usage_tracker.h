@@ -8,6 +8,8 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "agent/analyzer/transaction.h"
 #include "agent/output/event_folder.h"
@@ -37,6 +39,8 @@ class UsageTracker : public analyzer::TransactionObserver {
 
  private:
   class PendingUses;
+  std::string RedactedPath(std::string_view path,
+                           const std::vector<output::UsageRecord>& uses);
 
   std::string agent_id_;
   const Extractor* extractor_;

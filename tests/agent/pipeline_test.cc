@@ -321,5 +321,41 @@ TEST_F(PipelineTest, WeakSecretFindingIsOnTheFirstAndOnlyUse) {
   }
 }
 
+// A token in the path or the Host never reaches the event: the path
+// carries a marker with the fingerprint's first 8 hex digits, the service
+// is attributed by address, and each use is reported as token_in_url.
+TEST_F(PipelineTest, TokensInThePathAndHostAreRedacted) {
+  std::string encoded = jwt_;
+  encoded.replace(encoded.find('.'), 1, "%2e");
+  FlowBuilder f;
+  f.Handshake()
+      .Client("GET /v1/verify/" + encoded + ";access_token=" + jwt_ +
+              "/done HTTP/1.1\r\nHost: " + jwt_ + "\r\n\r\n")
+      .Server(Ok(200))
+      .Fin();
+  Run(f.frames());
+  ASSERT_EQ(sink_.events.size(), 3u);
+  std::string fp8 =
+      fp_->Fingerprint(jwt_.substr(0, jwt_.rfind('.'))).substr(0, 8);
+  std::string marker = "[token:" + fp8 + "]";
+  for (const v1::UsageEvent& e : sink_.events) {
+    EXPECT_EQ(e.path(),
+              "/v1/verify/" + marker + ";access_token=" + marker + "/done");
+    EXPECT_EQ(e.service(), "10.0.0.5:8080");
+    ASSERT_EQ(e.findings_size(), 1);
+    EXPECT_EQ(e.findings(0), "token_in_url");
+    std::string text = e.ShortDebugString();
+    EXPECT_EQ(text.find("eyJ"), std::string::npos) << text;
+  }
+  EXPECT_EQ(sink_.events[0].location(), v1::TOKEN_LOCATION_PATH);
+  EXPECT_EQ(sink_.events[0].finding_details().at("token_in_url"),
+            "token in the URL path");
+  EXPECT_EQ(sink_.events[1].finding_details().at("token_in_url"),
+            "token in matrix parameter access_token");
+  EXPECT_EQ(sink_.events[2].location(), v1::TOKEN_LOCATION_HOST);
+  EXPECT_EQ(sink_.events[2].finding_details().at("token_in_url"),
+            "token in the Host header");
+}
+
 }  // namespace
 }  // namespace tokenwatch

@@ -124,9 +124,17 @@ def test_kill9(build, root, tmp):
                 "  drain_timeout: 60s\n")
     store = "sqlite:" + os.path.join(tmp, "kill9.db")
     c = Collector(build, tmp, store, None, "kill9")
-    a = subprocess.Popen([os.path.join(build, "agent/tokenwatch-agent"), "-c", cfg, "-r", pcap,
+    # The capture reaches the agent through a pipe, half of it before the
+    # kill and the rest after: the kill lands mid-stream however fast the
+    # agent is (with -r FILE it could finish before the kill).
+    a = subprocess.Popen([os.path.join(build, "agent/tokenwatch-agent"), "-c", cfg, "-r", "-",
                           "--collector", f"127.0.0.1:{c.grpc}", "--agent-id", "k9"],
-                         stderr=subprocess.PIPE, text=True)
+                         stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    with open(pcap, "rb") as f:
+        data = f.read()
+    half = len(data) // 2
+    a.stdin.write(data[:half])
+    a.stdin.flush()
     db_path = os.path.join(tmp, "kill9.db")
 
     def stored():
@@ -149,7 +157,8 @@ def test_kill9(build, root, tmp):
     c.proc.wait()
     time.sleep(1.0)
     c.start()  # same ports, same store
-    _, err = a.communicate(timeout=300)
+    _, err = a.communicate(input=data[half:], timeout=300)
+    err = err.decode(errors="replace")
     c.stop()
     assert a.returncode == 0, err
     sent = int([l for l in err.splitlines() if l.strip().startswith("token_uses")][0].split()[1])

@@ -114,10 +114,13 @@ def tokens_in(data):
             v = value.split()[-1] if value.split() else ""
             found.add(v)
     for m in re.finditer(rb"(?m)^[A-Z]+ (\S+) HTTP/1\.[01]", data):
-        query = urllib.parse.urlsplit(m.group(1).decode("latin-1")).query
-        for k, v in urllib.parse.parse_qsl(query, keep_blank_values=True):
+        url = urllib.parse.urlsplit(m.group(1).decode("latin-1"))
+        for k, v in urllib.parse.parse_qsl(url.query, keep_blank_values=True):
             if k in ("access_token", "id_token", "token", "jwt"):
                 found.add(v)
+        # A JWT in the path, percent-encoded or not.
+        path = urllib.parse.unquote(url.path).encode("latin-1", "replace")
+        found |= set(j.group(0).decode() for j in JWT_RE.finditer(path))
     # Short values (session ids, "1") would match by chance: not tokens here.
     return {t for t in found if len(t) >= 8}
 
@@ -229,6 +232,10 @@ def generate(path, strong, weak, revoked_jti):
         "multi": jwt({**base, "jti": "hyg-multi"}, strong),
         "refund": jwt({**base, "aud": ["payments-api"], "jti": "hyg-refund", "scope": "payments:read"},
                       strong),
+        "inpath": jwt({**base, "jti": "hyg-inpath"}, strong),
+        "matrix": jwt({**base, "jti": "hyg-matrix"}, strong),
+        "pct": jwt({**base, "jti": "hyg-pct"}, strong),
+        "inhost": jwt({**base, "jti": "hyg-inhost"}, strong),
         "opaque": b64u(os.urandom(30)),
         "opaque-bearer": b64u(os.urandom(24)) + "." + b64u(os.urandom(9)),
     }
@@ -258,6 +265,15 @@ def generate(path, strong, weak, revoked_jti):
     get("/v1/refunds/77", "payments.demo", auth(t["refund"]), method="POST")
     get("/v1/orders/14", "orders.demo", {"X-Api-Token": t["opaque"]})
     get("/v1/orders/15", "orders.demo", auth(t["opaque-bearer"]), status=403)
+    # Tokens in the URL itself: path segment, matrix parameter, percent-
+    # encoded, and as the Host. Redacted in every output, also in the event
+    # of the request's other token (alone, they would make no event at all
+    # on an agent that does not look there).
+    get("/v1/verify/" + t["inpath"], "orders.demo", auth(t["good"]))
+    get("/v1/orders/16;access_token=" + t["matrix"] + "/x", "orders.demo",
+        auth(t["good"]))
+    get("/v1/verify/" + t["pct"].replace(".", "%2E"), "orders.demo", auth(t["good"]))
+    get("/v1/orders/17", t["inhost"], auth(t["good"]))
     w = PcapWriter(path)
     for client, method, target, headers, status in reqs:
         head = f"{method} {target} HTTP/1.1\r\n" + "".join(

@@ -117,5 +117,40 @@ TEST(PathOfTest, Forms) {
   EXPECT_EQ(Extractor::QueryOf("/a?b=c#d"), "b=c");
 }
 
+// A JWT in the path, a matrix parameter, percent-encoded, or as the Host:
+// each is found (so it can be reported as token_in_url and redacted) with
+// its span in the target.
+TEST_F(ExtractorTest, TokensInThePathAndHost) {
+  std::string encoded = jwt_;
+  size_t dot = encoded.find('.');
+  encoded.replace(dot, 1, "%2E");
+  std::string target = "/v1/verify/" + jwt_ + "/x;access_token=opaque-77;v=1" +
+                       "/y;sid=" + encoded + "?q=1";
+  std::string host = jwt_ + ":8080";  // outlives the header's view
+  const Extraction& e = Run(target, {{"Host", host}});
+  ASSERT_EQ(e.tokens.size(), 4u);
+  EXPECT_EQ(e.tokens[0].location, v1::TOKEN_LOCATION_PATH);
+  EXPECT_EQ(e.tokens[0].value, jwt_);
+  EXPECT_EQ(e.tokens[0].param, "");
+  EXPECT_EQ(e.tokens[0].span, jwt_);
+  EXPECT_EQ(e.tokens[0].span.data(), storage_target_.data() + 11);
+  EXPECT_EQ(e.tokens[1].param, "access_token");  // any shape: a token name
+  EXPECT_EQ(e.tokens[1].value, "opaque-77");
+  EXPECT_EQ(e.tokens[2].param, "sid");
+  EXPECT_EQ(e.tokens[2].value, jwt_);  // decoded
+  EXPECT_EQ(e.tokens[2].span, encoded);
+  EXPECT_EQ(e.tokens[3].location, v1::TOKEN_LOCATION_HOST);
+  EXPECT_EQ(e.tokens[3].value, jwt_);
+}
+
+// Ordinary paths and hosts, and matrix parameters that are not token
+// names, carry no token.
+TEST_F(ExtractorTest, OrdinaryPathsCarryNoToken) {
+  EXPECT_TRUE(Run("/v1/orders/42;jsessionid=ABCDEF0123456789/items%20x",
+                  {{"Host", "orders.internal:8080"}})
+                  .tokens.empty());
+  EXPECT_TRUE(Run("/eyJ/short", {{"Host", "eyJhbGciOi"}}).tokens.empty());
+}
+
 }  // namespace
 }  // namespace tokenwatch::token
