@@ -31,18 +31,13 @@ std::string Message(const absl::Status& s) { return std::string(s.message()); }
 
 }  // namespace
 
-int ExitCode(const absl::Status& status) {
-  if (status.ok()) return 0;
-  return absl::IsInvalidArgument(status) ? 2 : 1;
-}
-
 CollectorApp::CollectorApp(CollectorFlags flags, const std::atomic<bool>* stop,
                            std::atomic<bool>* reload)
     : flags_(std::move(flags)), stop_(stop), reload_(reload) {}
 
 CollectorApp::~CollectorApp() { Teardown(); }
 
-absl::Status CollectorApp::Run() {
+int CollectorApp::Run() {
   using Step = absl::Status (CollectorApp::*)();
   static constexpr Step kStartUp[] = {
       &CollectorApp::LoadConfig,
@@ -58,13 +53,15 @@ absl::Status CollectorApp::Run() {
   };
   for (Step step : kStartUp) {
     if (absl::Status s = (this->*step)(); !s.ok()) {
+      // "tokenwatch-collector: FILE:LINE: key '...': ...", untagged.
+      log::StartupFailure(Message(s));
       Teardown();
-      return s;
+      return absl::IsInvalidArgument(s) ? 2 : 1;
     }
   }
   Serve();
   Teardown();
-  return absl::OkStatus();
+  return 0;
 }
 
 absl::Status CollectorApp::LoadConfig() {

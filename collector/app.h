@@ -40,10 +40,11 @@ class CollectorApp {
   CollectorApp& operator=(const CollectorApp&) = delete;
 
   // The start-up steps in order, serving until *stop, then teardown (a
-  // final commit of everything applied). A failed step stops what had
-  // started and returns its error: one line naming the file, key or
-  // address, which main prints. ExitCode() maps it.
-  absl::Status Run();
+  // final commit of everything applied). Returns the process's exit code:
+  // 0; 2 when a start-up step finds a usage or configuration error; 1 for
+  // any other failure. A failed step prints one line naming the file, key
+  // or address, and stops what had started.
+  int Run();
 
  private:
   // Start-up, in this order. InvalidArgument: a usage or configuration
@@ -89,10 +90,6 @@ class CollectorApp {
   std::unique_ptr<CollectorMetrics> metrics_;
   std::unique_ptr<ApiServer> api_;
 };
-
-// The process's exit code for Run's status: 0, 2 for a usage or
-// configuration error (InvalidArgument), else 1.
-int ExitCode(const absl::Status& status);
 
 }  // namespace tokenwatch::collector
 

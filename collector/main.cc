@@ -91,14 +91,7 @@ int Main(int argc, char** argv) {
   signal(SIGINT, OnSignal);
   signal(SIGTERM, OnSignal);
   tokenwatch::collector::CollectorApp app(std::move(flags), &g_stop, &g_reload);
-  absl::Status s = app.Run();
-  // A start-up error is one line naming the file, key or address
-  // ("tokenwatch-collector: FILE:LINE: key '...': ..."), as scripts parse it.
-  if (!s.ok()) {
-    fprintf(stderr, "tokenwatch-collector: %s\n",
-            std::string(s.message()).c_str());
-  }
-  return tokenwatch::collector::ExitCode(s);
+  return app.Run();
 }
 
 }  // namespace
