@@ -15,9 +15,10 @@ constexpr int64_t kRetireEveryUs =
 
 // Finds or adds `key` without building a std::string when it is there.
 template <typename Map>
-typename Map::mapped_type& Slot(Map& map, const std::string& key) {
-  auto it = map.find(absl::string_view(key.data(), key.size()));
-  if (it == map.end()) it = map.try_emplace(key).first;
+typename Map::mapped_type& Slot(Map& map, std::string_view key) {
+  absl::string_view k(key.data(), key.size());
+  auto it = map.find(k);
+  if (it == map.end()) it = map.try_emplace(std::string(key)).first;
   return it->second;
 }
 
@@ -156,8 +157,7 @@ void Engine::ApplyEvent(const std::string& agent, const v1::UsageEvent& e) {
     for (const auto& d : detectors_) {
       auto t0 = std::chrono::steady_clock::now();
       d->Check(history, e, &findings_);
-      std::string_view name = d->name();
-      stats_.detector_seconds[std::string(name)] +=
+      Slot(stats_.detector_seconds, d->name()) +=
           64 *
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
               .count();

@@ -119,8 +119,6 @@ class Engine {
   CommitWrite WriteCommits();
   absl::Status FinishCommits(const CommitWrite& write);
 
-  // Whether batches were applied since the last prepared commit.
-  bool HasPending() const { return pending_dirty_; }
   // Journaled bytes since the last checkpoint (what a restart replays).
   size_t JournalBytes() const { return commit_log_.journal_bytes(); }
   // Tokens retired since the last checkpoint. The journal holds batches,
