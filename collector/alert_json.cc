@@ -1,12 +1,13 @@
 // AlertJson: the SPEC "Alert record" line, field for field and in order.
+#include "collector/alert_json.h"
+
 #include <cstdint>
 #include <string>
 #include <string_view>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/time.h"
-#include "collector/model.h"
 #include "common/json.h"
+#include "common/time_format.h"
 
 namespace tokenwatch::collector {
 
@@ -14,13 +15,10 @@ using util::AppendJsonString;
 
 namespace {
 
-// RFC 3339 in UTC with milliseconds, truncated like the agent's events:
-// "2026-11-30T10:15:03.120Z".
-void AppendTimestamp(std::string* out, int64_t ts_us) {
+// A timestamp as a JSON string (it holds nothing to escape).
+void AppendQuotedTimestamp(std::string* out, int64_t ts_us) {
   out->push_back('"');
-  out->append(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ",
-                               absl::FromUnixMicros(ts_us),
-                               absl::UTCTimeZone()));
+  AppendTimestamp(out, ts_us);
   out->push_back('"');
 }
 
@@ -68,10 +66,10 @@ std::string AlertJson(const Alert& a) {
   out.reserve(512);
   out.append("{\"id\":");
   AppendJsonString(&out, a.id);
-  StringField(&out, "type", a.type);
-  StringField(&out, "severity", a.severity);
+  StringField(&out, "type", AlertTypeName(a.type));
+  StringField(&out, "severity", SeverityName(a.severity));
   Key(&out, "ts");
-  AppendTimestamp(&out, a.ts_us);
+  AppendQuotedTimestamp(&out, a.ts_us);
   Key(&out, "token");
   AppendToken(&out, a);
   StringField(&out, "service", a.service);
@@ -93,7 +91,7 @@ std::string AlertJson(const Alert& a) {
   absl::StrAppend(&out, ",\"count\":", a.count);
   Key(&out, "last_ts");
   // An alert that has not repeated may leave last_ts_us unset.
-  AppendTimestamp(&out, a.last_ts_us != 0 ? a.last_ts_us : a.ts_us);
+  AppendQuotedTimestamp(&out, a.last_ts_us != 0 ? a.last_ts_us : a.ts_us);
   out.push_back('}');
   return out;
 }

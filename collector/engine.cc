@@ -1,9 +1,8 @@
 #include "collector/engine.h"
 
-#include <openssl/rand.h>
-
 #include <algorithm>
 #include <chrono>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -11,33 +10,33 @@
 namespace tokenwatch::collector {
 namespace {
 
-std::string ProgressKey(const std::string& agent, uint64_t boot) {
-  return absl::StrCat(agent, "|", boot);
-}
-
-std::string AlertKey(const std::string& type, const std::string& identity,
-                     const std::string& service) {
-  return absl::StrCat(type, "\x1f", identity, "\x1f", service);
-}
-
 constexpr int64_t kRetireEveryUs =
     60'000'000;  // sweep once a minute of traffic
+
+// Finds or adds `key` without building a std::string when it is there.
+template <typename Map>
+typename Map::mapped_type& Slot(Map& map, std::string_view key) {
+  absl::string_view k(key.data(), key.size());
+  auto it = map.find(k);
+  if (it == map.end()) it = map.try_emplace(std::string(key)).first;
+  return it->second;
+}
 
 }  // namespace
 
 Engine::Engine(const config::Config& config, Store* store,
                std::function<void(const Alert&)> on_alert,
                RevocationList* revocations)
-    : config_(config),
-      store_(store),
+    : store_(store),
       on_alert_(std::move(on_alert)),
       revocations_(revocations),
       detectors_(MakeDetectors(config, revocations)),
-      tokens_(std::max<size_t>(8, config.detections.multi_source.min_sources)),
       multi_source_window_us_(
           absl::ToInt64Microseconds(config.detections.multi_source.window)),
       retention_us_(
-          absl::ToInt64Microseconds(config.collector.token_retention)) {}
+          absl::ToInt64Microseconds(config.collector.token_retention)),
+      tokens_(std::max<size_t>(8, config.detections.multi_source.min_sources)) {
+}
 
 void Engine::Reconfigure(const config::Config& config) {
   // The new detectors refer to the new copy; the old copy goes only after
@@ -61,37 +60,19 @@ absl::Status Engine::Restore() {
     tokens_.Restore(row);
     now_us_ = std::max(now_us_, row.last_seen_us);
   }
-  for (const Alert& a : snap->alerts) {
-    alerts_[AlertKey(a.type, a.identity, a.service)] = {a.id, a.count,
-                                                        a.last_ts_us, false};
-  }
-  for (const AgentProgress& p : snap->progress) {
-    applied_[ProgressKey(p.agent_id, p.boot_id)] = p;
-    prepared_[ProgressKey(p.agent_id, p.boot_id)] = p;
-    committed_[ProgressKey(p.agent_id, p.boot_id)] = p;
-  }
+  for (const Alert& a : snap->alerts) alerts_.Restore(a);
+  for (const AgentProgress& p : snap->progress) commit_log_.Restore(p);
   // Batches stored after the last checkpoint: their alerts and progress are
   // already in the store, their effect on tokens is not.
-  v1::EventBatch batch;
   for (const JournalEntry& j : snap->journal) {
-    journal_bytes_ += j.batch.size();
-    if (IsJournalRecord(j.batch)) {
-      absl::Status s = ReadJournalRecord(
-          j.batch, [this](const JournalUse& u) { return ReplayUse(u); });
-      if (!s.ok()) {
-        return absl::DataLossError(
-            absl::StrCat("store journal: a batch of agent \"", j.agent_id,
-                         "\": ", s.message()));
-      }
-      continue;
-    }
-    // A batch as received, journaled by an earlier version.
-    if (!batch.ParseFromString(j.batch)) {
+    commit_log_.CountStoredJournal(j.batch.size());
+    absl::Status s = ReadJournalRecord(
+        j.batch, [this](const JournalUse& u) { return ReplayUse(u); });
+    if (!s.ok()) {
       return absl::DataLossError(
           absl::StrCat("store journal: a batch of agent \"", j.agent_id,
-                       "\" cannot be parsed (the store file is corrupt)"));
+                       "\": ", s.message()));
     }
-    for (const v1::UsageEvent& e : batch.events()) ReplayEvent(e);
   }
   return absl::OkStatus();
 }
@@ -126,46 +107,25 @@ absl::Status Engine::ReplayUse(const JournalUse& u) {
   return absl::OkStatus();
 }
 
-void Engine::ReplayEvent(const v1::UsageEvent& e) {
-  now_us_ = std::max(now_us_, std::max(e.ts_us(), e.last_ts_us()));
-  bool created = false;
-  TokenTable::Ref ref;
-  TokenState& s = tokens_.Upsert(e.token(), &created, &ref);
-  tokens_.RecordUse(s, e);
-  dirty_tokens_.insert(ref);
-}
-
 std::optional<TokenRow> Engine::GetToken(const std::string& identity) const {
   const TokenState* s = tokens_.Find(identity);
   if (s == nullptr) return std::nullopt;
   return tokens_.ToRow(*s);
 }
 
-uint64_t Engine::StoredThrough(const std::string& agent, uint64_t boot) const {
-  auto it = committed_.find(ProgressKey(agent, boot));
-  return it == committed_.end() ? 0 : it->second.seq;
-}
-
 bool Engine::Apply(const std::string& agent, uint64_t boot,
                    const v1::EventBatch& batch) {
-  AgentProgress& p = applied_[ProgressKey(agent, boot)];
-  if (batch.seq() <= p.seq) {
+  if (!commit_log_.Apply(agent, boot, batch.seq())) {
     ++stats_.duplicate_batches;
     return false;
   }
-  p.agent_id = agent;
-  p.boot_id = boot;
-  p.seq = batch.seq();
   ++stats_.batches;
   stats_.events_by_agent[agent] += batch.events_size();
   ++stats_.batches_by_agent[agent];
   journal_writer_.Begin();
   for (const v1::UsageEvent& e : batch.events()) ApplyEvent(agent, e);
   std::string record = journal_writer_.Finish();
-  if (!record.empty()) {
-    journal_bytes_ += record.size();
-    journal_.push_back({agent, boot, std::move(record)});
-  }
+  if (!record.empty()) commit_log_.Journal(agent, boot, std::move(record));
   pending_dirty_ = true;
   if (now_us_ - last_retire_us_ >= kRetireEveryUs) RetireTokens(now_us_);
   if (revocations_ != nullptr)
@@ -197,7 +157,7 @@ void Engine::ApplyEvent(const std::string& agent, const v1::UsageEvent& e) {
     for (const auto& d : detectors_) {
       auto t0 = std::chrono::steady_clock::now();
       d->Check(history, e, &findings_);
-      stats_.detector_seconds[d->type()] +=
+      Slot(stats_.detector_seconds, d->name()) +=
           64 *
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
               .count();
@@ -208,21 +168,16 @@ void Engine::ApplyEvent(const std::string& agent, const v1::UsageEvent& e) {
   std::string& identity = identity_buf_;
   if (!findings_.empty()) identity = tokens_.Identity(s);
   for (const Finding& f : findings_) {
-    if (f.type == "expired_use") {
-      const char* accepted = e.status() == 0    ? "unknown"
-                             : e.status() < 400 ? "true"
-                                                : "false";
-      stats_.expired_uses[absl::StrCat(e.service(), "|", accepted)] +=
-          e.count();
+    CountFinding(f, e);
+    if (alerts_.Record(f, identity, agent, e)) {
+      ++stats_.alerts_raised;
+    } else {
+      ++stats_.alerts_repeated;
     }
-    Raise(f, identity, agent, e);
   }
   uint32_t st = e.status();
-  absl::string_view service(e.service().data(), e.service().size());
-  auto uses = stats_.uses_by_service.find(service);
-  if (uses == stats_.uses_by_service.end())
-    uses = stats_.uses_by_service.try_emplace(e.service()).first;
-  uses->second[st >= 100 && st <= 599 ? st / 100 : 0] += e.count();
+  Slot(stats_.uses_by_service,
+       e.service())[st >= 100 && st <= 599 ? st / 100 : 0] += e.count();
 
   uint32_t service_id = tokens_.Intern(e.service());
   uint32_t client_id = tokens_.Intern(e.client());
@@ -232,67 +187,15 @@ void Engine::ApplyEvent(const std::string& agent, const v1::UsageEvent& e) {
   dirty_tokens_.insert(ref);
 }
 
-std::string Engine::NewAlertId(int64_t ts_us) {
-  // UUIDv7 layout: 48-bit ms timestamp, version 7, then random bits (with
-  // a counter mixed in so ids from one process never collide).
-  uint8_t b[16];
-  uint64_t ms = static_cast<uint64_t>(ts_us / 1000);
-  for (int i = 0; i < 6; ++i) b[i] = static_cast<uint8_t>(ms >> (40 - 8 * i));
-  RAND_bytes(b + 6, 10);
-  uint64_t c = ++id_counter_;
-  b[6] = static_cast<uint8_t>(0x70 | (b[6] & 0x0f));
-  b[8] = static_cast<uint8_t>(0x80 | (b[8] & 0x3f));
-  b[14] ^= static_cast<uint8_t>(c >> 8);
-  b[15] ^= static_cast<uint8_t>(c);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) out.push_back('-');
-    out.push_back(kHex[b[i] >> 4]);
-    out.push_back(kHex[b[i] & 0xf]);
-  }
-  return out;
-}
-
-void Engine::Raise(const Finding& f, const std::string& identity,
-                   const std::string& agent, const v1::UsageEvent& e) {
-  std::string key = AlertKey(f.type, identity, e.service());
+void Engine::CountFinding(const Finding& f, const v1::UsageEvent& e) {
   // Every alerting use counts in the metric (alerts over time); only the
   // first one of a (type, identity, service) is a new alert record.
-  stats_.alerts_by_type[absl::StrCat(f.type, "|", f.severity, "|",
-                                     e.service())] += e.count();
-  auto it = alerts_.find(key);
-  if (it != alerts_.end()) {
-    AlertKeyInfo& info = it->second;
-    info.count += e.count();
-    info.last_ts_us = std::max(info.last_ts_us, e.last_ts_us());
-    if (!info.dirty) {
-      info.dirty = true;
-      dirty_alert_keys_.push_back(key);
-    }
-    ++stats_.alerts_repeated;
-    return;
+  Slot(stats_.alerts_by_service, e.service())[static_cast<size_t>(
+      f.type)][static_cast<size_t>(f.severity)] += e.count();
+  if (f.type == AlertType::kExpiredUse) {
+    int accepted = e.status() == 0 ? 0 : e.status() < 400 ? 1 : 2;
+    Slot(stats_.expired_uses, e.service())[accepted] += e.count();
   }
-  Alert a;
-  a.id = NewAlertId(e.ts_us());
-  a.type = f.type;
-  a.severity = f.severity;
-  a.ts_us = e.ts_us();
-  a.last_ts_us = e.last_ts_us();
-  a.count = e.count();
-  a.identity = identity;
-  a.token = e.token();
-  a.service = e.service();
-  a.method = e.method();
-  a.path = e.path();
-  a.client = e.client();
-  a.agent = agent;
-  a.status = e.status();
-  if (e.status() != 0) a.accepted = e.status() < 400;
-  a.detail = f.detail;
-  alerts_[key] = {a.id, a.count, a.last_ts_us, false};
-  new_alerts_.push_back(std::move(a));
-  ++stats_.alerts_raised;
 }
 
 void Engine::RetireTokens(int64_t now_us) {
@@ -314,26 +217,14 @@ void Engine::RetireTokens(int64_t now_us) {
 }
 
 absl::Status Engine::Commit(bool checkpoint) {
-  if (auto p = Prepare(checkpoint)) unstored_.push_back(std::move(p));
-  while (!unstored_.empty()) {
-    PreparedCommit& p = *unstored_.front();
-    auto t0 = std::chrono::steady_clock::now();
-    absl::Status s = store_->Commit(p.batch);
-    Finished(
-        p, s,
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
-            .count());
-    if (!s.ok()) return s;  // retried first at the next call
-    unstored_.pop_front();
-  }
-  return absl::OkStatus();
+  PrepareCommit(checkpoint);
+  return FinishCommits(WriteCommits());
 }
 
-std::unique_ptr<Engine::PreparedCommit> Engine::Prepare(bool checkpoint) {
+void Engine::PrepareCommit(bool checkpoint) {
   bool tokens_changed = !dirty_tokens_.empty() || !retired_.empty();
-  if (!pending_dirty_ && !(checkpoint && tokens_changed)) return nullptr;
-  auto p = std::make_unique<PreparedCommit>();
-  CommitBatch& batch = p->batch;
+  if (!pending_dirty_ && !(checkpoint && tokens_changed)) return;
+  CommitBatch batch;
   batch.checkpoint = checkpoint;
   if (checkpoint) {
     batch.tokens.reserve(dirty_tokens_.size());
@@ -344,66 +235,37 @@ std::unique_ptr<Engine::PreparedCommit> Engine::Prepare(bool checkpoint) {
       s.claims_journaled = false;
     }
     batch.retired.assign(retired_.begin(), retired_.end());
-    // The batches journaled since the last checkpoint are in these rows:
-    // the checkpoint empties the journal table.
     dirty_tokens_.clear();
     retired_.clear();
-    journal_bytes_ = 0;
-    journal_.clear();
-  } else {
-    batch.journal = std::move(journal_);
-    journal_.clear();
   }
-  // New alerts carry their latest counters; repeats of them in the same
-  // commit need no separate update.
-  absl::flat_hash_map<std::string, bool> new_ids;
-  for (Alert& a : new_alerts_) {
-    const AlertKeyInfo& info = alerts_[AlertKey(a.type, a.identity, a.service)];
-    a.count = info.count;
-    a.last_ts_us = info.last_ts_us;
-    new_ids[a.id] = true;
-  }
-  batch.new_alerts = std::move(new_alerts_);
-  new_alerts_.clear();
-  for (const std::string& key : dirty_alert_keys_) {
-    AlertKeyInfo& info = alerts_[key];
-    info.dirty = false;
-    if (new_ids.contains(info.id)) continue;
-    Alert a;
-    a.id = info.id;
-    a.count = info.count;
-    a.last_ts_us = info.last_ts_us;
-    batch.repeated_alerts.push_back(std::move(a));
-  }
-  dirty_alert_keys_.clear();
-  for (const auto& [key, progress] : applied_) {
-    AgentProgress& was = prepared_[key];
-    if (was.seq != progress.seq) {
-      batch.progress.push_back(progress);
-      was = progress;
-    }
-  }
+  commit_log_.Prepare(&batch);
+  alerts_.TakeChanges(&batch.new_alerts, &batch.repeated_alerts);
   pending_dirty_ = false;
-  return p;
+  commit_log_.Queue(std::move(batch));
 }
 
-void Engine::Finished(const PreparedCommit& p, const absl::Status& status,
-                      double secs) {
-  stats_.commit_seconds_sum += secs;
-  for (size_t i = 0; i < stats_.commit_buckets.size(); ++i) {
-    if (secs <= EngineStats::kCommitBounds[i]) ++stats_.commit_buckets[i];
+CommitWrite Engine::WriteCommits() {
+  return commit_log_.Write(store_, [this](const CommitBatch& stored) {
+    if (!on_alert_) return;
+    for (const Alert& a : stored.new_alerts) on_alert_(a);
+  });
+}
+
+absl::Status Engine::FinishCommits(const CommitWrite& write) {
+  for (double secs : write.seconds) {
+    stats_.commit_seconds_sum += secs;
+    for (size_t i = 0; i < stats_.commit_buckets.size(); ++i) {
+      if (secs <= EngineStats::kCommitBounds[i]) ++stats_.commit_buckets[i];
+    }
   }
-  if (!status.ok()) {
+  uint64_t attempts = write.seconds.size();
+  if (!write.status.ok()) {
     ++stats_.commit_failures;
-    return;
+    --attempts;
   }
-  ++stats_.commits;
-  for (const AgentProgress& progress : p.batch.progress) {
-    committed_[ProgressKey(progress.agent_id, progress.boot_id)] = progress;
-  }
-  if (on_alert_) {
-    for (const Alert& a : p.batch.new_alerts) on_alert_(a);
-  }
+  stats_.commits += attempts;
+  commit_log_.Written(write);
+  return write.status;
 }
 
 }  // namespace tokenwatch::collector

@@ -4,12 +4,16 @@
 // acknowledged only once a commit has stored it; a batch seen again (agent
 // resend after a reconnect or a collector restart) is dropped by
 // (agent, boot, seq), so every event counts exactly once.
+//
+// The parts: the token table (collector/state/token_table.h), the
+// detectors (collector/detect/), the alert book (collector/state/
+// alert_book.h) and the commit log with its journal (collector/state/
+// commit_log.h, journal.h).
 #ifndef TOKENWATCH_COLLECTOR_ENGINE_H_
 #define TOKENWATCH_COLLECTOR_ENGINE_H_
 
 #include <array>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -22,9 +26,12 @@
 #include "collector/detect/detector.h"
 #include "collector/detect/revoked_use.h"
 #include "collector/model.h"
+#include "collector/state/alert_book.h"
+#include "collector/state/commit_log.h"
 #include "collector/state/journal.h"
 #include "collector/state/token_table.h"
 #include "collector/store/store.h"
+#include "common/alert_type.h"
 #include "common/config.h"
 #include "tokenwatch/v1/ingest.pb.h"
 
@@ -45,9 +52,13 @@ struct EngineStats {
   // Uses by service, then status class (none, 1xx..5xx): per event a
   // lookup without building a key.
   absl::flat_hash_map<std::string, std::array<uint64_t, 6>> uses_by_service;
-  // Keys joined with '|': type|severity|service, service|accepted.
-  absl::flat_hash_map<std::string, uint64_t> alerts_by_type;
-  absl::flat_hash_map<std::string, uint64_t> expired_uses;
+  // Alerting uses by service, then type and severity.
+  using AlertCounts =
+      std::array<std::array<uint64_t, kSeverityCount>, kAlertTypeCount>;
+  absl::flat_hash_map<std::string, AlertCounts> alerts_by_service;
+  // Uses of expired tokens by service, then whether the service accepted
+  // them: unknown (no response), true, false.
+  absl::flat_hash_map<std::string, std::array<uint64_t, 3>> expired_uses;
   absl::flat_hash_map<std::string, double> detector_seconds;  // sampled
   // Store commit latency: cumulative counts per upper bound, sum, count.
   static constexpr double kCommitBounds[] = {
@@ -61,32 +72,55 @@ struct EngineStats {
 
 class Engine {
  public:
-  // `on_alert` sees each new alert once it is durable (for --alerts-out).
+  // `on_alert` sees each new alert once it is durable (for --alerts-out
+  // and the notifier), on the thread that writes commits. `config` must
+  // outlive the engine: the detectors refer to it until a Reconfigure.
   Engine(const config::Config& config, Store* store,
          std::function<void(const Alert&)> on_alert,
          RevocationList* revocations = nullptr);
 
-  // Loads the store: tokens, alert keys and counters, agents' progress.
+  // Loads the store: tokens, alert keys and counters, agents' progress,
+  // and replays the journal into the tokens.
   absl::Status Restore();
 
   // Highest batch of (agent, boot) that is durably stored.
-  uint64_t StoredThrough(const std::string& agent, uint64_t boot) const;
+  uint64_t StoredThrough(const std::string& agent, uint64_t boot) const {
+    return commit_log_.StoredThrough(agent, boot);
+  }
   // Applies a batch in memory unless it was applied before; false for a
-  // duplicate. Takes effect durably at the next successful Commit.
+  // duplicate. Takes effect durably at the next successful commit.
   bool Apply(const std::string& agent, uint64_t boot,
              const v1::EventBatch& batch);
-  // Stores everything applied since the last successful commit. On failure
-  // nothing is acknowledged and the same work is retried at the next call.
-  // A checkpoint writes every token changed since the last checkpoint and
-  // empties the journal; otherwise the applied batches are journaled (one
-  // compact row each, collector/state/journal.h) and replayed into the
-  // token state by Restore.
-  // Commits queued after a failure are retried first, in order.
+
+  // Stores everything applied since the last commit. On failure nothing is
+  // acknowledged or announced, and the same work is stored first, in
+  // order, at the next call. A checkpoint writes every token changed since
+  // the last checkpoint and empties the journal; otherwise each applied
+  // batch is journaled (one compact row, collector/state/journal.h) and
+  // replayed into the token state by Restore.
   absl::Status Commit(bool checkpoint = true);
 
-  bool HasPending() const { return pending_dirty_; }
+  // Commit in three steps, for a caller that guards the engine with a
+  // lock which the API's threads take (IngestService): the store's write,
+  // an fsync, happens outside it, so /healthz and /metrics never wait on
+  // the disk.
+  //   PrepareCommit   under the lock: the work since the last commit
+  //                   becomes a commit queued behind any not yet stored.
+  //   WriteCommits    without the lock: writes the queued commits in
+  //                   order, stopping at the first failure, and announces
+  //                   the new alerts of each one stored (on_alert). It
+  //                   touches only the commit log, which nothing but these
+  //                   three steps uses; call it from the thread that calls
+  //                   PrepareCommit, never two at once.
+  //   FinishCommits   under the lock: counters, and the progress the
+  //                   stored commits made durable (StoredThrough). Returns
+  //                   the write's status.
+  void PrepareCommit(bool checkpoint);
+  CommitWrite WriteCommits();
+  absl::Status FinishCommits(const CommitWrite& write);
+
   // Journaled bytes since the last checkpoint (what a restart replays).
-  size_t JournalBytes() const { return journal_bytes_; }
+  size_t JournalBytes() const { return commit_log_.journal_bytes(); }
   // Tokens retired since the last checkpoint. The journal holds batches,
   // not retirements, so a checkpoint should follow before a crash could
   // replay a retired token's history into its successor.
@@ -105,61 +139,31 @@ class Engine {
   const TokenTable& tokens() const { return tokens_; }
 
  private:
-  // A commit in two steps: Prepare takes the work since the last Prepare
-  // into a CommitBatch, as of now, and the engine goes on as though it were
-  // stored (null: nothing to write); Finished takes the store's answer.
-  // Commit writes prepared batches in order and keeps a failed one (and
-  // what follows) in unstored_ for the next call.
-  struct PreparedCommit {
-    CommitBatch batch;
-  };
-  std::unique_ptr<PreparedCommit> Prepare(bool checkpoint);
-  void Finished(const PreparedCommit& p, const absl::Status& status,
-                double seconds);
-
-  struct AlertKeyInfo {
-    std::string id;
-    uint64_t count;
-    int64_t last_ts_us;
-    bool dirty;  // repeated since the last commit
-  };
   void ApplyEvent(const std::string& agent, const v1::UsageEvent& e);
-  void ReplayEvent(const v1::UsageEvent& e);  // a batch as received
   absl::Status ReplayUse(const JournalUse& u);
-  void Raise(const Finding& f, const std::string& identity,
-             const std::string& agent, const v1::UsageEvent& e);
+  void CountFinding(const Finding& f, const v1::UsageEvent& e);
   void RetireTokens(int64_t now_us);
-  std::string NewAlertId(int64_t ts_us);
 
-  const config::Config& config_;
-  std::unique_ptr<const config::Config> reloaded_config_;  // after SIGHUP
+  // The config a SIGHUP brought, which the detectors refer to.
+  std::unique_ptr<const config::Config> reloaded_config_;
   Store* store_;
   std::function<void(const Alert&)> on_alert_;
   RevocationList* revocations_;
   std::vector<std::unique_ptr<Detector>> detectors_;
-  TokenTable tokens_;
   int64_t multi_source_window_us_;
   int64_t retention_us_;
-  absl::flat_hash_map<std::string, AlertKeyInfo>
-      alerts_;  // type|identity|service
-  // Progress: applied (in memory), prepared (in a CommitBatch) and
-  // committed (durable), per agent|boot.
-  absl::flat_hash_map<std::string, AgentProgress> applied_, prepared_,
-      committed_;
-  // Prepared by Commit and not yet stored (after a failure).
-  std::deque<std::unique_ptr<PreparedCommit>> unstored_;
-  // Work since the last successful commit.
+
+  TokenTable tokens_;
+  AlertBook alerts_;
+  CommitLog commit_log_;
+  JournalWriter journal_writer_;
+  // Token changes since the last checkpoint.
   absl::flat_hash_set<TokenTable::Ref> dirty_tokens_;
   absl::flat_hash_set<std::string> retired_;  // identities
-  std::vector<JournalEntry> journal_;         // applied, not yet committed
-  JournalWriter journal_writer_;
-  size_t journal_bytes_ = 0;  // journaled since the last checkpoint
-  std::vector<Alert> new_alerts_;
-  std::vector<std::string> dirty_alert_keys_;
   bool pending_dirty_ = false;
   int64_t now_us_ = 0;  // latest observation time seen
   int64_t last_retire_us_ = 0;
-  uint64_t id_counter_ = 0;
+
   std::vector<Finding> findings_;  // scratch, reused per event
   TokenHistory history_;
   std::string identity_buf_;

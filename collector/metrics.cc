@@ -4,7 +4,7 @@
 
 #include <sstream>
 
-#include "absl/strings/str_split.h"
+#include "common/alert_type.h"
 
 namespace tokenwatch::collector {
 namespace {
@@ -12,10 +12,6 @@ namespace {
 using prometheus::ClientMetric;
 using prometheus::MetricFamily;
 using prometheus::MetricType;
-
-std::vector<std::string> Split(const std::string& key) {
-  return absl::StrSplit(key, '|');
-}
 
 ClientMetric Counter(double v, std::vector<ClientMetric::Label> labels = {}) {
   ClientMetric m;
@@ -90,10 +86,18 @@ std::vector<MetricFamily> CollectorMetrics::Collect() const {
                         "by type, severity and service.",
                         C,
                         {}};
-    for (const auto& [key, n] : st.alerts_by_type) {
-      auto p = Split(key);
-      alerts.metric.push_back(
-          Counter(n, {{"type", p[0]}, {"severity", p[1]}, {"service", p[2]}}));
+    for (const auto& [service, by_type] : st.alerts_by_service) {
+      for (AlertType type : AllAlertTypes()) {
+        const auto& by_severity = by_type[static_cast<size_t>(type)];
+        for (size_t s = 0; s < kSeverityCount; ++s) {
+          if (by_severity[s] == 0) continue;
+          alerts.metric.push_back(Counter(
+              by_severity[s], {{"type", std::string(AlertTypeName(type))},
+                               {"severity", std::string(SeverityName(
+                                                static_cast<Severity>(s)))},
+                               {"service", service}}));
+        }
+      }
     }
     out.push_back(std::move(alerts));
     MetricFamily expired{"tokenwatch_collector_expired_uses_total",
@@ -101,10 +105,14 @@ std::vector<MetricFamily> CollectorMetrics::Collect() const {
                          "service accepted them.",
                          C,
                          {}};
-    for (const auto& [key, n] : st.expired_uses) {
-      auto p = Split(key);
-      expired.metric.push_back(
-          Counter(n, {{"service", p[0]}, {"accepted", p[1]}}));
+    static constexpr const char* kAccepted[] = {"unknown", "true", "false"};
+    for (const auto& [service, by_accepted] : st.expired_uses) {
+      for (size_t i = 0; i < by_accepted.size(); ++i) {
+        if (by_accepted[i] == 0) continue;
+        expired.metric.push_back(
+            Counter(by_accepted[i],
+                    {{"service", service}, {"accepted", kAccepted[i]}}));
+      }
     }
     out.push_back(std::move(expired));
     MetricFamily detectors{"tokenwatch_collector_detector_seconds_total",

@@ -10,14 +10,15 @@
 #include <string>
 #include <vector>
 
+#include "common/alert_type.h"
 #include "tokenwatch/v1/event.pb.h"
 
 namespace tokenwatch::collector {
 
 struct Alert {
-  std::string id;        // time-ordered unique id (UUIDv7 text form)
-  std::string type;      // SPEC alert type, e.g. "expired_use"
-  std::string severity;  // low | medium | high | critical
+  std::string id;  // time-ordered unique id (UUIDv7 text form)
+  AlertType type = AlertType::kCrossService;
+  Severity severity = Severity::kMedium;
   int64_t ts_us = 0;     // observation time of the use that raised it
   std::string identity;  // token identity: "iss|jti", or the fp
   v1::TokenInfo token;   // fp, jti, sub, iss, aud, exp, alg are reported
@@ -30,10 +31,6 @@ struct Alert {
   uint64_t count = 1;
   int64_t last_ts_us = 0;
 };
-
-// The SPEC alert record as one JSON object (no newline). `count` and
-// `last_ts` are added after the SPEC fields.
-std::string AlertJson(const Alert& a);
 
 // Uses by HTTP status class: index 0 = no response, 1..5 = 1xx..5xx.
 using StatusClassCounts = std::array<uint64_t, 6>;

@@ -10,7 +10,8 @@ namespace {
 class AudienceMismatch : public Detector {
  public:
   explicit AudienceMismatch(const config::Config& c) : config_(c) {}
-  const char* type() const override { return "audience_mismatch"; }
+  static constexpr AlertType kType = AlertType::kAudienceMismatch;
+  std::string_view name() const override { return AlertTypeName(kType); }
   void Check(const TokenHistory&, const v1::UsageEvent& use,
              std::vector<Finding>* out) const override {
     if (use.token().kind() != v1::TOKEN_KIND_JWT) return;  // opaque: no aud
@@ -20,7 +21,7 @@ class AudienceMismatch : public Detector {
       bool accepted = use.status() != 0 && use.status() < 400;
       std::vector<std::string> aud(use.token().aud().begin(),
                                    use.token().aud().end());
-      out->push_back({type(), accepted ? "high" : "medium",
+      out->push_back({kType, accepted ? Severity::kHigh : Severity::kMedium,
                       absl::StrCat("token aud [", absl::StrJoin(aud, ", "),
                                    "] names none of ", s.name, "'s audiences [",
                                    absl::StrJoin(s.audiences, ", "), "]; ",

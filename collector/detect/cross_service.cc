@@ -10,7 +10,8 @@ namespace {
 class CrossService : public Detector {
  public:
   explicit CrossService(const config::Config& c) : config_(c) {}
-  const char* type() const override { return "cross_service"; }
+  static constexpr AlertType kType = AlertType::kCrossService;
+  std::string_view name() const override { return AlertTypeName(kType); }
   void Check(const TokenHistory& h, const v1::UsageEvent& use,
              std::vector<Finding>* out) const override {
     if (h.services.empty()) return;
@@ -24,7 +25,8 @@ class CrossService : public Detector {
         continue;
       bool accepted = use.status() != 0 && use.status() < 400;
       out->push_back(
-          {type(), accepted || use.status() == 0 ? "high" : "medium",
+          {kType,
+           accepted || use.status() == 0 ? Severity::kHigh : Severity::kMedium,
            absl::StrCat("token first used at ",
                         absl::string_view(before.data(), before.size()),
                         " is now used at ", here,

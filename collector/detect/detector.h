@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/alert_type.h"
 #include "common/config.h"
 #include "tokenwatch/v1/event.pb.h"
 
@@ -27,15 +28,18 @@ struct TokenHistory {
 };
 
 struct Finding {
-  std::string type;
-  std::string severity;
+  AlertType type;
+  Severity severity;
   std::string detail;
 };
 
 class Detector {
  public:
   virtual ~Detector() = default;
-  virtual const char* type() const = 0;
+  // Its label in tokenwatch_collector_detector_seconds_total: the name of
+  // the alert type it raises, or "agent_findings" for the detector that
+  // turns the agent's findings (several types) into alerts.
+  virtual std::string_view name() const = 0;
   virtual void Check(const TokenHistory& history, const v1::UsageEvent& use,
                      std::vector<Finding>* out) const = 0;
 };

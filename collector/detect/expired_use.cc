@@ -11,7 +11,8 @@ class ExpiredUse : public Detector {
  public:
   explicit ExpiredUse(const config::Config& c)
       : leeway_s_(absl::ToInt64Seconds(c.detections.clock_leeway)) {}
-  const char* type() const override { return "expired_use"; }
+  static constexpr AlertType kType = AlertType::kExpiredUse;
+  std::string_view name() const override { return AlertTypeName(kType); }
   void Check(const TokenHistory&, const v1::UsageEvent& use,
              std::vector<Finding>* out) const override {
     if (!use.token().has_exp()) return;
@@ -21,11 +22,11 @@ class ExpiredUse : public Detector {
         use.ts_us(), SecondsToUs(SaturatingAdd(use.token().exp(), leeway_s_)));
     if (late_us <= 0) return;
     int64_t late_s = SaturatingSub(use.ts_us() / 1000000, use.token().exp());
-    const char* severity = use.status() == 0    ? "medium"
-                           : use.status() < 400 ? "critical"
-                                                : "low";
+    Severity severity = use.status() == 0    ? Severity::kMedium
+                        : use.status() < 400 ? Severity::kCritical
+                                             : Severity::kLow;
     out->push_back(
-        {type(), severity,
+        {kType, severity,
          absl::StrCat("token expired ", HumanDuration(late_s),
                       " before use and ", AcceptedWord(use.status()))});
   }

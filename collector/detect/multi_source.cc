@@ -12,11 +12,12 @@ class MultiSource : public Detector {
   explicit MultiSource(const config::Config& c)
       : min_(static_cast<size_t>(c.detections.multi_source.min_sources)),
         window_(c.detections.multi_source.window) {}
-  const char* type() const override { return "multi_source"; }
+  static constexpr AlertType kType = AlertType::kMultiSource;
+  std::string_view name() const override { return AlertTypeName(kType); }
   void Check(const TokenHistory& h, const v1::UsageEvent& use,
              std::vector<Finding>* out) const override {
     if (h.recent_sources < min_) return;
-    out->push_back({type(), "medium",
+    out->push_back({kType, Severity::kMedium,
                     absl::StrCat("token used from ", h.recent_sources,
                                  " client addresses within ",
                                  absl::FormatDuration(window_), ", the latest ",

@@ -11,17 +11,18 @@ class NotYetValid : public Detector {
  public:
   explicit NotYetValid(const config::Config& c)
       : leeway_us_(absl::ToInt64Microseconds(c.detections.clock_leeway)) {}
-  const char* type() const override { return "not_yet_valid"; }
+  static constexpr AlertType kType = AlertType::kNotYetValid;
+  std::string_view name() const override { return AlertTypeName(kType); }
   void Check(const TokenHistory&, const v1::UsageEvent& use,
              std::vector<Finding>* out) const override {
     const v1::TokenInfo& t = use.token();
-    const char* severity = use.status() == 0    ? "medium"
-                           : use.status() < 400 ? "high"
-                                                : "low";
+    Severity severity = use.status() == 0    ? Severity::kMedium
+                        : use.status() < 400 ? Severity::kHigh
+                                             : Severity::kLow;
     const int64_t latest_us = SaturatingAdd(use.ts_us(), leeway_us_);
     if (t.has_nbf() && latest_us < SecondsToUs(t.nbf())) {
       out->push_back(
-          {type(), severity,
+          {kType, severity,
            absl::StrCat(
                "token used ",
                HumanDuration(SaturatingSub(t.nbf(), use.ts_us() / 1000000)),
@@ -30,7 +31,7 @@ class NotYetValid : public Detector {
     }
     if (t.has_iat() && latest_us < SecondsToUs(t.iat())) {
       out->push_back(
-          {type(), severity,
+          {kType, severity,
            absl::StrCat(
                "token issued ",
                HumanDuration(SaturatingSub(t.iat(), use.ts_us() / 1000000)),

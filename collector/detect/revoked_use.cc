@@ -31,14 +31,15 @@ std::string Trim(std::string s) {
 class RevokedUse : public Detector {
  public:
   explicit RevokedUse(RevocationList* list) : list_(list) {}
-  const char* type() const override { return "revoked_use"; }
+  static constexpr AlertType kType = AlertType::kRevokedUse;
+  std::string_view name() const override { return AlertTypeName(kType); }
   void Check(const TokenHistory&, const v1::UsageEvent& use,
              std::vector<Finding>* out) const override {
     if (list_ == nullptr || use.token().jti().empty() ||
         !list_->Contains(use.token().jti()))
       return;
     bool accepted = use.status() != 0 && use.status() < 400;
-    out->push_back({type(), accepted ? "critical" : "high",
+    out->push_back({kType, accepted ? Severity::kCritical : Severity::kHigh,
                     absl::StrCat("jti ", use.token().jti(), " is revoked; ",
                                  AcceptedWord(use.status()))});
   }

@@ -11,11 +11,19 @@ namespace {
 
 class SensitiveEndpoint : public Detector {
  public:
-  explicit SensitiveEndpoint(const config::Config& c) : config_(c) {}
-  const char* type() const override { return "sensitive_endpoint"; }
+  explicit SensitiveEndpoint(const config::Config& c) : config_(c) {
+    // The loader accepts only the four names.
+    for (const config::SensitiveEndpoint& ep : c.sensitive_endpoints) {
+      severities_.push_back(
+          ParseSeverity(ep.severity).value_or(Severity::kMedium));
+    }
+  }
+  static constexpr AlertType kType = AlertType::kSensitiveEndpoint;
+  std::string_view name() const override { return AlertTypeName(kType); }
   void Check(const TokenHistory&, const v1::UsageEvent& use,
              std::vector<Finding>* out) const override {
-    for (const config::SensitiveEndpoint& ep : config_.sensitive_endpoints) {
+    for (size_t i = 0; i < config_.sensitive_endpoints.size(); ++i) {
+      const config::SensitiveEndpoint& ep = config_.sensitive_endpoints[i];
       if (!ep.service.empty() && ep.service != use.service()) continue;
       if (!ep.method.empty() && ep.method != use.method()) continue;
       if (!PathGlobMatches(ep.path, use.path())) continue;
@@ -26,8 +34,8 @@ class SensitiveEndpoint : public Detector {
         if (!have) missing.push_back(want);
       }
       bool accepted = use.status() != 0 && use.status() < 400;
-      std::string severity =
-          !missing.empty() && accepted ? "critical" : ep.severity;
+      Severity severity =
+          !missing.empty() && accepted ? Severity::kCritical : severities_[i];
       std::string detail = absl::StrCat(
           use.method(), " ", use.path(), " matches sensitive endpoint ",
           ep.method.empty() ? "" : ep.method + " ", ep.path);
@@ -36,13 +44,14 @@ class SensitiveEndpoint : public Detector {
                         absl::StrJoin(missing, ", "));
       }
       absl::StrAppend(&detail, "; ", AcceptedWord(use.status()));
-      out->push_back({type(), severity, detail});
+      out->push_back({kType, severity, detail});
       return;  // one alert per use
     }
   }
 
  private:
   const config::Config& config_;
+  std::vector<Severity> severities_;  // of config_.sensitive_endpoints
 };
 
 }  // namespace

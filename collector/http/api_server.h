@@ -1,6 +1,9 @@
 // The collector's HTTP API (SPEC "Binaries", `--http-listen`): health,
 // Prometheus metrics, alert queries, token look-ups and revocations, served
-// by civetweb worker threads over a `Store`.
+// by civetweb worker threads over a `Store`. This is the server: civetweb's
+// lifecycle, draining at shutdown, the write token, the body limit and the
+// response's wire form; the endpoints are rows of a handler table
+// (collector/http/router.h), each in collector/http/handlers/.
 #ifndef TOKENWATCH_COLLECTOR_HTTP_API_SERVER_H_
 #define TOKENWATCH_COLLECTOR_HTTP_API_SERVER_H_
 
@@ -17,6 +20,8 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "collector/http/handlers/alerts.h"
+#include "collector/http/router.h"
 #include "collector/store/store.h"
 
 struct mg_connection;
@@ -24,9 +29,9 @@ struct mg_context;
 
 namespace tokenwatch::collector {
 
-namespace api_server_internal {
+namespace http {
 struct ListenAddress;
-}  // namespace api_server_internal
+}  // namespace http
 
 // Endpoints:
 //   GET  /healthz                       hooks.health() as application/json
@@ -66,7 +71,7 @@ class ApiServer {
 
   static constexpr int kWorkerThreads = 4;
   static constexpr size_t kMaxBodyBytes = 1 << 20;
-  static constexpr size_t kMaxAlertLimit = 10000;
+  static constexpr size_t kMaxAlertLimit = http::kMaxAlertLimit;
   static constexpr absl::Duration kDrainTimeout = absl::Seconds(5);
 
   // `listen` is "IPV4:PORT" or "[IPV6]:PORT" ("localhost" means 127.0.0.1);
@@ -86,13 +91,12 @@ class ApiServer {
   int port() const { return port_; }
 
  private:
-  ApiServer(Store* store, Hooks hooks, Options options);
+  ApiServer(http::Router router, Options options);
 
   static int BeginRequest(mg_connection* conn);
   int Handle(mg_connection* conn);  // returns the HTTP status sent
 
-  Store* const store_;
-  const Hooks hooks_;
+  const http::Router router_;
   const Options options_;
   // std primitives rather than absl::Mutex: ThreadSanitizer sees pthreads,
   // not Debian's uninstrumented Abseil (make test-tsan runs these tests).
@@ -100,7 +104,7 @@ class ApiServer {
   std::condition_variable idle_;  // in_flight_ reached 0
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::unique_ptr<api_server_internal::ListenAddress> listen_;
+  std::unique_ptr<http::ListenAddress> listen_;
   mg_context* ctx_ = nullptr;
   int port_ = 0;
 };

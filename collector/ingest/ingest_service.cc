@@ -1,7 +1,13 @@
 #include "collector/ingest/ingest_service.h"
 
+#include <google/protobuf/stubs/logging.h>
+
 #include <algorithm>
 #include <chrono>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
 
 namespace tokenwatch::collector {
 
@@ -14,6 +20,11 @@ constexpr auto kRetryCommit = std::chrono::milliseconds(500);
 // what a restart replays.
 constexpr auto kCheckpointEvery = std::chrono::seconds(10);
 constexpr size_t kCheckpointJournalBytes = 64 << 20;
+
+// The tail of a rate-limited line: how many like it were held back.
+std::string HeldBack(uint64_t n) {
+  return n == 0 ? "" : absl::StrCat(" (", n, " more held back)");
+}
 }  // namespace
 
 // What the engine thread holds of a stream: it outlives the reactor, which
@@ -169,6 +180,15 @@ class StreamReactor : public StreamHandle::Reactor {
     auto* batch = google::protobuf::Arena::CreateMessage<v1::EventBatch>(
         handle_->arena());
     if (!batch->ParseFromString(msg.batch())) {
+      // An agent's bytes: a flood of them must not flood the log.
+      static log::RateLimit limit;
+      uint64_t held = 0;
+      if (limit.Allow(&held)) {
+        log::Warning(
+            "agent %s sent a batch that does not parse as EventBatch; its "
+            "stream is closed%s",
+            agent_, HeldBack(held));
+      }
       handle_->Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                  "a batch that does not parse as EventBatch"));
       return;
@@ -200,6 +220,25 @@ class StreamReactor : public StreamHandle::Reactor {
   std::string agent_;
   uint64_t boot_ = 0;
 };
+
+namespace {
+
+// Protobuf's own lines (one per batch with invalid UTF-8 in a string
+// field, naming the field) reach the log at most once per 10 s.
+void ProtobufLogHandler(google::protobuf::LogLevel level, const char* filename,
+                        int line, const std::string& message) {
+  static log::RateLimit limit;
+  uint64_t held = 0;
+  if (level < google::protobuf::LOGLEVEL_WARNING || !limit.Allow(&held)) return;
+  log::Warning("protobuf (%s:%d): %s%s", filename, line, message,
+               HeldBack(held));
+}
+
+}  // namespace
+
+void RouteProtobufLogs() {
+  google::protobuf::SetLogHandler(&ProtobufLogHandler);
+}
 
 IngestService::IngestService(Engine* engine) : engine_(engine) {
   thread_ = std::thread([this] { Run(); });
@@ -238,10 +277,10 @@ void IngestService::LogCommitOutcome(const absl::Status& s) {
   auto now = std::chrono::steady_clock::now();
   if (s.ok()) {
     if (failed_commits_in_row_ > 0) {
-      fprintf(stderr,
-              "tokenwatch-collector: store commit succeeded again after %llu "
-              "failed attempts; acknowledging the held batches\n",
-              static_cast<unsigned long long>(failed_commits_in_row_));
+      log::Info(
+          "store commit succeeded again after %d failed attempts; "
+          "acknowledging the held batches",
+          failed_commits_in_row_);
     }
     failed_commits_in_row_ = 0;
     return;
@@ -249,13 +288,10 @@ void IngestService::LogCommitOutcome(const absl::Status& s) {
   if (++failed_commits_in_row_ == 1 ||
       now - last_failure_logged_ >= kRepeatEvery) {
     last_failure_logged_ = now;
-    fprintf(stderr,
-            "tokenwatch-collector: error: store commit failed (attempt %llu; "
-            "nothing is acknowledged until it succeeds, agents keep their "
-            "events; retrying every %lld ms): %s\n",
-            static_cast<unsigned long long>(failed_commits_in_row_),
-            static_cast<long long>(kRetryCommit.count()),
-            std::string(s.message()).c_str());
+    log::Error(
+        "store commit failed (attempt %d; nothing is acknowledged until it "
+        "succeeds, agents keep their events; retrying every %d ms): %s",
+        failed_commits_in_row_, kRetryCommit.count(), std::string(s.message()));
   }
 }
 
@@ -275,34 +311,44 @@ void IngestService::Run() {
         queue_.pop_front();
       }
     }
-    bool committed = false;
+    const auto now = std::chrono::steady_clock::now();
+    bool checkpoint;
     {
       std::lock_guard<std::mutex> lock(engine_mu_);
       for (Task& t : group) {
         if (!t.hello) engine_->Apply(t.agent, t.boot, *t.batch);
         t.batch = nullptr;
       }
-      auto now = std::chrono::steady_clock::now();
       // A retirement is written at once: the journal cannot replay it.
-      bool checkpoint = stopping || now - last_checkpoint >= kCheckpointEvery ||
-                        engine_->JournalBytes() >= kCheckpointJournalBytes ||
-                        engine_->HasRetired();
-      absl::Status s = engine_->Commit(checkpoint);
-      if (s.ok() && checkpoint) last_checkpoint = now;
-      committed = s.ok();
-      last_commit_ok_ = committed;
-      LogCommitOutcome(s);
+      checkpoint = stopping || now - last_checkpoint >= kCheckpointEvery ||
+                   engine_->JournalBytes() >= kCheckpointJournalBytes ||
+                   engine_->HasRetired();
+      engine_->PrepareCommit(checkpoint);
     }
     for (Task& t : group) waiting.push_back(std::move(t));
-    if (committed) {
-      for (Task& t : waiting) {
-        uint64_t stored;
-        {
-          std::lock_guard<std::mutex> lock(engine_mu_);
-          stored = engine_->StoredThrough(t.agent, t.boot);
-        }
-        t.stream->Stored(stored);
+    // The store's write and its fsync happen without the engine's lock, so
+    // the API (health, metrics, token look-ups) never waits on the disk.
+    // Only this thread prepares and writes commits: they stay in order.
+    CommitWrite write = engine_->WriteCommits();
+    absl::Status s;
+    std::vector<uint64_t> stored_through;
+    {
+      std::lock_guard<std::mutex> lock(engine_mu_);
+      s = engine_->FinishCommits(write);
+      if (s.ok()) {
+        stored_through.reserve(waiting.size());
+        for (const Task& t : waiting)
+          stored_through.push_back(engine_->StoredThrough(t.agent, t.boot));
       }
+    }
+    const bool committed = s.ok();
+    if (committed && checkpoint) last_checkpoint = now;
+    last_commit_ok_ = committed;
+    LogCommitOutcome(s);
+    if (committed) {
+      // Acknowledged only now that the commit is durable.
+      for (size_t i = 0; i < waiting.size(); ++i)
+        waiting[i].stream->Stored(stored_through[i]);
       waiting.clear();
     }
     if (stopping && committed) {

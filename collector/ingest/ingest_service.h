@@ -23,6 +23,12 @@ namespace tokenwatch::collector {
 
 class StreamHandle;
 
+// Sends protobuf's own log lines (a batch with invalid UTF-8 makes one per
+// batch) through tokenwatch::log, at most one per 10 s, instead of raw to
+// stderr. Call once at start-up, before serving: protobuf's handler is a
+// process-wide setting that is not thread-safe to change.
+void RouteProtobufLogs();
+
 class IngestService final : public v1::Ingest::CallbackService {
  public:
   explicit IngestService(Engine* engine);
@@ -35,7 +41,8 @@ class IngestService final : public v1::Ingest::CallbackService {
   void Shutdown();
   int open_streams() const { return open_streams_.load(); }
   bool last_commit_ok() const { return last_commit_ok_.load(); }
-  // Runs `fn` on the engine thread's state under its lock (for the API).
+  // Runs `fn` on the engine under the lock the engine thread holds while it
+  // applies batches, but not while the store writes (for the API).
   template <typename Fn>
   auto WithEngine(Fn fn) {
     std::lock_guard<std::mutex> lock(engine_mu_);
@@ -60,7 +67,9 @@ class IngestService final : public v1::Ingest::CallbackService {
   void LogCommitOutcome(const absl::Status& s);  // on the engine thread
 
   Engine* engine_;
-  std::mutex engine_mu_;  // the engine is used by this thread and the API
+  // The engine is used by this thread and the API; never held across a
+  // store write.
+  std::mutex engine_mu_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Task> queue_;

@@ -10,17 +10,15 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "collector/alert_json.h"
 #include "common/json.h"
+#include "common/log.h"
+#include "common/time_format.h"
 
 namespace tokenwatch::collector {
 namespace {
 
-std::string Rfc3339(int64_t us) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::FromUnixMicros(us),
-                          absl::UTCTimeZone());
-}
-
-void Field(std::string* out, const char* key, const std::string& value,
+void Field(std::string* out, const char* key, std::string_view value,
            bool* first) {
   if (!*first) out->push_back(',');
   *first = false;
@@ -36,15 +34,16 @@ size_t Discard(char*, size_t size, size_t n, void*) { return size * n; }
 std::string AlertmanagerBody(const Alert& a, absl::Duration resolve_after) {
   std::string out = "[{\"labels\":{";
   bool first = true;
-  Field(&out, "alertname", "tokenwatch_" + a.type, &first);
-  Field(&out, "type", a.type, &first);
-  Field(&out, "severity", a.severity, &first);
+  const std::string type(AlertTypeName(a.type));
+  Field(&out, "alertname", absl::StrCat("tokenwatch_", type), &first);
+  Field(&out, "type", type, &first);
+  Field(&out, "severity", SeverityName(a.severity), &first);
   Field(&out, "service", a.service, &first);
   Field(&out, "token", a.token.fp(),
         &first);  // a keyed hash: one alert per token
   out += "},\"annotations\":{";
   first = true;
-  Field(&out, "summary", absl::StrCat(a.type, " at ", a.service), &first);
+  Field(&out, "summary", absl::StrCat(type, " at ", a.service), &first);
   Field(&out, "description", a.detail, &first);
   Field(&out, "alert_id", a.id, &first);
   Field(&out, "token_id", a.identity, &first);
@@ -61,9 +60,10 @@ std::string AlertmanagerBody(const Alert& a, absl::Duration resolve_after) {
         &first);
   out += "},";
   first = true;
-  Field(&out, "startsAt", Rfc3339(a.ts_us), &first);
+  Field(&out, "startsAt", FormatTimestamp(a.ts_us), &first);
   Field(&out, "endsAt",
-        Rfc3339(a.ts_us + absl::ToInt64Microseconds(resolve_after)), &first);
+        FormatTimestamp(a.ts_us + absl::ToInt64Microseconds(resolve_after)),
+        &first);
   out += "}]";
   return out;
 }
@@ -214,10 +214,8 @@ void Notifier::Run() {
       ++s.ok;
     } else if (++job.attempts >= opt_.max_attempts) {
       ++s.dropped;
-      fprintf(stderr,
-              "tokenwatch-collector: giving up delivering an alert to %s after "
-              "%d attempts: %s\n",
-              s.url.c_str(), job.attempts, error.c_str());
+      log::Error("giving up delivering an alert to %s after %d attempts: %s",
+                 s.url, job.attempts, error);
     } else {
       ++s.retry;
       auto backoff = std::min(opt_.backoff_max,

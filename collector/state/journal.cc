@@ -132,10 +132,6 @@ std::string JournalWriter::Finish() {
   return out;
 }
 
-bool IsJournalRecord(std::string_view bytes) {
-  return !bytes.empty() && bytes[0] == kMarker;
-}
-
 absl::Status ReadJournalRecord(
     std::string_view record,
     const std::function<absl::Status(const JournalUse&)>& fn) {

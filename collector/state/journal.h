@@ -1,9 +1,8 @@
 // The journal record of one applied batch: between checkpoints a commit
 // stores, per batch, only what replaying it into the token table needs,
-// instead of the batch as received (README, "Speed"):
+// instead of the batch as received (docs/delivery.md):
 //
-//   0x00 0x01                    marker and version (an EventBatch never
-//                                starts with 0x00: tag 0 is invalid)
+//   0x00 0x01                    marker and version
 //   varint n, n x (varint len, bytes)     the record's strings: iss,
 //                                         services, clients
 //   varint m, m x use:
@@ -65,10 +64,6 @@ class JournalWriter {
   std::vector<uint32_t> index_of_, stamp_of_;
   uint32_t record_ = 0;
 };
-
-// True for a journal record (else the row holds an EventBatch as received,
-// from an earlier version).
-bool IsJournalRecord(std::string_view bytes);
 
 // One use read back. `claims` is set when the record carries them;
 // otherwise `by_fp` says whether `fp` or (`iss`, `jti`) names the token.

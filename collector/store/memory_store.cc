@@ -30,7 +30,8 @@ absl::Status MemoryStore::Validate(const CommitBatch& batch) const {
     if (alert_keys_.contains(key) || !new_keys.insert(key).second) {
       return CommitError(
           absl::StatusCode::kAlreadyExists,
-          absl::StrCat("an alert for type \"", a.type, "\", identity \"",
+          absl::StrCat("an alert for type \"",
+                       std::string(AlertTypeName(a.type)), "\", identity \"",
                        a.identity, "\", service \"", a.service, "\" exists"));
     }
   }
@@ -96,7 +97,7 @@ absl::StatusOr<std::vector<Alert>> MemoryStore::QueryAlerts(
        ++it) {
     if (it->first < q.since_us) break;
     const Alert& a = alerts_.at(it->second);
-    if (!q.type.empty() && a.type != q.type) continue;
+    if (q.type.has_value() && a.type != *q.type) continue;
     if (!q.service.empty() && a.service != q.service) continue;
     out.push_back(a);
   }

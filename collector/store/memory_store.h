@@ -37,7 +37,7 @@ class MemoryStore final : public Store {
       const std::string& identity) override;
 
  private:
-  using AlertKey = std::tuple<std::string, std::string, std::string>;
+  using AlertKey = std::tuple<AlertType, std::string, std::string>;
 
   // Every check a commit can fail, run before anything is changed.
   absl::Status Validate(const CommitBatch& batch) const

@@ -17,15 +17,14 @@
 
 namespace tokenwatch::collector {
 
-// Event batches applied since the last checkpoint, as received: replayed
-// into per-token state at start-up. Committing a batch costs one row, while
-// writing back every token it touched costs one row per token.
+// An event batch applied since the last checkpoint, as a journal record
+// (collector/state/journal.h): replayed into per-token state at start-up.
+// Committing a batch costs one row, while writing back every token it
+// touched costs one row per token.
 struct JournalEntry {
   std::string agent_id;
   uint64_t boot_id = 0;
-  // A journal record (collector/state/journal.h), or from an earlier
-  // version a serialized tokenwatch.v1.EventBatch.
-  std::string batch;
+  std::string batch;  // the journal record
 };
 
 // Everything written in one durable transaction.
@@ -51,10 +50,10 @@ struct Snapshot {
 };
 
 struct AlertQuery {
-  std::string type;      // empty: any
-  std::string service;   // empty: any
-  int64_t since_us = 0;  // alerts with ts_us >= since_us
-  size_t limit = 100;    // newest first
+  std::optional<AlertType> type;  // nullopt: any
+  std::string service;            // empty: any
+  int64_t since_us = 0;           // alerts with ts_us >= since_us
+  size_t limit = 100;             // newest first
 };
 
 class Store {

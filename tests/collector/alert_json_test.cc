@@ -1,6 +1,7 @@
+#include "collector/alert_json.h"
+
 #include <string>
 
-#include "collector/model.h"
 #include "gtest/gtest.h"
 
 namespace tokenwatch::collector {
@@ -13,8 +14,8 @@ constexpr int64_t kTs = 1796033703120000;
 Alert SpecAlert() {
   Alert a;
   a.id = "0192f0c4-6a3e-7b21-9c4d-5e6f7a8b9c0d";
-  a.type = "expired_use";
-  a.severity = "critical";
+  a.type = AlertType::kExpiredUse;
+  a.severity = Severity::kCritical;
   a.ts_us = kTs;
   a.identity = "https://idp.example.com|j-81";
   a.token.set_kind(v1::TOKEN_KIND_JWT);

@@ -6,51 +6,26 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "collector/store/store.h"
+#include "tests/collector/testing/builders.h"
+#include "tests/collector/testing/stores.h"
 
 namespace tokenwatch::collector {
 namespace {
 
-constexpr int64_t kExp = 1764497703;
-
-v1::UsageEvent Use(const std::string& service, int64_t ts_s,
-                   const std::string& client = "10.0.3.7",
-                   uint32_t status = 200, const std::string& jti = "j-1") {
-  v1::UsageEvent e;
-  e.set_ts_us(ts_s * 1000000);
-  e.set_last_ts_us(ts_s * 1000000);
-  e.set_count(1);
-  e.set_agent("host-a");
-  e.set_service(service);
-  e.set_method("GET");
-  e.set_path("/v1/x");
-  e.set_client(client);
-  e.set_server("10.0.0.5:8080");
-  e.set_status(status);
-  v1::TokenInfo* t = e.mutable_token();
-  t->set_kind(v1::TOKEN_KIND_JWT);
-  t->set_fp("00112233445566778899aabbccddeeff");
-  t->set_iss("https://idp.test");
-  t->set_sub("alice");
-  t->set_jti(jti);
-  t->set_exp(kExp);
-  t->add_aud("orders-api");
-  t->set_alg("HS256");
-  return e;
-}
-
-v1::EventBatch Batch(uint64_t seq, std::vector<v1::UsageEvent> events) {
-  v1::EventBatch b;
-  b.set_seq(seq);
-  for (auto& e : events) *b.add_events() = std::move(e);
-  return b;
-}
+using test::Batch;
+using test::kExp;
+using test::Use;
 
 class EngineTest : public ::testing::TestWithParam<std::string> {
  protected:
@@ -88,15 +63,15 @@ TEST_P(EngineTest, RaisesOnceAndCountsRepeats) {
   EXPECT_TRUE(engine->Commit().ok());
   // cross_service and audience_mismatch at payments, once each.
   ASSERT_EQ(raised_.size(), 2u);
-  std::set<std::string> types;
+  std::set<AlertType> types;
   for (auto& a : raised_) types.insert(a.type);
-  EXPECT_TRUE(types.count("cross_service"));
-  EXPECT_TRUE(types.count("audience_mismatch"));
+  EXPECT_TRUE(types.count(AlertType::kCrossService));
+  EXPECT_TRUE(types.count(AlertType::kAudienceMismatch));
   EXPECT_EQ(raised_[0].identity, "https://idp.test|j-1");
   EXPECT_EQ(raised_[0].service, "payments");
   EXPECT_TRUE(raised_[0].accepted.value());
   AlertQuery q;
-  q.type = "audience_mismatch";
+  q.type = AlertType::kAudienceMismatch;
   auto stored = store_->QueryAlerts(q);
   ASSERT_TRUE(stored.ok());
   ASSERT_EQ(stored->size(), 1u);
@@ -191,7 +166,7 @@ TEST_P(PersistentEngineTest, JournaledBatchesAreReplayedAfterARestart) {
                 Batch(3, {Use("payments", kExp - 70, "10.0.0.4")}));
   ASSERT_TRUE(engine->Commit(/*checkpoint=*/true).ok());
   ASSERT_EQ(raised_.size(), before + 1);
-  EXPECT_EQ(raised_.back().type, "multi_source");
+  EXPECT_EQ(raised_.back().type, AlertType::kMultiSource);
   // The checkpoint wrote the tokens and emptied the journal.
   auto row = store_->GetToken("https://idp.test|j-1");
   ASSERT_TRUE(row.ok() && row->has_value());
@@ -213,6 +188,55 @@ TEST_P(PersistentEngineTest, ACorruptJournalIsAClearError) {
   EXPECT_NE(s.message().find("host-a"), absl::string_view::npos);
 }
 
+// The ingest service's pattern: apply and prepare under a lock, write to
+// the store without it, finish under it, while the API's threads take the
+// lock to read. Under TSan (scripts/sanitize.sh tsan) this shows that
+// WriteCommits touches nothing the readers read.
+TEST_P(EngineTest, ReadersRunWhileTheStoreWrites) {
+  auto engine = NewEngine();
+  std::mutex mu;
+  std::atomic<bool> done{false};
+  std::atomic<uint64_t> reads{0}, observed{0};
+  std::thread reader([&] {
+    while (!done.load()) {
+      std::lock_guard<std::mutex> lock(mu);
+      // What /healthz, /metrics and /api/v1/tokens/{id} read.
+      uint64_t seen = engine->stats().events + engine->tokens().size() +
+                      engine->GetToken("https://idp.test|j-1").has_value();
+      observed.store(seen);  // kept: what was read is used
+      ++reads;
+    }
+  });
+  // The writer starts once the reader runs. Failures are recorded, not
+  // returned from, so the reader is always joined.
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (reads.load() == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::yield();
+  EXPECT_GT(reads.load(), 0u);
+  for (uint64_t seq = 1; seq <= 50; ++seq) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      EXPECT_TRUE(engine->Apply(
+          "host-a", 1,
+          Batch(seq, {Use("orders", kExp - 1000 + static_cast<int64_t>(seq)),
+                      Use("payments", kExp - 999 + static_cast<int64_t>(seq),
+                          "10.0.3.7", 200, absl::StrCat("p-", seq))})));
+      engine->PrepareCommit(/*checkpoint=*/seq % 10 == 0);
+    }
+    CommitWrite write = engine->WriteCommits();
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_TRUE(engine->FinishCommits(write).ok());
+    EXPECT_EQ(engine->StoredThrough("host-a", 1), seq);
+  }
+  done = true;
+  reader.join();
+  EXPECT_EQ(engine->stats().commits, 50u);
+  // j-1 at orders raises nothing; each p-N at payments is a token for
+  // orders-api: audience_mismatch once per token.
+  EXPECT_EQ(raised_.size(), 50u);
+}
+
 TEST_P(EngineTest, MultiSourceWithinTheWindow) {
   auto engine = NewEngine();
   engine->Apply("a", 1,
@@ -228,7 +252,7 @@ TEST_P(EngineTest, MultiSourceWithinTheWindow) {
                           Use("orders", kExp - 80, "10.0.0.5")}));
   ASSERT_TRUE(engine->Commit().ok());
   ASSERT_EQ(raised_.size(), 1u);
-  EXPECT_EQ(raised_[0].type, "multi_source");
+  EXPECT_EQ(raised_[0].type, AlertType::kMultiSource);
   EXPECT_EQ(raised_[0].client, "10.0.0.5");  // .3, .4, .5 within 5 min
 }
 
@@ -410,29 +434,7 @@ TEST_P(PersistentEngineTest, ATokenRetiredAndReusedStartsAfreshOnReplay) {
   EXPECT_EQ(AllTokens(*restored), live);
 }
 
-// A store that refuses commits while `failing`.
-class FlakyStore : public Store {
- public:
-  explicit FlakyStore(Store* real) : real_(real) {}
-  absl::StatusOr<Snapshot> Load() override { return real_->Load(); }
-  absl::Status Commit(const CommitBatch& batch) override {
-    ++attempts;
-    if (failing) return absl::ResourceExhaustedError("disk full (test)");
-    return real_->Commit(batch);
-  }
-  absl::StatusOr<std::vector<Alert>> QueryAlerts(const AlertQuery& q) override {
-    return real_->QueryAlerts(q);
-  }
-  absl::StatusOr<std::optional<TokenRow>> GetToken(
-      const std::string& identity) override {
-    return real_->GetToken(identity);
-  }
-  bool failing = false;
-  int attempts = 0;
-
- private:
-  Store* real_;
-};
+using test::FlakyStore;
 
 // A failed commit acknowledges nothing and raises nothing; the next one
 // stores the held work first, then what came after it, once each.
@@ -474,7 +476,8 @@ TEST_P(PersistentEngineTest, AFailedCommitIsRetriedFirstAndInOrder) {
   // cross_service fires on the first use at a new service; the mismatch
   // on both uses at payments.
   for (const Alert& a : *stored)
-    EXPECT_EQ(a.count, a.type == "cross_service" ? 1u : 2u) << a.type;
+    EXPECT_EQ(a.count, a.type == AlertType::kCrossService ? 1u : 2u)
+        << AlertTypeName(a.type);
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, EngineTest,

@@ -11,38 +11,29 @@
 
 #include "collector/engine.h"
 #include "collector/store/store.h"
+#include "tests/collector/testing/builders.h"
 
 namespace tokenwatch::collector {
 namespace {
 
+// A POST to /v1/refunds/7 at payments with a fresh token for payments
+// (RS256): {"iss":"https://idp.test","sub":"alice","aud":["payments"],
+// "exp":<ts_s + 600>,"jti":"j-<ts_s>"}
 v1::UsageEvent Refund(int64_t ts_s) {
-  v1::UsageEvent e;
-  e.set_ts_us(ts_s * 1000000);
-  e.set_last_ts_us(ts_s * 1000000);
-  e.set_count(1);
-  e.set_agent("host-a");
-  e.set_service("payments");
+  v1::UsageEvent e =
+      test::Use("payments", ts_s, "10.0.3.7", 200, "j-" + std::to_string(ts_s));
   e.set_method("POST");
   e.set_path("/v1/refunds/7");
-  e.set_client("10.0.3.7");
-  e.set_server("10.0.0.5:8080");
-  e.set_status(200);
   v1::TokenInfo* t = e.mutable_token();
-  t->set_kind(v1::TOKEN_KIND_JWT);
-  t->set_fp("00112233445566778899aabbccddeeff");
-  t->set_iss("https://idp.test");
-  t->set_jti("j-" + std::to_string(ts_s));
   t->set_exp(ts_s + 600);
+  t->clear_aud();
   t->add_aud("payments");
   t->set_alg("RS256");
   return e;
 }
 
 v1::EventBatch Batch(uint64_t seq, v1::UsageEvent e) {
-  v1::EventBatch b;
-  b.set_seq(seq);
-  *b.add_events() = std::move(e);
-  return b;
+  return test::Batch(seq, {std::move(e)});
 }
 
 constexpr char kBase[] =
@@ -66,8 +57,8 @@ class ReloadTest : public ::testing::Test {
   }
   ~ReloadTest() override { std::filesystem::remove(path_); }
   void Write(const std::string& text) { std::ofstream(path_) << text; }
-  std::vector<std::string> AlertTypes() const {
-    std::vector<std::string> out;
+  std::vector<AlertType> AlertTypes() const {
+    std::vector<AlertType> out;
     for (const Alert& a : raised_) out.push_back(a.type);
     return out;
   }
@@ -159,8 +150,9 @@ TEST_F(ReloadTest, EngineRaisesForNewSensitiveEndpointOnlyAfterReconfigure) {
   EXPECT_EQ(engine.stats().config_reloads_ok, 1u);
   ASSERT_TRUE(engine.Apply("host-a", 1, Batch(3, Refund(1002))));
   ASSERT_TRUE(engine.Commit().ok());
-  EXPECT_EQ(AlertTypes(), std::vector<std::string>{"sensitive_endpoint"});
-  EXPECT_EQ(raised_[0].severity, "high");
+  EXPECT_EQ(AlertTypes(),
+            std::vector<AlertType>{AlertType::kSensitiveEndpoint});
+  EXPECT_EQ(raised_[0].severity, Severity::kHigh);
   // The reloaded config outlives the caller's copy: the detectors refer
   // to the engine's own.
   Write(kBase);

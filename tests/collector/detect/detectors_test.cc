@@ -66,8 +66,8 @@ TEST_F(DetectorsTest, CrossServiceReplay) {
   h.services = {"orders"};
   auto f = Run(MakeCrossServiceDetector(cfg_), Use("payments", kExp - 100), h);
   ASSERT_EQ(f.size(), 1u);
-  EXPECT_EQ(f[0].type, "cross_service");
-  EXPECT_EQ(f[0].severity, "high");
+  EXPECT_EQ(f[0].type, AlertType::kCrossService);
+  EXPECT_EQ(f[0].severity, Severity::kHigh);
   EXPECT_NE(f[0].detail.find("orders"), std::string::npos);
 }
 
@@ -91,13 +91,13 @@ TEST_F(DetectorsTest, CrossServiceRejectedIsMedium) {
   auto f =
       Run(MakeCrossServiceDetector(cfg_), Use("payments", kExp - 100, 401), h);
   ASSERT_EQ(f.size(), 1u);
-  EXPECT_EQ(f[0].severity, "medium");
+  EXPECT_EQ(f[0].severity, Severity::kMedium);
 }
 
 TEST_F(DetectorsTest, AudienceMismatch) {
   auto f = Run(MakeAudienceMismatchDetector(cfg_), Use("payments", kExp - 100));
   ASSERT_EQ(f.size(), 1u);
-  EXPECT_EQ(f[0].type, "audience_mismatch");
+  EXPECT_EQ(f[0].type, AlertType::kAudienceMismatch);
   // Benign: aud matches; service without configured audiences; opaque token.
   EXPECT_TRUE(Run(MakeAudienceMismatchDetector(cfg_), Use("orders", kExp - 100))
                   .empty());
@@ -112,13 +112,13 @@ TEST_F(DetectorsTest, ExpiredUseAcceptedVsRejected) {
   auto accepted =
       Run(MakeExpiredUseDetector(cfg_), Use("orders", kExp + 603, 200));
   ASSERT_EQ(accepted.size(), 1u);
-  EXPECT_EQ(accepted[0].severity, "critical");
+  EXPECT_EQ(accepted[0].severity, Severity::kCritical);
   EXPECT_EQ(accepted[0].detail,
             "token expired 10m3s before use and the service accepted it");
   auto rejected =
       Run(MakeExpiredUseDetector(cfg_), Use("orders", kExp + 603, 401));
   ASSERT_EQ(rejected.size(), 1u);
-  EXPECT_EQ(rejected[0].severity, "low");
+  EXPECT_EQ(rejected[0].severity, Severity::kLow);
   auto unknown =
       Run(MakeExpiredUseDetector(cfg_), Use("orders", kExp + 603, 0));
   ASSERT_EQ(unknown.size(), 1u);
@@ -143,7 +143,7 @@ TEST_F(DetectorsTest, NotYetValid) {
   e.mutable_token()->set_nbf(kExp - 3600 + 120);
   auto f = Run(MakeNotYetValidDetector(cfg_), e);
   ASSERT_EQ(f.size(), 1u);
-  EXPECT_EQ(f[0].type, "not_yet_valid");
+  EXPECT_EQ(f[0].type, AlertType::kNotYetValid);
   e.mutable_token()->set_nbf(kExp - 3600 + 30);  // within leeway
   EXPECT_TRUE(Run(MakeNotYetValidDetector(cfg_), e).empty());
   v1::UsageEvent future_iat = Use("orders", kExp - 3600);
@@ -157,12 +157,12 @@ TEST_F(DetectorsTest, SensitiveEndpoint) {
   e.set_path("/v1/refunds/pay_1");
   auto f = Run(MakeSensitiveEndpointDetector(cfg_), e);
   ASSERT_EQ(f.size(), 1u);
-  EXPECT_EQ(f[0].severity, "critical");  // scope missing and accepted
+  EXPECT_EQ(f[0].severity, Severity::kCritical);  // scope missing and accepted
   e.mutable_token()->add_scopes("payments:refund");
   f = Run(MakeSensitiveEndpointDetector(cfg_), e);
   ASSERT_EQ(f.size(), 1u);
-  EXPECT_EQ(f[0].severity, "high");  // the configured severity
-  e.set_path("/v1/refunds");         // ** matches zero segments
+  EXPECT_EQ(f[0].severity, Severity::kHigh);  // the configured severity
+  e.set_path("/v1/refunds");                  // ** matches zero segments
   EXPECT_EQ(Run(MakeSensitiveEndpointDetector(cfg_), e).size(), 1u);
   e.set_method("GET");
   EXPECT_TRUE(Run(MakeSensitiveEndpointDetector(cfg_), e).empty());
@@ -176,7 +176,7 @@ TEST_F(DetectorsTest, MultiSource) {
   h.recent_sources = 3;
   auto f = Run(MakeMultiSourceDetector(cfg_), Use("orders", kExp - 100), h);
   ASSERT_EQ(f.size(), 1u);
-  EXPECT_EQ(f[0].type, "multi_source");
+  EXPECT_EQ(f[0].type, AlertType::kMultiSource);
   h.recent_sources = 2;
   EXPECT_TRUE(
       Run(MakeMultiSourceDetector(cfg_), Use("orders", kExp - 100), h).empty());
@@ -192,15 +192,15 @@ TEST_F(DetectorsTest, AgentFindingsBecomeAlertsWithAcceptedSeverity) {
   e.add_findings("not_a_known_finding");
   auto f = Run(MakeAgentFindingsDetector(cfg_), e);
   ASSERT_EQ(f.size(), 2u);
-  EXPECT_EQ(f[0].type, "alg_none");
-  EXPECT_EQ(f[0].severity, "critical");  // accepted
+  EXPECT_EQ(f[0].type, AlertType::kAlgNone);
+  EXPECT_EQ(f[0].severity, Severity::kCritical);  // accepted
   EXPECT_NE(f[0].detail.find("unsigned token"), std::string::npos);
-  EXPECT_EQ(f[1].type, "token_in_url");
+  EXPECT_EQ(f[1].type, AlertType::kTokenInUrl);
   EXPECT_NE(f[1].detail.find("access_token"),
             std::string::npos);  // which parameter
   e.set_status(401);
   f = Run(MakeAgentFindingsDetector(cfg_), e);
-  EXPECT_EQ(f[0].severity, "high");  // rejected: an attempt
+  EXPECT_EQ(f[0].severity, Severity::kHigh);  // rejected: an attempt
   EXPECT_TRUE(
       Run(MakeAgentFindingsDetector(cfg_), Use("orders", kExp - 100)).empty());
 }
@@ -215,8 +215,8 @@ TEST_F(DetectorsTest, RevokedUseFromFileAndApi) {
   ASSERT_TRUE(list.Add({"j-1"}).ok());  // POST /api/v1/revocations
   auto f = Run(MakeRevokedUseDetector(&list), Use("orders", kExp - 100));
   ASSERT_EQ(f.size(), 1u);
-  EXPECT_EQ(f[0].type, "revoked_use");
-  EXPECT_EQ(f[0].severity, "critical");
+  EXPECT_EQ(f[0].type, AlertType::kRevokedUse);
+  EXPECT_EQ(f[0].severity, Severity::kCritical);
   // Appended to the file: a restart (a fresh list) still knows it.
   RevocationList again(path);
   ASSERT_TRUE(again.MaybeReload().ok());

@@ -19,8 +19,10 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "collector/alert_json.h"
 #include "gtest/gtest.h"
 #include "simdjson.h"
+#include "tests/collector/testing/builders.h"
 
 namespace tokenwatch::collector {
 namespace {
@@ -52,7 +54,7 @@ class FakeStore : public Store {
     if (!error_.ok()) return error_;
     std::vector<Alert> out;
     for (const Alert& a : alerts_) {
-      if (!q.type.empty() && a.type != q.type) continue;
+      if (q.type.has_value() && a.type != *q.type) continue;
       if (!q.service.empty() && a.service != q.service) continue;
       if (a.ts_us < q.since_us) continue;
       out.push_back(a);
@@ -105,19 +107,11 @@ class FakeStore : public Store {
   std::vector<std::string> identities_asked_;
 };
 
-Alert MakeAlert(std::string id, std::string type, std::string service,
-                int64_t ts_us) {
-  Alert a;
-  a.id = std::move(id);
-  a.type = std::move(type);
-  a.severity = "high";
-  a.ts_us = ts_us;
-  a.last_ts_us = ts_us;
-  a.service = std::move(service);
-  a.identity = "https://idp.example.com|j-81";
-  a.token.set_iss("https://idp.example.com");
-  a.token.set_jti("j-81");
-  return a;
+// An alert for the token of MakeTokenRow().
+Alert MakeAlert(const std::string& id, AlertType type,
+                const std::string& service, int64_t ts_us) {
+  return test::MakeAlert(id, type, "https://idp.example.com|j-81", service,
+                         ts_us);
 }
 
 // A JWT identity `iss|jti` as the store keeps it.
@@ -459,11 +453,11 @@ class AlertsTest : public ApiServerTest {
  protected:
   void SetUp() override {
     ApiServerTest::SetUp();
-    store_.AddAlert(
-        MakeAlert("a1", "expired_use", "orders", kNovember30 * kSecond));
-    store_.AddAlert(MakeAlert("a2", "cross_service", "billing",
+    store_.AddAlert(MakeAlert("a1", AlertType::kExpiredUse, "orders",
+                              kNovember30 * kSecond));
+    store_.AddAlert(MakeAlert("a2", AlertType::kCrossService, "billing",
                               (kNovember30 + 60) * kSecond));
-    store_.AddAlert(MakeAlert("a3", "expired_use", "billing",
+    store_.AddAlert(MakeAlert("a3", AlertType::kExpiredUse, "billing",
                               (kNovember30 + 120) * kSecond));
     StartServer();
   }
@@ -480,7 +474,7 @@ TEST_F(AlertsTest, AllAlertsNewestFirstWithDefaults) {
   EXPECT_EQ(r.content_type, "application/json");
   EXPECT_EQ(AlertIds(r), (std::vector<std::string>{"a3", "a2", "a1"}));
   AlertQuery q = LastQuery();
-  EXPECT_EQ(q.type, "");
+  EXPECT_FALSE(q.type.has_value());
   EXPECT_EQ(q.service, "");
   EXPECT_EQ(q.since_us, 0);
   EXPECT_EQ(q.limit, 100u);
@@ -489,10 +483,10 @@ TEST_F(AlertsTest, AllAlertsNewestFirstWithDefaults) {
 TEST_F(AlertsTest, BodyIsTheStoresAlertsAsAlertJson) {
   HttpResult r = Get("/api/v1/alerts?service=billing");
   ASSERT_EQ(r.status, 200);
-  Alert a3 =
-      MakeAlert("a3", "expired_use", "billing", (kNovember30 + 120) * kSecond);
-  Alert a2 =
-      MakeAlert("a2", "cross_service", "billing", (kNovember30 + 60) * kSecond);
+  Alert a3 = MakeAlert("a3", AlertType::kExpiredUse, "billing",
+                       (kNovember30 + 120) * kSecond);
+  Alert a2 = MakeAlert("a2", AlertType::kCrossService, "billing",
+                       (kNovember30 + 60) * kSecond);
   EXPECT_EQ(r.body,
             "{\"alerts\":[" + AlertJson(a3) + "," + AlertJson(a2) + "]}");
 }
@@ -504,7 +498,7 @@ TEST_F(AlertsTest, FiltersReachTheStore) {
   EXPECT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(AlertIds(r), (std::vector<std::string>{"a3"}));
   AlertQuery q = LastQuery();
-  EXPECT_EQ(q.type, "expired_use");
+  EXPECT_EQ(q.type, AlertType::kExpiredUse);
   EXPECT_EQ(q.service, "billing");
   EXPECT_EQ(q.since_us, kNovember30 * kSecond);
   EXPECT_EQ(q.limit, 5u);
@@ -579,7 +573,7 @@ TEST_F(AlertsTest, EmptyValuesMeanNotGiven) {
   HttpResult r = Get("/api/v1/alerts?type=&service=&since=&limit=&");
   EXPECT_EQ(r.status, 200) << r.body;
   AlertQuery q = LastQuery();
-  EXPECT_EQ(q.type, "");
+  EXPECT_FALSE(q.type.has_value());
   EXPECT_EQ(q.limit, 100u);
 }
 
@@ -593,7 +587,10 @@ TEST_F(AlertsTest, UnknownTypeIsJustEmpty) {
   HttpResult r = Get("/api/v1/alerts?type=no_such_type");
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, "{\"alerts\":[]}");
-  EXPECT_EQ(LastQuery().type, "no_such_type");
+  // A name that is no alert type matches nothing: the store is not asked.
+  EXPECT_TRUE(store_.queries().empty());
+  // The other parameters are still checked.
+  EXPECT_EQ(Get("/api/v1/alerts?type=no_such_type&since=bogus").status, 400);
 }
 
 TEST_F(AlertsTest, StoreErrorIs500WithTheMessage) {
@@ -958,7 +955,7 @@ TEST_F(ApiServerTest, RequestsRunInParallelOnWorkerThreads) {
 TEST_F(ApiServerTest, ManyClientsAtOnce) {
   store_.AddToken(MakeTokenRow());
   store_.AddAlert(
-      MakeAlert("a1", "expired_use", "orders", kNovember30 * kSecond));
+      MakeAlert("a1", AlertType::kExpiredUse, "orders", kNovember30 * kSecond));
   StartServer();
   constexpr int kThreads = 8;
   constexpr int kRequestsEach = 25;

@@ -8,17 +8,26 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <future>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "agent/output/collector_sink.h"
 #include "agent/output/event_json.h"
 #include "agent/output/usage_record.h"
 #include "collector/engine.h"
+#include "collector/health.h"
+#include "collector/metrics.h"
 #include "collector/store/store.h"
 #include "common/config.h"
+#include "common/log.h"
 #include "tests/bench/bench_tokens.h"
+#include "tests/collector/testing/stores.h"
 
 namespace tokenwatch::collector {
 namespace {
@@ -29,7 +38,8 @@ class IngestTest : public ::testing::Test {
     auto store = OpenStore("memory:");
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
-    engine_ = std::make_unique<Engine>(config_, store_.get(), nullptr);
+    gate_ = std::make_unique<test::GatedStore>(store_.get());
+    engine_ = std::make_unique<Engine>(config_, gate_.get(), nullptr);
     ASSERT_TRUE(engine_->Restore().ok());
     service_ = std::make_unique<IngestService>(engine_.get());
     grpc::ServerBuilder builder;
@@ -79,6 +89,7 @@ class IngestTest : public ::testing::Test {
 
   config::Config config_;
   std::unique_ptr<Store> store_;
+  std::unique_ptr<test::GatedStore> gate_;  // open unless a test closes it
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<IngestService> service_;
   std::unique_ptr<grpc::Server> server_;
@@ -124,6 +135,90 @@ TEST_F(IngestTest, ShortLivedAgentsExitCleanly) {
         << "run " << run << " ended with wait status " << status;
   }
   EXPECT_EQ(EventsApplied(), 2000u * kRuns);
+}
+
+// /healthz and /metrics read the engine under the lock the ingest thread
+// takes to apply batches. The store's commit (an fsync) happens outside
+// that lock, so neither waits while the disk is slow: here a commit is
+// held inside the store until the end of the test.
+TEST_F(IngestTest, HealthAndMetricsDoNotWaitForTheStore) {
+  CollectorMetrics metrics(
+      [this](const std::function<void(const Engine&)>& fn) {
+        service_->WithEngine([&fn](Engine& e) { fn(e); });
+      },
+      [this] { return service_->open_streams(); },
+      [] { return std::vector<DeliveryCounters>{}; });
+  gate_->Close();
+  output::CollectorSink sink(Options("agent-a"));
+  EmitSome(sink, 10, 0);
+  ASSERT_TRUE(gate_->WaitForBlockedCommit(absl::Seconds(30)))
+      << "no commit reached the store";
+  // Each on a thread of its own, as civetweb's workers call them, with a
+  // deadline: on a collector that holds the lock across the commit they
+  // return only once the store does.
+  std::future<std::string> health =
+      std::async(std::launch::async, [this] { return HealthJson(*service_); });
+  std::future<std::string> scrape =
+      std::async(std::launch::async, [&metrics] { return metrics.Text(); });
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  bool health_prompt = health.wait_until(deadline) == std::future_status::ready;
+  bool scrape_prompt = scrape.wait_until(deadline) == std::future_status::ready;
+  gate_->Open();
+  EXPECT_TRUE(health_prompt) << "/healthz waited for the store commit";
+  EXPECT_TRUE(scrape_prompt) << "/metrics waited for the store commit";
+  EXPECT_NE(health.get().find(R"("status":"ok")"), std::string::npos);
+  EXPECT_NE(scrape.get().find("tokenwatch_collector_events_received_total"),
+            std::string::npos);
+  // Once the store is back everything is acknowledged, once.
+  ASSERT_TRUE(sink.Drain(std::chrono::seconds(30)));
+  EXPECT_EQ(sink.Stats().acked, 10u);
+  EXPECT_EQ(EventsApplied(), 10u);
+}
+
+// A batch that does not parse (here: invalid UTF-8 in a string field)
+// closes its stream; the collector says so, and passes protobuf's own
+// line on, each at most once per interval however many arrive.
+TEST_F(IngestTest, BatchesThatDoNotParseAreLoggedSparingly) {
+  std::mutex mu;
+  std::vector<std::string> lines;
+  log::SetSinkForTesting([&](log::Level, std::string_view line) {
+    std::lock_guard<std::mutex> lock(mu);
+    lines.emplace_back(line);
+  });
+  RouteProtobufLogs();
+  auto stub = v1::Ingest::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port_),
+                          grpc::InsecureChannelCredentials()));
+  // EventBatch{seq: 1, events: [{service: "\xff"}]}
+  const std::string bad("\x08\x01\x12\x03\x2a\x01\xff", 7);
+  for (int i = 0; i < 5; ++i) {
+    grpc::ClientContext context;
+    auto stream = stub->Stream(&context);
+    v1::AgentFrame hello;
+    hello.mutable_hello()->set_agent_id("bad-agent");
+    hello.mutable_hello()->set_boot_id(1);
+    ASSERT_TRUE(stream->Write(hello));
+    v1::AgentFrame frame;
+    frame.set_batch(bad);
+    stream->Write(frame);
+    stream->WritesDone();
+    v1::CollectorMessage answer;
+    while (stream->Read(&answer)) {
+    }
+    EXPECT_EQ(stream->Finish().error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  log::SetSinkForTesting(nullptr);
+  int ours = 0, protobufs = 0;
+  for (const std::string& line : lines) {
+    ours += line.find("bad-agent sent a batch that does not parse") !=
+            std::string::npos;
+    protobufs += line.find("protobuf (") != std::string::npos;
+  }
+  EXPECT_EQ(ours, 1) << lines.size() << " lines";
+  EXPECT_EQ(protobufs, 1);
+  EXPECT_EQ(EventsApplied(), 0u);
 }
 
 }  // namespace

@@ -11,8 +11,8 @@ namespace {
 Alert Sample() {
   Alert a;
   a.id = "0192-test";
-  a.type = "expired_use";
-  a.severity = "critical";
+  a.type = AlertType::kExpiredUse;
+  a.severity = Severity::kCritical;
   a.ts_us = 1764497703120000;
   a.identity = "https://idp.test|j-81";
   a.token.set_fp("9f2c");

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
+#include "tests/collector/testing/builders.h"
 
 namespace tokenwatch::collector {
 namespace {
@@ -35,17 +36,7 @@ v1::TokenInfo Opaque(int i) {
   return t;
 }
 
-v1::UsageEvent Use(const std::string& service, int64_t ts_s,
-                   const std::string& client, uint32_t status = 200) {
-  v1::UsageEvent e;
-  e.set_service(service);
-  e.set_client(client);
-  e.set_ts_us(ts_s * 1000000);
-  e.set_last_ts_us(ts_s * 1000000);
-  e.set_count(1);
-  e.set_status(status);
-  return e;
-}
+using test::Use;
 
 TEST(TokenTableTest, IdentityIsIssJtiOrFingerprint) {
   TokenTable table;

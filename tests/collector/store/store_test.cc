@@ -20,9 +20,11 @@
 #include <tuple>
 #include <vector>
 
+#include "collector/alert_json.h"
 #include "collector/model.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/collector/testing/builders.h"
 
 namespace tokenwatch::collector {
 namespace {
@@ -110,33 +112,13 @@ TokenRow SimpleToken(const std::string& identity, uint64_t uses) {
   return row;
 }
 
-Alert MakeAlert(const std::string& id, const std::string& type,
-                const std::string& identity, const std::string& service,
-                int64_t ts_us) {
-  Alert a;
-  a.id = id;
-  a.type = type;
-  a.severity = "high";
-  a.ts_us = ts_us;
-  a.identity = identity;
-  a.token.set_kind(v1::TOKEN_KIND_JWT);
-  a.token.set_fp("fp-" + identity);
-  a.service = service;
-  a.method = "GET";
-  a.path = "/v1/orders/42";
-  a.client = "10.0.3.7";
-  a.agent = "host-a";
-  a.status = 200;
-  a.accepted = true;
-  a.detail = "d";
-  a.last_ts_us = ts_us;
-  return a;
-}
+using test::MakeAlert;
 
 Alert FullAlert() {
-  Alert a = MakeAlert("0192f0c4-6a3e-7b21-9c4d-5e6f7a8b9c0d", "expired_use",
-                      "https://idp.example.com|j-81", "orders", kT0 + 3);
-  a.severity = "critical";
+  Alert a =
+      MakeAlert("0192f0c4-6a3e-7b21-9c4d-5e6f7a8b9c0d", AlertType::kExpiredUse,
+                "https://idp.example.com|j-81", "orders", kT0 + 3);
+  a.severity = Severity::kCritical;
   a.token = FullTokenInfo();
   a.status = 401;
   a.accepted = false;
@@ -148,10 +130,11 @@ Alert FullAlert() {
 
 // No response seen: status 0, accepted unknown; opaque token.
 Alert NoResponseAlert() {
-  Alert a = MakeAlert("0192f0c4-6a3e-7b21-9c4d-5e6f7a8b9c0e", "token_in_url",
-                      "00112233445566778899aabbccddeeff", "", kT0 + 4);
+  Alert a =
+      MakeAlert("0192f0c4-6a3e-7b21-9c4d-5e6f7a8b9c0e", AlertType::kTokenInUrl,
+                "00112233445566778899aabbccddeeff", "", kT0 + 4);
   a.token = OpaqueTokenRow().token;
-  a.severity = "low";
+  a.severity = Severity::kLow;
   a.method = "";
   a.status = 0;
   a.accepted = std::nullopt;
@@ -178,10 +161,10 @@ std::string Describe(const TokenRow& r) {
 
 std::string Describe(const Alert& a) {
   std::ostringstream o;
-  o << "alert{" << a.id << " " << a.type << " " << a.severity
-    << " ts=" << a.ts_us << " " << a.identity << " | "
-    << a.token.ShortDebugString() << " | " << a.service << " " << a.method
-    << " " << a.path << " " << a.client << " " << a.agent
+  o << "alert{" << a.id << " " << AlertTypeName(a.type) << " "
+    << SeverityName(a.severity) << " ts=" << a.ts_us << " " << a.identity
+    << " | " << a.token.ShortDebugString() << " | " << a.service << " "
+    << a.method << " " << a.path << " " << a.client << " " << a.agent
     << " status=" << a.status
     << " accepted=" << (a.accepted ? (*a.accepted ? "true" : "false") : "null")
     << " detail=" << a.detail << " count=" << a.count
@@ -370,7 +353,7 @@ TEST_P(StoreTest, TokenUpsertKeepsOneRowWithLatestValues) {
 }
 
 TEST_P(StoreTest, RepeatsUpdateCountAndLastTsOnly) {
-  Alert a = MakeAlert("a1", "multi_source", "iss|j1", "orders", kT0);
+  Alert a = MakeAlert("a1", AlertType::kMultiSource, "iss|j1", "orders", kT0);
   CommitBatch first;
   first.new_alerts = {a};
   ASSERT_TRUE(store_->Commit(first).ok());
@@ -393,7 +376,7 @@ TEST_P(StoreTest, RepeatsUpdateCountAndLastTsOnly) {
 }
 
 TEST_P(StoreTest, NewAlertCanRepeatInTheSameBatch) {
-  Alert a = MakeAlert("a1", "multi_source", "iss|j1", "orders", kT0);
+  Alert a = MakeAlert("a1", AlertType::kMultiSource, "iss|j1", "orders", kT0);
   Alert repeat = a;
   repeat.count = 2;
   repeat.last_ts_us = kT0 + 10;
@@ -407,7 +390,8 @@ TEST_P(StoreTest, NewAlertCanRepeatInTheSameBatch) {
 TEST_P(StoreTest, RepeatOfUnknownAlertFailsAndWritesNothing) {
   CommitBatch batch;
   batch.tokens = {SimpleToken("iss|j1", 1)};
-  batch.repeated_alerts = {MakeAlert("ghost", "no_expiry", "i", "s", kT0)};
+  batch.repeated_alerts = {
+      MakeAlert("ghost", AlertType::kNoExpiry, "i", "s", kT0)};
   absl::Status s = store_->Commit(batch);
   EXPECT_EQ(s.code(), absl::StatusCode::kNotFound) << s;
   EXPECT_THAT(s.message(), HasSubstr("ghost"));
@@ -416,12 +400,14 @@ TEST_P(StoreTest, RepeatOfUnknownAlertFailsAndWritesNothing) {
 
 TEST_P(StoreTest, OneAlertPerTypeIdentityService) {
   CommitBatch first;
-  first.new_alerts = {MakeAlert("a1", "cross_service", "iss|j1", "orders", 1)};
+  first.new_alerts = {
+      MakeAlert("a1", AlertType::kCrossService, "iss|j1", "orders", 1)};
   ASSERT_TRUE(store_->Commit(first).ok());
 
   CommitBatch dup;
   dup.tokens = {SimpleToken("iss|j1", 2)};
-  dup.new_alerts = {MakeAlert("a2", "cross_service", "iss|j1", "orders", 2)};
+  dup.new_alerts = {
+      MakeAlert("a2", AlertType::kCrossService, "iss|j1", "orders", 2)};
   absl::Status s = store_->Commit(dup);
   EXPECT_EQ(s.code(), absl::StatusCode::kAlreadyExists) << s;
   EXPECT_THAT(s.message(), HasSubstr(uri_));
@@ -430,16 +416,17 @@ TEST_P(StoreTest, OneAlertPerTypeIdentityService) {
 
   // The same key within one batch is refused as well.
   CommitBatch twice;
-  twice.new_alerts = {MakeAlert("b1", "no_expiry", "iss|j9", "orders", 3),
-                      MakeAlert("b2", "no_expiry", "iss|j9", "orders", 4)};
+  twice.new_alerts = {
+      MakeAlert("b1", AlertType::kNoExpiry, "iss|j9", "orders", 3),
+      MakeAlert("b2", AlertType::kNoExpiry, "iss|j9", "orders", 4)};
   EXPECT_EQ(store_->Commit(twice).code(), absl::StatusCode::kAlreadyExists);
 
   // Any one part different makes a different alert.
   CommitBatch others;
   others.new_alerts = {
-      MakeAlert("a3", "cross_service", "iss|j1", "payments", 3),
-      MakeAlert("a4", "expired_use", "iss|j1", "orders", 4),
-      MakeAlert("a5", "cross_service", "iss|j2", "orders", 5)};
+      MakeAlert("a3", AlertType::kCrossService, "iss|j1", "payments", 3),
+      MakeAlert("a4", AlertType::kExpiredUse, "iss|j1", "orders", 4),
+      MakeAlert("a5", AlertType::kCrossService, "iss|j2", "orders", 5)};
   ASSERT_TRUE(store_->Commit(others).ok());
   EXPECT_EQ(MustLoad().alerts.size(), 4u);
 }
@@ -447,7 +434,8 @@ TEST_P(StoreTest, OneAlertPerTypeIdentityService) {
 TEST_P(StoreTest, FailureMidwayLeavesNothingWritten) {
   CommitBatch base;
   base.tokens = {SimpleToken("iss|keep", 1), SimpleToken("iss|old", 1)};
-  base.new_alerts = {MakeAlert("a1", "no_expiry", "iss|keep", "orders", 1)};
+  base.new_alerts = {
+      MakeAlert("a1", AlertType::kNoExpiry, "iss|keep", "orders", 1)};
   base.progress = {{"host-a", 1, 10}};
   ASSERT_TRUE(store_->Commit(base).ok());
   const std::string before = Describe(MustLoad());
@@ -455,9 +443,10 @@ TEST_P(StoreTest, FailureMidwayLeavesNothingWritten) {
   // Every kind of write comes before the duplicate id that fails it.
   CommitBatch bad;
   bad.tokens = {SimpleToken("iss|keep", 99), SimpleToken("iss|new", 1)};
-  bad.new_alerts = {MakeAlert("x1", "no_expiry", "iss|new", "orders", 5),
-                    MakeAlert("x2", "alg_none", "iss|new", "orders", 6),
-                    MakeAlert("x1", "weak_secret", "iss|new", "orders", 7)};
+  bad.new_alerts = {
+      MakeAlert("x1", AlertType::kNoExpiry, "iss|new", "orders", 5),
+      MakeAlert("x2", AlertType::kAlgNone, "iss|new", "orders", 6),
+      MakeAlert("x1", AlertType::kWeakSecret, "iss|new", "orders", 7)};
   Alert repeat = base.new_alerts[0];
   repeat.count = 50;
   bad.repeated_alerts = {repeat};
@@ -492,7 +481,8 @@ TEST_P(StoreTest, RetiredTokensAreDeletedAlertsStay) {
   CommitBatch first;
   first.tokens = {SimpleToken("iss|j1", 1), SimpleToken("iss|j2", 1),
                   SimpleToken("iss|j3", 1)};
-  first.new_alerts = {MakeAlert("a1", "no_expiry", "iss|j1", "orders", 1)};
+  first.new_alerts = {
+      MakeAlert("a1", AlertType::kNoExpiry, "iss|j1", "orders", 1)};
   ASSERT_TRUE(store_->Commit(first).ok());
 
   CommitBatch retire;
@@ -511,7 +501,8 @@ TEST_P(StoreTest, RetiredTokensAreDeletedAlertsStay) {
 }
 
 TEST_P(StoreTest, QueryAlertsFiltersNewestFirstAndLimits) {
-  const std::vector<std::string> types = {"expired_use", "alg_none"};
+  const std::vector<AlertType> types = {AlertType::kExpiredUse,
+                                        AlertType::kAlgNone};
   const std::vector<std::string> services = {"orders", "payments", "search"};
   std::vector<Alert> all;
   for (int i = 0; i < 30; ++i) {
@@ -531,7 +522,7 @@ TEST_P(StoreTest, QueryAlertsFiltersNewestFirstAndLimits) {
   auto expected = [&](const AlertQuery& q) {
     std::vector<Alert> want;
     for (const Alert& a : all) {
-      if ((q.type.empty() || a.type == q.type) &&
+      if ((!q.type.has_value() || a.type == *q.type) &&
           (q.service.empty() || a.service == q.service) &&
           a.ts_us >= q.since_us) {
         want.push_back(a);
@@ -546,18 +537,21 @@ TEST_P(StoreTest, QueryAlertsFiltersNewestFirstAndLimits) {
   std::vector<AlertQuery> queries = {
       {},
       {.limit = 5},
-      {.type = "alg_none"},
+      {.type = AlertType::kAlgNone},
       {.service = "payments"},
-      {.type = "expired_use", .service = "search"},
-      {.type = "expired_use", .service = "search", .since_us = kT0 + 6000},
+      {.type = AlertType::kExpiredUse, .service = "search"},
+      {.type = AlertType::kExpiredUse,
+       .service = "search",
+       .since_us = kT0 + 6000},
       {.since_us = kT0 + 10'000, .limit = 3},
       {.since_us = kT0 + 100'000},
-      {.type = "no_such_type"},
+      {.type = AlertType::kKeyReuse},  // no alert has it
       {.limit = 0},
   };
   for (const AlertQuery& q : queries) {
-    SCOPED_TRACE(q.type + "|" + q.service + "|" + std::to_string(q.since_us) +
-                 "|" + std::to_string(q.limit));
+    SCOPED_TRACE(std::string(q.type ? AlertTypeName(*q.type) : "") + "|" +
+                 q.service + "|" + std::to_string(q.since_us) + "|" +
+                 std::to_string(q.limit));
     EXPECT_EQ(Ids(MustQuery(q)), expected(q));
   }
   EXPECT_EQ(MustQuery({}).front().id, "id-29");
@@ -566,9 +560,9 @@ TEST_P(StoreTest, QueryAlertsFiltersNewestFirstAndLimits) {
 TEST_P(StoreTest, QueryLimitIsCappedAt10000) {
   CommitBatch batch;
   for (int i = 0; i < 10'005; ++i) {
-    batch.new_alerts.push_back(MakeAlert("id-" + std::to_string(i), "no_expiry",
-                                         "iss|j" + std::to_string(i), "orders",
-                                         kT0 + i));
+    batch.new_alerts.push_back(
+        MakeAlert("id-" + std::to_string(i), AlertType::kNoExpiry,
+                  "iss|j" + std::to_string(i), "orders", kT0 + i));
   }
   ASSERT_TRUE(store_->Commit(batch).ok());
   EXPECT_EQ(MustQuery({.limit = 20'000}).size(), 10'000u);
@@ -609,8 +603,8 @@ TEST_P(StoreTest, ConcurrentReadsSeeWholeCommits) {
       batch.tokens = {token("a", k), token("b", k)};
       char id[16];
       std::snprintf(id, sizeof id, "id-%05d", k);
-      batch.new_alerts = {
-          MakeAlert(id, "no_expiry", "i" + std::to_string(k), "orders", k)};
+      batch.new_alerts = {MakeAlert(id, AlertType::kNoExpiry,
+                                    "i" + std::to_string(k), "orders", k)};
       batch.progress = {{"host-a", 1, static_cast<uint64_t>(k)}};
       absl::Status s = store_->Commit(batch);
       if (!s.ok()) {
