@@ -113,7 +113,7 @@ def main():
         for port in (p_nginx, p_nghttpd, p_grpc):
             wait_for(lambda: subprocess.run(["bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{port}"],
                                             stderr=subprocess.DEVNULL).returncode == 0,
-                     15, f"server on {port}")
+                     60, f"server on {port}")
 
         with open(os.path.join(tmp, "key"), "wb") as f:
             f.write(KEY)
@@ -127,7 +127,7 @@ def main():
         agent_proc = subprocess.Popen([agent, "-c", cfg, "-i", "lo", "-f", bpf,
                                        "--events-out", out, "--agent-id", "live-h2"], stderr=err)
         procs.append(agent_proc)
-        wait_for(lambda: "capturing on" in open(err.name).read(), 10, "agent start")
+        wait_for(lambda: "capturing on" in open(err.name).read(), 60, "agent start")
         probe = token("probe")
 
         def probe_seen():
@@ -135,7 +135,7 @@ def main():
                             "-H", f"Authorization: Bearer {probe}",
                             f"http://127.0.0.1:{p_nginx}/probe"], check=False)
             return any(e["token"]["fp"] == fp(probe) for e in events_in(out))
-        wait_for(probe_seen, 15, "probe event")
+        wait_for(probe_seen, 60, "probe event")
 
         want = collections.Counter()  # (protocol, path, status, grpc_status, fp)
         # nginx, prior knowledge (one connection each: curl 7.88 cannot reuse
@@ -185,7 +185,7 @@ def main():
                      e["token"]["fp"])] += e.get("count", 1)
             return got
         try:
-            wait_for(lambda: project() == want, 20, "all events")
+            wait_for(lambda: project() == want, 60, "all events")
         except AssertionError:
             pass
         got = project()
