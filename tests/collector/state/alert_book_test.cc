@@ -28,7 +28,7 @@ TEST(AlertBookTest, TheFirstFindingRaisesRepeatsCount) {
   book.TakeChanges(&raised, &repeated);
   ASSERT_EQ(raised.size(), 1u);
   EXPECT_TRUE(repeated.empty());  // folded into the new alert's counters
-  const Alert& a = raised[0];
+  const Alert a = raised[0];  // a copy: TakeChanges refills `raised` below
   EXPECT_EQ(a.type, AlertType::kExpiredUse);
   EXPECT_EQ(a.severity, Severity::kCritical);
   EXPECT_EQ(a.agent, "host-a");
