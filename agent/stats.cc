@@ -65,6 +65,8 @@ const char* AnomalyName(Anomaly a) {
       return "http_tunnel";
     case Anomaly::kHttp2Preface:
       return "http2_preface";
+    case Anomaly::kHttpIncompleteHead:
+      return "http_incomplete_head";
     case Anomaly::kIpFragmentOverlap:
       return "ip_fragment_overlap";
     case Anomaly::kHttp2BadPreface:

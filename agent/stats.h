@@ -59,6 +59,9 @@ enum class Anomaly : uint8_t {
   kHttp2RapidReset,         // streams reset before any answer (CVE-2023-44487)
   kHttp2ControlFlood,       // SETTINGS/PING/empty frames beyond the bound
   kHttp2StreamError,        // HEADERS/trailers on a stream in the wrong state
+  // A head the connection ended inside (never completed, never parsed):
+  // a message the parser gave up on (issue 13, http-evader 410/412).
+  kHttpIncompleteHead,
   kCount,
 };
 const char* AnomalyName(Anomaly a);

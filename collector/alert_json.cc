@@ -77,10 +77,15 @@ std::string AlertJson(const Alert& a) {
   StringField(&out, "path", a.path);
   StringField(&out, "client", a.client);
   StringField(&out, "agent", a.agent);
+  // Issue 13: how the use was carried; grpc_status only for gRPC.
+  if (!a.protocol.empty()) StringField(&out, "protocol", a.protocol);
   if (a.status == 0) {
     out.append(",\"status\":null");
   } else {
     absl::StrAppend(&out, ",\"status\":", a.status);
+  }
+  if (a.grpc_status.has_value()) {
+    absl::StrAppend(&out, ",\"grpc_status\":", *a.grpc_status);
   }
   if (!a.accepted.has_value()) {
     out.append(",\"accepted\":null");

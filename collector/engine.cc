@@ -193,7 +193,8 @@ void Engine::CountFinding(const Finding& f, const v1::UsageEvent& e) {
   Slot(stats_.alerts_by_service, e.service())[static_cast<size_t>(
       f.type)][static_cast<size_t>(f.severity)] += e.count();
   if (f.type == AlertType::kExpiredUse) {
-    int accepted = e.status() == 0 ? 0 : e.status() < 400 ? 1 : 2;
+    std::optional<bool> verdict = UseAccepted(e);
+    int accepted = !verdict.has_value() ? 0 : *verdict ? 1 : 2;
     Slot(stats_.expired_uses, e.service())[accepted] += e.count();
   }
 }

@@ -24,13 +24,28 @@ struct Alert {
   v1::TokenInfo token;   // fp, jti, sub, iss, aud, exp, alg are reported
   std::string service, method, path, client, agent;
   uint32_t status = 0;           // 0: no response seen
-  std::optional<bool> accepted;  // status < 400; nullopt without response
+  std::optional<bool> accepted;  // UseAccepted() of the raising use
+  std::string protocol;          // "http/1.1" | "h2" | "grpc"; "" if unknown
+  std::optional<uint32_t> grpc_status;  // gRPC: the trailers' grpc-status
   std::string detail;
   // Repeats of the same (type, identity, service) update these, not the
   // alert stream.
   uint64_t count = 1;
   int64_t last_ts_us = 0;
 };
+
+// Whether the service accepted a use: nullopt when no response was seen.
+// HTTP: status < 400. gRPC: the HTTP status < 400 and grpc-status 0; a
+// gRPC call whose trailers were not seen (reset, capture ended) has no
+// verdict, since its outcome lives in the trailers (SPEC "Where traffic is
+// seen").
+inline std::optional<bool> UseAccepted(const v1::UsageEvent& e) {
+  if (e.status() == 0) return std::nullopt;
+  if (e.status() >= 400) return false;
+  if (e.has_grpc_status()) return e.grpc_status() == 0;
+  if (e.protocol() == "grpc") return std::nullopt;
+  return true;
+}
 
 // Uses by HTTP status class: index 0 = no response, 1..5 = 1xx..5xx.
 using StatusClassCounts = std::array<uint64_t, 6>;

@@ -120,9 +120,24 @@ void HttpParser::Feed(const uint8_t* data, size_t len) {
       case State::kBody:
       case State::kChunkData: {
         used = static_cast<size_t>(std::min<uint64_t>(remaining_, len));
+        if (state_ == State::kBody && has_mark_ && mark_ >= offset_ &&
+            mark_ - offset_ < used) {
+          // The other Content-Length reading's next message starts inside
+          // this body (a request framed inside the conflict): look there.
+          used = static_cast<size_t>(mark_ - offset_);
+          resync_after_body_ = false;
+          Reset();
+          state_ = State::kResync;
+          at_line_start_ = true;
+          break;
+        }
         remaining_ -= used;
         if (remaining_ == 0) {
-          if (state_ == State::kBody) {
+          if (state_ == State::kBody && resync_after_body_) {
+            resync_after_body_ = false;
+            Reset();
+            state_ = State::kResync;
+          } else if (state_ == State::kBody) {
             Reset();
           } else {
             state_ = State::kChunkDataEnd;
@@ -143,7 +158,17 @@ void HttpParser::Feed(const uint8_t* data, size_t len) {
     }
     data += used;
     len -= used;
+    offset_ += used;
+    if (has_mark_ && offset_ > mark_) has_mark_ = false;  // passed in a head
   }
+}
+
+void HttpParser::Finish() {
+  if (state_ == State::kHead && !head_buf_.empty()) {
+    stats_->Count(Anomaly::kHttpIncompleteHead);
+    stats_->undecoded_bytes += head_buf_.size();
+  }
+  ClearBuffers();
 }
 
 size_t HttpParser::FeedHead(const uint8_t* data, size_t len) {
@@ -163,6 +188,7 @@ size_t HttpParser::FeedHead(const uint8_t* data, size_t len) {
         LoseSync(Anomaly::kHttpHeaderTooLarge);
         return skipped + end;
       }
+      body_start_ = offset_ + skipped + end;
       ParseHead(std::string_view(p, end), /*allow_http09=*/false);
       return skipped + end;
     }
@@ -180,6 +206,7 @@ size_t HttpParser::FeedHead(const uint8_t* data, size_t len) {
     std::string block = std::move(head_buf_);
     head_buf_.clear();
     block.resize(end);
+    body_start_ = offset_ + skipped + used_here;
     ParseHead(block, /*allow_http09=*/false);
     return skipped + used_here;
   }
@@ -212,11 +239,20 @@ size_t HttpParser::FeedResync(const uint8_t* data, size_t len) {
   const char* p = reinterpret_cast<const char*>(data);
   size_t pos = 0;
   while (pos < len) {
-    if (!at_line_start_) {
-      const void* nl = std::memchr(p + pos, '\n', len - pos);
-      if (nl == nullptr) return len;
-      pos = static_cast<const char*>(nl) - p + 1;
+    // The other Content-Length reading's message boundary counts as a line
+    // start, even mid-line.
+    if (has_mark_ && offset_ + pos == mark_) {
+      has_mark_ = false;
       at_line_start_ = true;
+    }
+    size_t limit = len;
+    if (has_mark_ && mark_ > offset_ + pos) {
+      limit = static_cast<size_t>(std::min<uint64_t>(len, mark_ - offset_));
+    }
+    if (!at_line_start_) {
+      const void* nl = std::memchr(p + pos, '\n', limit - pos);
+      pos = nl == nullptr ? limit : static_cast<const char*>(nl) - p + 1;
+      at_line_start_ = nl != nullptr;
       continue;
     }
     if (LooksLikeMessageStart(std::string_view(p + pos, len - pos), role_)) {
@@ -357,7 +393,8 @@ void HttpParser::SetBodyState(const MessageHead& h, BodyRule rule) {
   }
   if (h.version_major == 0) return;  // HTTP/0.9 request: no body
   bool chunked = false, have_te = false, have_cl = false, cl_ok = true;
-  uint64_t cl = 0;
+  bool cl_conflict = false;
+  uint64_t cl = 0, cl_max = 0;
   for (size_t i = 0; i < h.num_headers; ++i) {
     const Header& f = h.headers[i];
     if (util::EqualsIgnoreCase(f.name, "transfer-encoding")) {
@@ -370,8 +407,11 @@ void HttpParser::SetBodyState(const MessageHead& h, BodyRule rule) {
         cl_ok = false;
       } else if (have_cl && v != cl) {
         stats_->Count(Anomaly::kHttpMultipleContentLength);
+        cl_conflict = true;
+        cl_max = std::max(cl_max, v);
+        cl = std::min(cl, v);
       } else {
-        cl = v;
+        cl = cl_max = v;
       }
       have_cl = true;
     }
@@ -386,6 +426,14 @@ void HttpParser::SetBodyState(const MessageHead& h, BodyRule rule) {
     if (cl > 0) {
       state_ = State::kBody;
       remaining_ = cl;
+      resync_after_body_ = cl_conflict;
+    } else if (cl_conflict) {
+      state_ = State::kResync;
+      at_line_start_ = true;
+    }
+    if (cl_conflict) {
+      has_mark_ = true;
+      mark_ = body_start_ + cl_max;
     }
     return;
   }
@@ -469,7 +517,11 @@ void HttpParser::OnGap(uint64_t len) {
         // A hole inside a body loses nothing we need.
         remaining_ -= len;
         if (remaining_ == 0) {
-          if (state_ == State::kBody) {
+          if (state_ == State::kBody && resync_after_body_) {
+            resync_after_body_ = false;
+            Reset();
+            state_ = State::kResync;
+          } else if (state_ == State::kBody) {
             Reset();
           } else {
             state_ = State::kChunkDataEnd;

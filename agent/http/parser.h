@@ -56,6 +56,9 @@ class HttpParser {
 
   void Feed(const uint8_t* data, size_t len);
   void OnGap(uint64_t len);
+  // The connection ended: a head still being collected is a message given
+  // up on, and is counted (kHttpIncompleteHead) rather than lost silently.
+  void Finish();
 
   Role role() const { return role_; }
   void set_role(Role role) { role_ = role; }
@@ -63,6 +66,7 @@ class HttpParser {
   // mid-connection.
   void StartResync() {
     state_ = State::kResync;
+    has_mark_ = false;
     at_line_start_ = true;
   }
   void EnterTunnel() { state_ = State::kTunnel; }
@@ -110,6 +114,7 @@ class HttpParser {
     stats_->Count(why);
     handler_->OnLostSync(*this);
     ClearBuffers();
+    has_mark_ = false;
     state_ = State::kResync;
     // The next byte may begin a message (a lost segment ended the last one).
     at_line_start_ = true;
@@ -124,6 +129,17 @@ class HttpParser {
   bool last_http09_ = false;
   bool chunk_size_seen_ = false;
   bool first_line_checked_ = false;  // head_buf_'s first line seen (HTTP/0.9)
+  // Two Content-Length values disagreed: the body was skipped by the
+  // shorter one, and what follows is searched for a message start, so a
+  // request either reading would frame is seen (smuggling, issue 13).
+  bool resync_after_body_ = false;
+  // ...and at the longer one's end (stream offset mark_) a message may
+  // start that the resync would miss (it looks at line starts only), or
+  // that the body of a request framed inside the conflict would swallow.
+  bool has_mark_ = false;
+  uint64_t mark_ = 0;
+  uint64_t offset_ = 0;      // bytes of this direction fed so far
+  uint64_t body_start_ = 0;  // offset of the byte after the head parsed last
   uint64_t remaining_ = 0;           // body or chunk bytes still to skip
   std::string head_buf_;             // a head that spans segments
   std::string line_buf_;  // a chunk-size or trailer line that spans segments

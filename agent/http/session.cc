@@ -127,7 +127,7 @@ void HttpSession::OnLostSync(HttpParser& parser) {
   // Responses were lost: which request the next one answers is unknown.
   // Report what is pending without a status rather than shift every later
   // status onto the wrong request.
-  Close();
+  CompletePending();
 }
 
 void HttpSession::OnTunnelData(HttpParser& parser, const uint8_t* data,
@@ -141,6 +141,12 @@ void HttpSession::OnTunnelData(HttpParser& parser, const uint8_t* data,
 }
 
 void HttpSession::Close() {
+  parsers_[0].Finish();
+  parsers_[1].Finish();
+  CompletePending();
+}
+
+void HttpSession::CompletePending() {
   for (Pending& p : pending_) Complete(p, 0);
   pending_.clear();
 }

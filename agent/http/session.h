@@ -57,7 +57,8 @@ class HttpSession : public analyzer::StreamHandler, public Handler {
   void OnData(int dir, const uint8_t* data, size_t len) override;
   void OnGap(int dir, uint64_t len) override;
   void StartResync(int dir) override { parsers_[dir].StartResync(); }
-  // End of connection: requests still waiting complete without status.
+  // End of connection: requests still waiting complete without status; a
+  // head cut off by the end is counted (HttpParser::Finish).
   void Close() override;
 
   // Handler (the parsers' callbacks).
@@ -85,6 +86,8 @@ class HttpSession : public analyzer::StreamHandler, public Handler {
   BodyRule OnRequest(int dir, const MessageHead& head);
   BodyRule OnResponse(int dir, const MessageHead& head);
   void Complete(Pending& p, uint32_t status);
+  // Every waiting request completes without a status.
+  void CompletePending();
 
   SessionContext* ctx_;
   Endpoint ends_[2];

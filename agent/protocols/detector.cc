@@ -12,6 +12,22 @@ namespace {
 // frame not yet complete (a mid-stream pickup's first, partial frame).
 constexpr size_t kMaxPending = http2::kDefaultMaxFrameSize + 2 * 9;
 
+// Inside a CONNECT tunnel, HTTP/1 only when the client opens with a
+// request line's method ("GET ", "POST "...): a tunnel usually carries TLS
+// (0x16...) or another protocol, which the HTTP/1 parser would only read
+// as malformed requests. kWait while the bytes are still a method prefix.
+enum class MethodStart { kYes, kNo, kWait };
+MethodStart StartsWithMethod(std::string_view b) {
+  constexpr size_t kMaxMethod = 16;
+  for (size_t i = 0; i < b.size() && i <= kMaxMethod; ++i) {
+    char c = b[i];
+    if (c == ' ') return i >= 3 ? MethodStart::kYes : MethodStart::kNo;
+    if (!((c >= 'A' && c <= 'Z') || c == '-' || c == '_'))
+      return MethodStart::kNo;
+  }
+  return b.size() > kMaxMethod ? MethodStart::kNo : MethodStart::kWait;
+}
+
 }  // namespace
 
 ProtocolDetector::ProtocolDetector(Analyzers analyzers,
@@ -98,6 +114,20 @@ void ProtocolDetector::OnData(int dir, const uint8_t* data, size_t len) {
       break;
     }
     case Verdict::kHttp1:
+      if (depth_ > 0) {
+        // A tunnel: HTTP/1 only if the client begins with a method.
+        MethodStart m = dir == client_ ? StartsWithMethod(pending_[dir])
+                                       : MethodStart::kNo;
+        if (m == MethodStart::kWait) return;
+        if (m == MethodStart::kNo) {
+          kind_ = Kind::kOpaque;
+          for (std::string& b : pending_) {
+            analyzers_.http1->stats->undecoded_bytes += b.size();
+            std::string().swap(b);
+          }
+          return;
+        }
+      }
       StartHttp1();
       break;
   }
@@ -105,10 +135,6 @@ void ProtocolDetector::OnData(int dir, const uint8_t* data, size_t len) {
 }
 
 void ProtocolDetector::StartHttp1() {
-  if (depth_ > 0) {
-    kind_ = Kind::kOpaque;
-    return;
-  }
   kind_ = Kind::kHttp1;
   http1_ = std::make_unique<http::HttpSession>(analyzers_.http1, ends_[0],
                                                ends_[1]);

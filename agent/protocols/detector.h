@@ -43,7 +43,8 @@ class ProtocolDetector : public analyzer::StreamHandler,
   void OnConnectTunnel(int client_dir) override;
   void OnTunnelData(int dir, const uint8_t* data, size_t len) override;
 
-  // kOpaque: a tunnel's bytes that are not HTTP/2 (counted as undecoded).
+  // kOpaque: a tunnel's bytes that are neither HTTP/2 nor an HTTP/1 request
+  // (TLS to the target, most often): counted as undecoded.
   enum class Kind { kUndecided, kHttp1, kHttp2, kOpaque };
   Kind kind() const { return kind_; }
   // Null unless the connection speaks HTTP/2 (tests read its accounting).
@@ -65,10 +66,9 @@ class ProtocolDetector : public analyzer::StreamHandler,
   std::unique_ptr<http::HttpSession> http1_;
   std::unique_ptr<http2::Http2Session> http2_;
   bool upgraded_ = false;  // HTTP/1 handed over to http2_
-  // A CONNECT tunnel's bytes, detected afresh: HTTP/2 inside (h2c to the
-  // target) is parsed; anything else stays opaque, as HTTP/1 inside a
-  // tunnel always was (tests/agent/pipeline_test.cc
-  // ConnectRefusedKeepsParsingAcceptedStops) until the team decides.
+  // A CONNECT tunnel's bytes, detected afresh: h2c or cleartext HTTP/1
+  // inside (issue 13: suricata-verify http-connect-fragmented) is parsed;
+  // anything else (TLS) stays opaque and is counted as undecoded.
   std::unique_ptr<ProtocolDetector> tunnel_;
   int depth_ = 0;  // tunnels inside tunnels, bounded
 };

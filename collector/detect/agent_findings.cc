@@ -50,12 +50,12 @@ class AgentFindings : public Detector {
       if (!type) continue;
       const Rule* r = kRuleOf[static_cast<size_t>(*type)];
       if (r == nullptr) continue;
-      bool accepted = use.status() != 0 && use.status() < 400;
+      bool accepted = UseAccepted(use).value_or(false);
       auto detail = use.finding_details().find(f);
       std::string why =
           detail != use.finding_details().end() ? detail->second : f;
       out->push_back({r->type, accepted ? r->accepted : r->other,
-                      absl::StrCat(why, "; ", AcceptedWord(use.status()))});
+                      absl::StrCat(why, "; ", AcceptedWord(use))});
     }
   }
 };

@@ -18,14 +18,14 @@ class AudienceMismatch : public Detector {
     for (const config::Service& s : config_.services) {
       if (s.name != use.service() || s.audiences.empty()) continue;
       if (AudienceCovers(config_, s.name, use.token())) return;
-      bool accepted = use.status() != 0 && use.status() < 400;
+      bool accepted = UseAccepted(use).value_or(false);
       std::vector<std::string> aud(use.token().aud().begin(),
                                    use.token().aud().end());
       out->push_back({kType, accepted ? Severity::kHigh : Severity::kMedium,
                       absl::StrCat("token aud [", absl::StrJoin(aud, ", "),
                                    "] names none of ", s.name, "'s audiences [",
                                    absl::StrJoin(s.audiences, ", "), "]; ",
-                                   AcceptedWord(use.status()))});
+                                   AcceptedWord(use))});
       return;
     }
   }

@@ -1,4 +1,7 @@
+#include <iterator>
 #include <limits>
+#include <optional>
+#include <string_view>
 
 #include "absl/strings/str_cat.h"
 #include "collector/detect/detector.h"
@@ -55,9 +58,39 @@ bool AudienceCovers(const config::Config& config, std::string_view service,
   return false;
 }
 
-const char* AcceptedWord(uint32_t status) {
-  if (status == 0) return "no response was seen";
-  return status < 400 ? "the service accepted it" : "the service rejected it";
+namespace {
+// grpc/status.h's codes, by number (doc/statuscodes.md of gRPC).
+constexpr std::string_view kGrpcCodes[] = {
+    "OK",          "CANCELLED",         "UNKNOWN",
+    "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+    "ALREADY_EXISTS",   "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION", "ABORTED",     "OUT_OF_RANGE",
+    "UNIMPLEMENTED",    "INTERNAL",          "UNAVAILABLE",
+    "DATA_LOSS",        "UNAUTHENTICATED"};
+}  // namespace
+
+std::string AcceptedWord(const v1::UsageEvent& use) {
+  std::optional<bool> accepted = UseAccepted(use);
+  if (!accepted.has_value()) {
+    return use.status() == 0 ? "no response was seen"
+                             : "no gRPC status was seen";
+  }
+  if (*accepted) return "the service accepted it";
+  if (use.has_grpc_status() && use.grpc_status() != 0 && use.status() < 400) {
+    uint32_t code = use.grpc_status();
+    return absl::StrCat(
+        "the service rejected it (grpc-status ", code,
+        code < std::size(kGrpcCodes) ? " " + std::string(kGrpcCodes[code]) : "",
+        ")");
+  }
+  return "the service rejected it";
+}
+
+Severity SeverityByOutcome(const v1::UsageEvent& use, Severity accepted,
+                           Severity rejected, Severity unknown) {
+  std::optional<bool> a = UseAccepted(use);
+  if (!a.has_value()) return unknown;
+  return *a ? accepted : rejected;
 }
 
 std::vector<std::unique_ptr<Detector>> MakeDetectors(

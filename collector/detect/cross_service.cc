@@ -23,15 +23,15 @@ class CrossService : public Detector {
     for (std::string_view before : h.services) {
       if (here_covered && AudienceCovers(config_, before, use.token()))
         continue;
-      bool accepted = use.status() != 0 && use.status() < 400;
       out->push_back(
           {kType,
-           accepted || use.status() == 0 ? Severity::kHigh : Severity::kMedium,
+           SeverityByOutcome(use, Severity::kHigh, Severity::kMedium,
+                             Severity::kHigh),
            absl::StrCat("token first used at ",
                         absl::string_view(before.data(), before.size()),
                         " is now used at ", here,
                         " and its aud does not cover both; ",
-                        AcceptedWord(use.status()))});
+                        AcceptedWord(use))});
       return;
     }
   }

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "collector/model.h"
 #include "common/alert_type.h"
 #include "common/config.h"
 #include "tokenwatch/v1/event.pb.h"
@@ -77,8 +78,14 @@ std::string HumanDuration(int64_t seconds);
 // equal to its name.
 bool AudienceCovers(const config::Config& config, std::string_view service,
                     const v1::TokenInfo& token);
-// accepted = status < 400; "no response" when status is 0.
-const char* AcceptedWord(uint32_t status);
+// "the service accepted it", "... rejected it (grpc-status 16
+// UNAUTHENTICATED)" or "no response was seen", after UseAccepted().
+std::string AcceptedWord(const v1::UsageEvent& use);
+// The severity of a finding whose weight depends on the outcome: `accepted`
+// when the service accepted the use, `rejected` when it refused it, and
+// `unknown` when no response (or no gRPC status) was seen.
+Severity SeverityByOutcome(const v1::UsageEvent& use, Severity accepted,
+                           Severity rejected, Severity unknown);
 
 }  // namespace tokenwatch::collector
 

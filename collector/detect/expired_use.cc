@@ -22,13 +22,12 @@ class ExpiredUse : public Detector {
         use.ts_us(), SecondsToUs(SaturatingAdd(use.token().exp(), leeway_s_)));
     if (late_us <= 0) return;
     int64_t late_s = SaturatingSub(use.ts_us() / 1000000, use.token().exp());
-    Severity severity = use.status() == 0    ? Severity::kMedium
-                        : use.status() < 400 ? Severity::kCritical
-                                             : Severity::kLow;
+    Severity severity = SeverityByOutcome(use, Severity::kCritical, Severity::kLow,
+                          Severity::kMedium);
     out->push_back(
         {kType, severity,
          absl::StrCat("token expired ", HumanDuration(late_s),
-                      " before use and ", AcceptedWord(use.status()))});
+                      " before use and ", AcceptedWord(use))});
   }
 
  private:

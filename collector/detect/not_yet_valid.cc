@@ -16,9 +16,8 @@ class NotYetValid : public Detector {
   void Check(const TokenHistory&, const v1::UsageEvent& use,
              std::vector<Finding>* out) const override {
     const v1::TokenInfo& t = use.token();
-    Severity severity = use.status() == 0    ? Severity::kMedium
-                        : use.status() < 400 ? Severity::kHigh
-                                             : Severity::kLow;
+    Severity severity = SeverityByOutcome(use, Severity::kHigh, Severity::kLow,
+                          Severity::kMedium);
     const int64_t latest_us = SaturatingAdd(use.ts_us(), leeway_us_);
     if (t.has_nbf() && latest_us < SecondsToUs(t.nbf())) {
       out->push_back(
@@ -26,7 +25,7 @@ class NotYetValid : public Detector {
            absl::StrCat(
                "token used ",
                HumanDuration(SaturatingSub(t.nbf(), use.ts_us() / 1000000)),
-               " before its nbf and ", AcceptedWord(use.status()))});
+               " before its nbf and ", AcceptedWord(use))});
       return;
     }
     if (t.has_iat() && latest_us < SecondsToUs(t.iat())) {
@@ -35,7 +34,7 @@ class NotYetValid : public Detector {
            absl::StrCat(
                "token issued ",
                HumanDuration(SaturatingSub(t.iat(), use.ts_us() / 1000000)),
-               " in the future (iat) and ", AcceptedWord(use.status()))});
+               " in the future (iat) and ", AcceptedWord(use))});
     }
   }
 

@@ -38,10 +38,10 @@ class RevokedUse : public Detector {
     if (list_ == nullptr || use.token().jti().empty() ||
         !list_->Contains(use.token().jti()))
       return;
-    bool accepted = use.status() != 0 && use.status() < 400;
+    bool accepted = UseAccepted(use).value_or(false);
     out->push_back({kType, accepted ? Severity::kCritical : Severity::kHigh,
                     absl::StrCat("jti ", use.token().jti(), " is revoked; ",
-                                 AcceptedWord(use.status()))});
+                                 AcceptedWord(use))});
   }
 
  private:

@@ -33,7 +33,7 @@ class SensitiveEndpoint : public Detector {
         for (const std::string& s : use.token().scopes()) have |= s == want;
         if (!have) missing.push_back(want);
       }
-      bool accepted = use.status() != 0 && use.status() < 400;
+      bool accepted = UseAccepted(use).value_or(false);
       Severity severity =
           !missing.empty() && accepted ? Severity::kCritical : severities_[i];
       std::string detail = absl::StrCat(
@@ -43,7 +43,7 @@ class SensitiveEndpoint : public Detector {
         absl::StrAppend(&detail, "; token lacks required scope ",
                         absl::StrJoin(missing, ", "));
       }
-      absl::StrAppend(&detail, "; ", AcceptedWord(use.status()));
+      absl::StrAppend(&detail, "; ", AcceptedWord(use));
       out->push_back({kType, severity, detail});
       return;  // one alert per use
     }

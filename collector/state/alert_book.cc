@@ -60,7 +60,9 @@ bool AlertBook::Record(const Finding& f, const std::string& identity,
   a.client = e.client();
   a.agent = agent;
   a.status = e.status();
-  if (e.status() != 0) a.accepted = e.status() < 400;
+  a.accepted = UseAccepted(e);
+  a.protocol = e.protocol();
+  if (e.has_grpc_status()) a.grpc_status = e.grpc_status();
   a.detail = f.detail;
   alerts_[std::move(key)] = {a.id, a.count, a.last_ts_us, false};
   raised_.push_back(std::move(a));

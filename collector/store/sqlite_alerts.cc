@@ -12,6 +12,14 @@
 namespace tokenwatch::collector::sqlite {
 namespace {
 
+// The columns ReadAlert reads, in order. protocol and grpc_status (issue
+// 13) live only in the stored record: json_extract reads them back, so a
+// file written before them needs no migration (they read as NULL).
+#define TW_ALERT_COLUMNS                                                   \
+  "id, type, severity, ts_us, identity, service, method, path, client, "   \
+  "agent, status, accepted, detail, count, last_ts_us, token_blob, "       \
+  "json_extract(record, '$.protocol'), json_extract(record, '$.grpc_status') "
+
 // Statements are cached by the address of these constants.
 constexpr const char* kInsertAlert =
     "INSERT INTO alerts (id, type, severity, ts, ts_us, identity, service, "
@@ -25,26 +33,21 @@ constexpr const char* kUpdateAlert =
     "UPDATE alerts SET count = ?2, last_ts = ?3, last_ts_us = ?4, "
     "record = json_set(record, '$.count', ?2, '$.last_ts', ?3) WHERE id = ?1";
 constexpr const char* kSelectAlerts =
-    "SELECT id, type, severity, ts_us, identity, service, method, path, "
-    "client, agent, status, accepted, detail, count, last_ts_us, token_blob "
+    "SELECT " TW_ALERT_COLUMNS
     "FROM alerts ORDER BY ts_us, id";
 // One statement per filter combination, so each can use its index:
 // [type given][service given].
 constexpr const char* kQueryAlerts[2][2] = {
-    {"SELECT id, type, severity, ts_us, identity, service, method, path, "
-     "client, agent, status, accepted, detail, count, last_ts_us, token_blob "
+    {"SELECT " TW_ALERT_COLUMNS
      "FROM alerts WHERE ts_us >= ?1 "
      "ORDER BY ts_us DESC, id DESC LIMIT ?4",
-     "SELECT id, type, severity, ts_us, identity, service, method, path, "
-     "client, agent, status, accepted, detail, count, last_ts_us, token_blob "
+     "SELECT " TW_ALERT_COLUMNS
      "FROM alerts WHERE ts_us >= ?1 AND service = ?3 "
      "ORDER BY ts_us DESC, id DESC LIMIT ?4"},
-    {"SELECT id, type, severity, ts_us, identity, service, method, path, "
-     "client, agent, status, accepted, detail, count, last_ts_us, token_blob "
+    {"SELECT " TW_ALERT_COLUMNS
      "FROM alerts WHERE ts_us >= ?1 AND type = ?2 "
      "ORDER BY ts_us DESC, id DESC LIMIT ?4",
-     "SELECT id, type, severity, ts_us, identity, service, method, path, "
-     "client, agent, status, accepted, detail, count, last_ts_us, token_blob "
+     "SELECT " TW_ALERT_COLUMNS
      "FROM alerts WHERE ts_us >= ?1 AND type = ?2 AND service = ?3 "
      "ORDER BY ts_us DESC, id DESC LIMIT ?4"}};
 
@@ -140,6 +143,10 @@ absl::StatusOr<Alert> ReadAlert(Connection& c, sqlite3_stmt* s) {
     return c.DataLoss(
         absl::StrCat("alert \"", a.id, "\": token_blob is not a TokenInfo"));
   }
+  a.protocol = ColumnText(s, 16);
+  if (sqlite3_column_type(s, 17) == SQLITE_INTEGER) {
+    a.grpc_status = static_cast<uint32_t>(sqlite3_column_int64(s, 17));
+  }
   return a;
 }
 
@@ -191,3 +198,5 @@ absl::Status QueryAlerts(Connection& c, const AlertQuery& q, size_t limit,
 }
 
 }  // namespace tokenwatch::collector::sqlite
+
+#undef TW_ALERT_COLUMNS

@@ -264,7 +264,9 @@ TEST_F(PipelineTest, Ipv6AndUpgrade) {
   EXPECT_EQ(P().stats().http_requests, 1u);
 }
 
-TEST_F(PipelineTest, ConnectRefusedKeepsParsingAcceptedStops) {
+// A refused CONNECT leaves the connection in HTTP/1; an accepted one opens
+// a tunnel whose cleartext HTTP/1 is parsed afresh (issue 13).
+TEST_F(PipelineTest, ConnectRefusedKeepsParsingAcceptedTunnelIsParsed) {
   FlowBuilder f;
   f.Handshake()
       .Client("CONNECT db:5432 HTTP/1.1\r\nHost: db:5432\r\n\r\n")
@@ -274,11 +276,14 @@ TEST_F(PipelineTest, ConnectRefusedKeepsParsingAcceptedStops) {
       .Client("CONNECT db:5432 HTTP/1.1\r\n\r\n")
       .Server("HTTP/1.1 200 Connection established\r\n\r\n")
       .Client(Get("/inside", "Authorization: Bearer " + jwt_ + "\r\n"))
+      .Server(Ok())
       .Fin();
   Run(f.frames());
-  ASSERT_EQ(sink_.events.size(), 1u);
+  ASSERT_EQ(sink_.events.size(), 2u);
   EXPECT_EQ(sink_.events[0].path(), "/after");
-  EXPECT_EQ(P().stats().http_requests, 3u);
+  EXPECT_EQ(sink_.events[1].path(), "/inside");
+  EXPECT_EQ(sink_.events[1].status(), 200u);
+  EXPECT_EQ(P().stats().http_requests, 4u);
 }
 
 TEST_F(PipelineTest, WeakSecretFindingIsOnTheFirstAndOnlyUse) {

@@ -73,6 +73,24 @@ TEST(AlertJsonTest, RejectedIsFalse) {
             std::string::npos);
 }
 
+// Issue 13: protocol after agent, grpc_status after status; an alert of an
+// unknown protocol (an older agent) has neither.
+TEST(AlertJsonTest, GrpcAlertCarriesProtocolAndGrpcStatus) {
+  Alert a = SpecAlert();
+  a.protocol = "grpc";
+  a.grpc_status = 16;
+  a.accepted = false;
+  EXPECT_NE(AlertJson(a).find(
+                R"("agent":"host-a","protocol":"grpc","status":200,)"
+                R"("grpc_status":16,"accepted":false,)"),
+            std::string::npos)
+      << AlertJson(a);
+  a.protocol = "http/1.1";
+  a.grpc_status.reset();
+  EXPECT_NE(AlertJson(a).find(R"("protocol":"http/1.1","status":200,"accepted")"),
+            std::string::npos);
+}
+
 TEST(AlertJsonTest, OpaqueTokenKeepsOnlyIdAndFp) {
   Alert a = SpecAlert();
   a.token.Clear();

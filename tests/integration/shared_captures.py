@@ -86,6 +86,18 @@ TOKEN_CASES = {
 }
 
 
+# capture → lines its summary (stderr) must hold: messages the parser gave
+# up on are counted, never silent (issue 13).
+SUMMARY_CASES = {
+    # "\n\r\r\n" ends no head: the response is cut off by the close.
+    "suricata-verify/http-evader/http-evader-410.pcap": [r"anomalies\s.*http_incomplete_head=1"],
+    "suricata-verify/http-evader/http-evader-412.pcap": [r"anomalies\s.*http_incomplete_head=1"],
+    "suricata-verify/http-multiple-content-length.pcap":
+        [r"http_requests\s+3\b", r"anomalies\s.*http_multiple_content_length=1"],
+    "suricata-verify/http-connect-fragmented.pcap": [r"http_requests\s+2\b", r"undecoded_bytes\s+0\b"],
+}
+
+
 def main():
     agent, data = sys.argv[1], sys.argv[2]
     exceptions = load_exceptions()
@@ -95,6 +107,10 @@ def main():
             if f.endswith((".pcap", ".pcapng")):
                 captures.append(os.path.relpath(os.path.join(root, f), data))
     captures.sort()
+    missing = [c for c in list(SUMMARY_CASES) + list(TOKEN_CASES) if c not in captures]
+    if missing:
+        print(f"captures named by a check are missing: {missing}")
+        return 1
     if len(captures) < 500:
         print(f"only {len(captures)} captures under {data}: is shared/data there?")
         return 1
@@ -116,6 +132,9 @@ def main():
             problems.append(f"agent exit {rc}: {stderr.strip()[-300:]}")
         if agent_n is None:
             problems.append("no http_requests in the summary")
+        for want in SUMMARY_CASES.get(rel, []):
+            if not re.search(want, stderr, re.M):
+                problems.append(f"summary lacks /{want}/")
         if rel in TOKEN_CASES and not TOKEN_CASES[rel](evs):
             problems.append(f"token check failed: {json.dumps(evs)[:400]}")
         tshark_n = tshark_requests(path)

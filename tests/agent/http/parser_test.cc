@@ -179,6 +179,71 @@ TEST_F(ParserTest, ContentLengthAnomalies) {
   EXPECT_GE(stats_.Get(Anomaly::kHttpBadContentLength), 2u);
 }
 
+// Two Content-Length values (issue 13, suricata-verify
+// http-multiple-content-length): whichever order they come in, a request
+// either reading frames is seen, so a smuggled request's token is not
+// missed.
+TEST_F(ParserTest, ConflictingContentLengthsShowBothReadings) {
+  const std::string smuggled =
+      "GET /smuggled HTTP/1.1\r\nAuthorization: Bearer s\r\n\r\n";
+  for (const char* order : {"0\r\nContent-Length: 51", "51\r\nContent-Length: 0"}) {
+    rec_.seen.clear();
+    req_.reset();
+    // Shorter reading: the smuggled GET is the next request. Longer: the
+    // body is the GET, and /next follows it.
+    Feed(Requests(), std::string("POST /a HTTP/1.1\r\nContent-Length: ") +
+                         order + "\r\n\r\n" + smuggled +
+                         "GET /next HTTP/1.1\r\n\r\n");
+    ASSERT_EQ(rec_.seen.size(), 3u) << order;
+    EXPECT_EQ(rec_.seen[1].target, "/smuggled");
+    EXPECT_EQ(rec_.seen[1].auth, "Bearer s");
+    EXPECT_EQ(rec_.seen[2].target, "/next");
+  }
+  EXPECT_EQ(stats_.Get(Anomaly::kHttpMultipleContentLength), 2u);
+  ASSERT_EQ(smuggled.size(), 51u);
+}
+
+// The longer reading's message starts mid-line (the shorter body is not
+// newline-terminated there): found at its exact offset, across segments.
+TEST_F(ParserTest, ConflictingContentLengthsFindTheLongerReadingMidLine) {
+  Feed(Requests(),
+       "POST /a HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 7\r\n\r\nx");
+  Feed(Requests(), "xyy");
+  Feed(Requests(), "yyyGET /after HTTP/1.1\r\n\r\n");
+  ASSERT_EQ(rec_.seen.size(), 2u);
+  EXPECT_EQ(rec_.seen[1].target, "/after");
+}
+
+// suricata-verify http-multiple-content-length: POST /which with lengths
+// 11 and 93. The short reading frames /evil (whose own body then holds
+// /bad); the long one makes /which's body end where /bad begins. All three
+// are requests to a monitor.
+TEST_F(ParserTest, ConflictingContentLengthsSuricataCase) {
+  Feed(Requests(),
+       "POST /which.php HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length:11\r\n"
+       "Content-Length:93\r\n\r\nbar=1&foo=2POST /evil.php HTTP/1.1\r\nHost: "
+       "127.0.0.1\r\nContent-Length:98\r\n\r\nevilbar=3&evilfoo=4POST "
+       "/bad.php HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length:17\r\n\r\n"
+       "badbar=5&badfoo=6");
+  ASSERT_EQ(rec_.seen.size(), 3u);
+  EXPECT_EQ(rec_.seen[1].target, "/evil.php");
+  EXPECT_EQ(rec_.seen[2].target, "/bad.php");
+}
+
+// A head the connection ends inside (http-evader 410/412: "\n\r\r\n" is
+// no blank line) is counted, not dropped silently.
+TEST_F(ParserTest, HeadCutOffByTheEndIsCounted) {
+  Feed(Responses(), "HTTP/1.1 200 OK\r\nContent-Length: 3\n\r\r\nabc");
+  EXPECT_TRUE(rec_.seen.empty());
+  Responses().Finish();
+  EXPECT_EQ(stats_.Get(Anomaly::kHttpIncompleteHead), 1u);
+  EXPECT_GT(stats_.undecoded_bytes, 0u);
+  // A parser between messages has nothing to count.
+  Feed(Requests(), "GET / HTTP/1.1\r\n\r\n");
+  Requests().Finish();
+  EXPECT_EQ(stats_.Get(Anomaly::kHttpIncompleteHead), 1u);
+}
+
 TEST_F(ParserTest, ChunkSizeOverflowLosesSyncSafely) {
   Feed(Responses(),
        "HTTP/1.1 200 OK\r\nTransfer-Encoding: "

@@ -152,14 +152,35 @@ TEST_F(DetectorTest, H2cInsideAConnectTunnel) {
   EXPECT_EQ(stats_.undecoded_bytes, 0u);
 }
 
-TEST_F(DetectorTest, Http1InsideAConnectTunnelStaysOpaque) {
+// Issue 13 (suricata-verify http-connect-fragmented): cleartext HTTP/1 in
+// a CONNECT tunnel is parsed, even when its method arrives byte by byte.
+TEST_F(DetectorTest, Http1InsideAConnectTunnelIsParsed) {
   det_->SetClientSide(0);
   Feed(0, "CONNECT db:5432 HTTP/1.1\r\n\r\n");
   Feed(1, "HTTP/1.1 200 Connection established\r\n\r\n");
-  std::string inner = "GET /inside HTTP/1.1\r\nHost: db\r\n\r\n";
-  Feed(0, inner);
+  Feed(0, "G");
+  Feed(0, "ET");
+  Feed(0, " /inside HTTP/1.1\r\nHost: db\r\n\r\n");
+  Feed(1, "HTTP/1.1 204 No Content\r\n\r\n");
+  ASSERT_EQ(obs_.seen.size(), 2u);
+  EXPECT_EQ(obs_.seen[1].target, "/inside");
+  EXPECT_EQ(obs_.seen[1].protocol, analyzer::Protocol::kHttp1);
+  EXPECT_EQ(stats_.undecoded_bytes, 0u);
+}
+
+// TLS to the target (the usual CONNECT) is not fed to the HTTP/1 parser:
+// no malformed-request anomalies, every byte counted as undecoded.
+TEST_F(DetectorTest, TlsInsideAConnectTunnelStaysOpaque) {
+  det_->SetClientSide(0);
+  Feed(0, "CONNECT db:443 HTTP/1.1\r\n\r\n");
+  Feed(1, "HTTP/1.1 200 Connection established\r\n\r\n");
+  std::string hello("\x16\x03\x01\x00\x05hello", 10);
+  Feed(0, hello);
+  std::string server("\x16\x03\x03\x00\x02hi", 7);
+  Feed(1, server);
   EXPECT_EQ(obs_.seen.size(), 1u);
-  EXPECT_EQ(stats_.undecoded_bytes, inner.size());
+  EXPECT_EQ(stats_.undecoded_bytes, hello.size() + server.size());
+  EXPECT_EQ(stats_.Get(Anomaly::kHttpBadRequestLine), 0u);
 }
 
 TEST_F(DetectorTest, WebSocketTunnelBytesAreCountedAsUndecoded) {

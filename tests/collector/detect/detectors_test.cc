@@ -125,6 +125,57 @@ TEST_F(DetectorsTest, ExpiredUseAcceptedVsRejected) {
   EXPECT_NE(unknown[0].detail.find("no response"), std::string::npos);
 }
 
+// gRPC (issue 13): HTTP 200 with grpc-status 16 is a rejection; without
+// trailers there is no verdict; grpc-status 0 is acceptance.
+TEST_F(DetectorsTest, GrpcStatusDecidesAcceptance) {
+  v1::UsageEvent denied = Use("orders", kExp + 603, 200);
+  denied.set_protocol("grpc");
+  denied.set_grpc_status(16);
+  auto f = Run(MakeExpiredUseDetector(cfg_), denied);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].severity, Severity::kLow);
+  EXPECT_EQ(f[0].detail,
+            "token expired 10m3s before use and the service rejected it "
+            "(grpc-status 16 UNAUTHENTICATED)");
+  EXPECT_EQ(UseAccepted(denied), std::optional<bool>(false));
+
+  v1::UsageEvent ok = denied;
+  ok.set_grpc_status(0);
+  f = Run(MakeExpiredUseDetector(cfg_), ok);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].severity, Severity::kCritical);
+  EXPECT_EQ(UseAccepted(ok), std::optional<bool>(true));
+
+  v1::UsageEvent no_trailers = denied;
+  no_trailers.clear_grpc_status();
+  f = Run(MakeExpiredUseDetector(cfg_), no_trailers);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].severity, Severity::kMedium);
+  EXPECT_NE(f[0].detail.find("no gRPC status was seen"), std::string::npos);
+  EXPECT_EQ(UseAccepted(no_trailers), std::nullopt);
+
+  // An h2 (non-gRPC) 200 is accepted as over HTTP/1.1; a 5xx with any
+  // grpc-status is rejected.
+  v1::UsageEvent h2 = Use("orders", kExp + 603, 200);
+  h2.set_protocol("h2");
+  EXPECT_EQ(UseAccepted(h2), std::optional<bool>(true));
+  v1::UsageEvent gateway = ok;
+  gateway.set_status(503);
+  EXPECT_EQ(UseAccepted(gateway), std::optional<bool>(false));
+
+  // Every outcome-weighted detector follows: a revoked-style critical
+  // finding on an accepted call becomes lower on grpc-status 7.
+  TokenHistory h;
+  h.services = {"orders"};
+  v1::UsageEvent cross = Use("payments", kExp - 100, 200);
+  cross.set_protocol("grpc");
+  cross.set_grpc_status(7);
+  auto c = Run(MakeCrossServiceDetector(cfg_), cross, h);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].severity, Severity::kMedium);
+  EXPECT_NE(c[0].detail.find("PERMISSION_DENIED"), std::string::npos);
+}
+
 TEST_F(DetectorsTest, ExpiredUseWithinLeewayIsBenign) {
   EXPECT_TRUE(Run(MakeExpiredUseDetector(cfg_), Use("orders", kExp + 30))
                   .empty());  // exactly

@@ -165,7 +165,8 @@ std::string Describe(const Alert& a) {
     << SeverityName(a.severity) << " ts=" << a.ts_us << " " << a.identity
     << " | " << a.token.ShortDebugString() << " | " << a.service << " "
     << a.method << " " << a.path << " " << a.client << " " << a.agent
-    << " status=" << a.status
+    << " protocol=" << a.protocol << " status=" << a.status << " grpc="
+    << (a.grpc_status ? std::to_string(*a.grpc_status) : "none")
     << " accepted=" << (a.accepted ? (*a.accepted ? "true" : "false") : "null")
     << " detail=" << a.detail << " count=" << a.count
     << " last=" << a.last_ts_us << "}";
@@ -385,6 +386,24 @@ TEST_P(StoreTest, NewAlertCanRepeatInTheSameBatch) {
   batch.repeated_alerts = {repeat};
   ASSERT_TRUE(store_->Commit(batch).ok());
   EXPECT_EQ(DescribeAll(MustLoad().alerts), Describe(repeat) + "\n");
+}
+
+// Issue 13: a gRPC alert keeps its protocol and grpc_status across a
+// restart (SQLite reads them back from the stored record).
+TEST_P(StoreTest, GrpcAlertKeepsProtocolAndGrpcStatus) {
+  Alert a = MakeAlert("g1", AlertType::kExpiredUse, "iss|j1", "orders", kT0);
+  a.protocol = "grpc";
+  a.grpc_status = 16;
+  a.accepted = false;
+  Alert h1 = MakeAlert("h1", AlertType::kNoExpiry, "iss|j2", "orders", kT0 + 1);
+  h1.protocol = "http/1.1";
+  CommitBatch batch;
+  batch.new_alerts = {a, h1};
+  ASSERT_TRUE(store_->Commit(batch).ok());
+  EXPECT_EQ(DescribeAll(MustLoad().alerts),
+            Describe(a) + "\n" + Describe(h1) + "\n");
+  EXPECT_NE(Describe(a).find("protocol=grpc status=200 grpc=16"),
+            std::string::npos);
 }
 
 TEST_P(StoreTest, RepeatOfUnknownAlertFailsAndWritesNothing) {
