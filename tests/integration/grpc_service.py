@@ -3,7 +3,9 @@
 generic handler with raw bytes) for the live HTTP/2 test.
 
   grpc_service.py serve PORT SECRET      # serves /payments.v1.Payments/Refund
-  grpc_service.py call PORT TOKEN N      # N unary calls with Bearer TOKEN
+  grpc_service.py call PORT TOKEN N [AUTHORITY]
+                                         # N unary calls with Bearer TOKEN
+                                         # (:authority AUTHORITY if given)
 
 The server checks `authorization: Bearer <JWT>` as a JWT middleware would:
 HS256 with SECRET and exp in the future, else UNAUTHENTICATED (16); a
@@ -62,8 +64,9 @@ def serve(port, secret):
     server.wait_for_termination()
 
 
-def call(port, token, n):
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+def call(port, token, n, authority=None):
+    options = [("grpc.default_authority", authority)] if authority else []
+    with grpc.insecure_channel(f"127.0.0.1:{port}", options=options) as ch:
         stub = ch.unary_unary(METHOD, request_serializer=None, response_deserializer=None)
         for _ in range(n):
             try:
@@ -77,4 +80,5 @@ if __name__ == "__main__":
     if sys.argv[1] == "serve":
         serve(int(sys.argv[2]), sys.argv[3])
     else:
-        call(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]))
+        call(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]),
+             sys.argv[5] if len(sys.argv) > 5 else None)

@@ -13,6 +13,13 @@ protocol, status, grpc_status and fingerprint:
     the scope (7 PERMISSION_DENIED), all with HTTP status 200;
   * h2load (nghttp2-client) against nginx: every one of its requests.
 
+The agent streams to a real collector, whose alerts for the gRPC calls
+(:authority "payments.internal" attributes them to service payments; the
+sensitive endpoint is the method's path glob) must carry protocol grpc,
+grpc_status and the `accepted` the gRPC status implies (issue 13):
+sensitive_endpoint accepted for a token with the scope (grpc-status 0),
+rejected without it (7); expired_use and weak_secret rejected (16).
+
 usage: live_http2.py AGENT
 Needs root (packet capture). Prints "N passed, M failed".
 """
@@ -28,7 +35,7 @@ import sys
 import tempfile
 import time
 
-from harness import events_in, free_port, wait_for
+from harness import events_in, free_port, get_json, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 KEY = b"live-http2-test-key"
@@ -119,12 +126,29 @@ def main():
             f.write(KEY)
         os.chmod(os.path.join(tmp, "key"), 0o600)
         cfg = os.path.join(tmp, "tokenwatch.yaml")
+        wordlist = os.path.normpath(os.path.join(HERE, "..", "..", "..", "shared", "data", "wordlists",
+                                                 "wallarm-jwt-secrets", "jwt.secrets.list"))
         with open(cfg, "w") as f:
-            f.write("fingerprint_key_file: key\nagent:\n  fold_window: 0s\n")
+            f.write("fingerprint_key_file: key\n"
+                    "agent:\n  fold_window: 0s\n"
+                    "services:\n  - name: payments\n    match: { hosts: [payments.internal] }\n"
+                    "sensitive_endpoints:\n  - service: payments\n    method: POST\n"
+                    "    path: /payments.v1.Payments/Refund\n    required_scopes: [refund]\n"
+                    "    severity: high\n"
+                    f"detections:\n  weak_secrets_file: {json.dumps(wordlist)}\n")
+        p_collect, p_api = free_port(), free_port()
+        collector = subprocess.Popen(
+            [os.path.join(os.path.dirname(agent), "..", "collector", "tokenwatch-collector"),
+             "-c", cfg, "--listen", f"127.0.0.1:{p_collect}", "--http-listen", f"127.0.0.1:{p_api}",
+             "--store", "memory:"], stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "collector.err"), "w"))
+        procs.append(collector)
+        api = f"http://127.0.0.1:{p_api}"
+        wait_for(lambda: get_json(api + "/healthz", timeout=1) is not None, 60, "collector start")
         out = os.path.join(tmp, "events.jsonl")
         err = open(os.path.join(tmp, "agent.err"), "w+")
         bpf = f"tcp port {p_nginx} or tcp port {p_nghttpd} or tcp port {p_grpc}"
         agent_proc = subprocess.Popen([agent, "-c", cfg, "-i", "lo", "-f", bpf,
+                                       "--collector", f"127.0.0.1:{p_collect}",
                                        "--events-out", out, "--agent-id", "live-h2"], stderr=err)
         procs.append(agent_proc)
         wait_for(lambda: "capturing on" in open(err.name).read(), 60, "agent start")
@@ -168,6 +192,22 @@ def main():
             got = [int(x) for x in r.stdout.split()]
             check(f"gRPC client sees status {code}", got == [code] * n, r.stdout + r.stderr)
             want[("grpc", "/payments.v1.Payments/Refund", 200, code, fp(t))] += n
+        # gRPC with :authority payments.internal, for the collector's alerts.
+        alert_cases = [  # (token, calls, grpc status, alert type, accepted)
+            (token("carol", scope="refund"), 1, 0, "sensitive_endpoint", True),
+            (token("dave", scope="read"), 1, 7, "sensitive_endpoint", False),
+            (jwt({"sub": "erin", "scope": "refund", "exp": int(time.time()) - 3600}), 1, 16,
+             "expired_use", False),
+            (jwt({"sub": "frank", "scope": "refund", "exp": int(time.time()) + 600}, secret="secret"), 1,
+             16, "weak_secret", False),
+        ]
+        for t, n, code, _, _ in alert_cases:
+            r = subprocess.run([SYSTEM_PYTHON, os.path.join(HERE, "grpc_service.py"), "call",
+                                str(p_grpc), t, str(n), "payments.internal"], capture_output=True, text=True)
+            got = [int(x) for x in r.stdout.split()]
+            check(f"gRPC client via payments.internal sees status {code}", got == [code] * n,
+                  r.stdout + r.stderr)
+            want[("grpc", "/payments.v1.Payments/Refund", 200, code, fp(t))] += n
         # h2load: 200 requests, 2 clients, 10 streams each at once.
         load = token("load")
         r = subprocess.run(["h2load", "-n", "200", "-c", "2", "-m", "10", "-H",
@@ -192,6 +232,27 @@ def main():
         for key in sorted(set(want) | set(got), key=str):
             check(f"{key[0]} {key[1]} status={key[2]} grpc_status={key[3]} x{want[key]}",
                   got[key] == want[key], f"agent reported {got[key]}")
+        def alerts():
+            got = get_json(api + "/api/v1/alerts?limit=1000", timeout=3) or {}
+            return {(a["type"], a["token"]["fp"]): a for a in got.get("alerts", [])}
+        try:
+            wait_for(lambda: all((typ, fp(t)) in alerts() for t, _, _, typ, _ in alert_cases), 60,
+                     "gRPC alerts")
+        except AssertionError:
+            pass  # the checks below say which is missing
+        have = alerts()
+        for t, _, code, typ, accepted in alert_cases:
+            a = have.get((typ, fp(t)))
+            check(f"{typ} alert for a gRPC call answered grpc-status {code}: service payments, "
+                  f"protocol grpc, grpc_status {code}, accepted {accepted}",
+                  a is not None and a["service"] == "payments" and a.get("protocol") == "grpc"
+                  and a.get("grpc_status") == code and a["accepted"] is accepted and a["status"] == 200,
+                  json.dumps(a))
+        weighted = have.get(("sensitive_endpoint", fp(alert_cases[1][0])))
+        check("a rejected call without the scope is not critical",
+              weighted is not None and weighted["severity"] == "high", json.dumps(weighted))
+        benign = [k for k in have if k[1] == fp(load)]
+        check("benign h2load traffic raises no alert", not benign, str(benign))
         sources = {e.get("source") for e in events_in(out)}
         check("source is pcap", sources == {"pcap"}, str(sources))
         agent_proc.terminate()

@@ -19,7 +19,13 @@ traffic. Expectations:
   * no other alert for those tokens, and nothing at all for the benign
     traffic to orders; no raw token in the alerts.
 
-usage: e2e_test.py BUILD_DIR REPO_ROOT
+With --h2 (issue 13), the same cases travel over HTTP/2: curl
+--http2-prior-knowledge to nghttpx (an h2c frontend that routes by
+:authority to the same Node services over HTTP/1.1), and the agent captures
+only the HTTP/2 side. Every alert must then arrive with "protocol":"h2" and
+the same `accepted`, since the status nghttpx relays is the service's.
+
+usage: e2e_test.py BUILD_DIR REPO_ROOT [--h2]
 Needs root (live capture), node and npm (runs `npm ci` when node_modules is
 missing). Sends traffic to 127.0.0.1 only. Prints one ok/FAIL line per
 expectation and "N passed, M failed"; exits 1 on any failure.
@@ -33,6 +39,7 @@ import secrets
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -123,8 +130,15 @@ def read_json_lines(path):
     return out
 
 
+H2_FRONT = None  # the nghttpx frontend's port in --h2 mode
+
+
 def request(port, host, method, path, token=None, timeout=5):
-    """One HTTP/1.1 request to 127.0.0.1:port with the given Host header."""
+    """One request to 127.0.0.1:port with the given Host header: HTTP/1.1
+    to the service itself, or (--h2) HTTP/2 with prior knowledge to the
+    nghttpx frontend, whose :authority routes it to the same service."""
+    if H2_FRONT is not None:
+        return request_h2(host, method, path, token, timeout)
     headers = {"Host": host, "User-Agent": "tokenwatch-e2e"}
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
@@ -139,6 +153,24 @@ def request(port, host, method, path, token=None, timeout=5):
         return r.status
     finally:
         conn.close()
+
+
+def request_h2(host, method, path, token, timeout):
+    args = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{http_version}",
+            "--http2-prior-knowledge", "--max-time", str(timeout), "-X", method,
+            "-H", f"Host: {host}", "-H", "User-Agent: tokenwatch-e2e"]
+    if token is not None:
+        # From a file, so the raw token is on no command line (ps).
+        args += ["-H", "@-"]
+    if method == "POST":
+        args += ["-H", "Content-Type: application/json", "--data", "{}"]
+    args.append(f"http://127.0.0.1:{H2_FRONT}{path}")
+    r = subprocess.run(args, input=f"Authorization: Bearer {token}\n" if token is not None else "",
+                       capture_output=True, text=True, timeout=timeout + 5)
+    code, _, version = r.stdout.partition(" ")
+    if version != "2":
+        raise OSError(f"curl did not speak HTTP/2 to nghttpx: {r.stdout!r} {r.stderr.strip()[-200:]!r}")
+    return int(code)
 
 
 class Procs:
@@ -250,7 +282,7 @@ def read_ready_line(proc, timeout):
     return None
 
 
-def run(build, root, tmp, res, procs):
+def run(build, root, tmp, res, procs, h2):
     agent_bin = os.path.join(build, "agent", "tokenwatch-agent")
     collector_bin = os.path.join(build, "collector", "tokenwatch-collector")
     for b in (agent_bin, collector_bin):
@@ -295,10 +327,27 @@ def run(build, root, tmp, res, procs):
                      f"got {ready}, want {ports}; " + open(os.path.join(tmp, "services.err")).read()[-800:]):
         return
 
-    # Agent, live on lo, only the services' ports.
+    # Agent, live on lo, only the services' ports (--h2: only nghttpx's
+    # frontend, so every use is seen once, over HTTP/2).
     events_out = os.path.join(tmp, "events.jsonl")
     agent_err = os.path.join(tmp, "agent.err")
     bpf = " or ".join(f"tcp port {p}" for p in ports.values())
+    if h2:
+        global H2_FRONT
+        front = free_port()
+        backends = [f"-b127.0.0.1,{ports['orders']}"]  # nghttpx needs a catch-all
+        backends += [f"-b127.0.0.1,{ports[name]};{name}.e2e" for name in SERVICES]
+        procs.start("nghttpx", ["nghttpx", f"-f127.0.0.1,{front};no-tls", *backends, "--no-ocsp",
+                                "--workers=1", f"--errorlog-file={tmp}/nghttpx.log"],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def front_up():
+            with socket.create_connection(("127.0.0.1", front), timeout=1):
+                return True
+        if not res.check(wait_until(front_up, 20), "nghttpx h2c frontend listens"):
+            return
+        H2_FRONT = front
+        bpf = f"tcp port {front}"
     a = procs.start("agent", [agent_bin, "-c", cfg, "-i", "lo", "-f", bpf, "--collector", f"127.0.0.1:{grpc}",
                               "--events-out", events_out, "--agent-id", "e2e",
                               "--metrics-listen", f"127.0.0.1:{metrics}"],
@@ -440,6 +489,9 @@ def run(build, root, tmp, res, procs):
                 res.check(False, what, f"no alert; agent events for it: {len(seen)}, findings {findings_of(jti)}")
                 continue
             problems = []
+            want_protocol = "h2" if h2 else "http/1.1"
+            if x.get("protocol") != want_protocol:
+                problems.append(f"protocol={x.get('protocol')}")
             if x.get("accepted") is not (status < 400):
                 problems.append(f"accepted={x.get('accepted')}")
             if t == "expired_use" and x.get("severity") != "critical":
@@ -461,6 +513,11 @@ def run(build, root, tmp, res, procs):
     res.check(not noisy, "benign traffic with valid tokens at orders raises no alert", f"got {noisy}")
     probe_alerts = [x["type"] for x in alerts if x.get("token", {}).get("fp") == fp(probe)]
     res.check(not probe_alerts, "the opaque probe at an unauthenticated route raises no alert", f"got {probe_alerts}")
+
+    # Every use was seen over the protocol it travelled.
+    protocols = sorted({e.get("protocol") for e in events})
+    res.check(protocols == ["h2" if h2 else "http/1.1"], "events carry the protocol of the wire",
+              f"got {protocols}")
 
     # A raw token never leaves the agent: not in the alerts API, the alerts
     # file or the events.
@@ -486,10 +543,11 @@ def alerts_of(api):
 
 
 def main():
-    if len(sys.argv) != 3:
-        print("usage: e2e_test.py BUILD_DIR REPO_ROOT", file=sys.stderr)
+    if len(sys.argv) not in (3, 4) or (len(sys.argv) == 4 and sys.argv[3] != "--h2"):
+        print("usage: e2e_test.py BUILD_DIR REPO_ROOT [--h2]", file=sys.stderr)
         return 2
     build, root = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+    h2 = len(sys.argv) == 4
     res = Results()
     started = time.monotonic()
     if os.geteuid() != 0:
@@ -498,7 +556,7 @@ def main():
         tmp = tempfile.mkdtemp(prefix="tokenwatch-e2e-")
         procs = Procs()
         try:
-            run(build, root, tmp, res, procs)
+            run(build, root, tmp, res, procs, h2)
         except Exception as e:  # report, then clean up
             res.check(False, "harness ran to the end", f"{type(e).__name__}: {e}")
         finally:
