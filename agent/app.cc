@@ -76,6 +76,7 @@ int AgentApp::Run() {
       &AgentApp::LoadConfig,
       &AgentApp::LookUpUser,
       &AgentApp::LoadFingerprintKey,
+      &AgentApp::OpenTlsProbe,
       &AgentApp::OpenSource,
       &AgentApp::DropPrivilegesIfNotRoot,
       &AgentApp::LoadTokenChecks,
@@ -121,8 +122,15 @@ absl::Status AgentApp::LoadConfig() {
   agent_id_ = !flags_.agent_id.empty() ? flags_.agent_id
               : !a.agent_id.empty()    ? a.agent_id
                                        : HostName();
-  if (source_ == nullptr && flags_.read.empty() && interface_.empty())
-    return absl::InvalidArgumentError("give -i IFACE or -r FILE");
+  tls_probe_ = flags_.tls_probe || a.tls_probe.enabled;
+  if (tls_probe_ && !flags_.read.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls-probe sees live processes: it goes alone or beside -i, not "
+        "with -r");
+  }
+  if (source_ == nullptr && flags_.read.empty() && interface_.empty() &&
+      !tls_probe_)
+    return absl::InvalidArgumentError("give -i IFACE, -r FILE or --tls-probe");
   if (events_out_.empty() && collector_.empty()) events_out_ = "-";
   return absl::OkStatus();
 }
@@ -163,9 +171,46 @@ absl::Status AgentApp::LoadFingerprintKey() {
   return absl::OkStatus();
 }
 
+// Before the capture: both need the privileges the agent may drop.
+absl::Status AgentApp::OpenTlsProbe() {
+  if (!tls_probe_) return absl::OkStatus();
+  const config::TlsProbe& c = config_.agent.tls_probe;
+  tls::ProbeOptions o;
+  o.auto_targets = c.auto_targets;
+  o.targets = c.targets;
+  o.exclude_comm = c.exclude_comm;
+  absl::StatusOr<std::unique_ptr<tls::ProbeRunner>> r = tls::ProbeRunner::Start(o);
+  if (!r.ok()) {
+    // No BTF, no ring buffer, no CAP_BPF + CAP_PERFMON: exit 2, saying so.
+    return absl::FailedPreconditionError(r.status().message());
+  }
+  probe_ = *std::move(r);
+  log::Info("TLS probe on: %d targets%s", static_cast<int>(probe_->targets()),
+            c.auto_targets ? " (auto: new processes are attached as they start)"
+                           : "");
+  return absl::OkStatus();
+}
+
+void AgentApp::DrainProbe() {
+  if (probe_ == nullptr) return;
+  if (probe_->has_data()) {
+    probe_->Drain([this](const tls::Chunk& c) { pipeline_->OnTlsChunk(c); });
+  }
+  uint64_t dropped = probe_->queue_dropped();
+  if (dropped > probe_dropped_seen_) {
+    pipeline_->mutable_stats().Count(Drop::kTlsProbeRing,
+                                     dropped - probe_dropped_seen_);
+    probe_dropped_seen_ = dropped;
+  }
+}
+
 absl::Status AgentApp::OpenSource() {
   if (source_ != nullptr) {
     source_given_ = true;
+    return absl::OkStatus();
+  }
+  if (tls_probe_ && interface_.empty()) {
+    source_ = std::make_unique<tls::ProbeOnlySource>(probe_.get());
     return absl::OkStatus();
   }
   absl::StatusOr<std::unique_ptr<capture::PcapSource>> source =
@@ -189,6 +234,14 @@ absl::Status AgentApp::OpenSource() {
 }
 
 absl::Status AgentApp::DropPrivileges() {
+  if (probe_ != nullptr) {
+    // Attaching needs CAP_BPF + CAP_PERFMON: the targets found at start stay.
+    probe_->StopRescanning();
+    log::Warning(
+        "--user: the TLS probe keeps its %d targets; processes that load "
+        "OpenSSL from a new file later are not probed",
+        static_cast<int>(probe_->targets()));
+  }
   if (absl::Status s = privilege::DropTo(*drop_to_); !s.ok()) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot drop privileges: ", Message(s)));
@@ -377,8 +430,10 @@ absl::Status AgentApp::Capture() {
         reload_->exchange(false)) {
       Reload();
     }
+    DrainProbe();
   };
   hooks.idle = [&] {
+    DrainProbe();
     if (json_sink_ != nullptr) json_sink_->Flush();
     maybe_publish();
   };
@@ -387,6 +442,7 @@ absl::Status AgentApp::Capture() {
     if ((n & 0x3ff) == 0) maybe_publish();
     if ((n & 0xffff) == 0) progress.Maybe(src, n);
   };
+  if (probe_ != nullptr) probe_->Run();
   RunLoop loop(&src, pipeline_.get(), std::move(hooks));
   absl::Status s = loop.Run();
   capture_seconds_ = loop.capture_seconds();
@@ -395,6 +451,14 @@ absl::Status AgentApp::Capture() {
 }
 
 int AgentApp::Teardown(int rc) {
+  if (probe_ != nullptr) {
+    DrainProbe();
+    tls::ProbeCounters k = probe_->kernel_counters();
+    probe_.reset();  // every probe detached before the report
+    AgentStats& st = pipeline_->mutable_stats();
+    st.Count(Drop::kTlsProbeRing, k.ring_full);
+    st.Count(Drop::kTlsProbeTruncated, k.truncated);
+  }
   pipeline_->Finish();
   sink_->Flush();
   if (collector_sink_ != nullptr) {

@@ -17,6 +17,7 @@
 #include "agent/pipeline.h"
 #include "agent/privilege/drop_privileges.h"
 #include "agent/reload.h"
+#include "agent/tls/probe_runner.h"
 #include "agent/token/fingerprint.h"
 #include "agent/token/token_checks.h"
 #include "common/config.h"
@@ -28,6 +29,7 @@ struct AgentFlags {
   std::string config, interface, read, filter, collector, events_out, agent_id,
       metrics_listen, user;
   bool have_filter = false;
+  bool tls_probe = false;  // --tls-probe
 };
 
 class AgentApp {
@@ -55,6 +57,7 @@ class AgentApp {
   absl::Status LookUpUser();
   absl::Status LoadFingerprintKey();
   absl::Status OpenSource();
+  absl::Status OpenTlsProbe();
   absl::Status DropPrivilegesIfNotRoot();
   absl::Status LoadTokenChecks();
   absl::Status OpenOutputs();
@@ -68,6 +71,8 @@ class AgentApp {
   absl::Status DropPrivileges();
   void Reload();
   void PublishMetrics();
+  // Chunks the probe queued, into the pipeline (its thread).
+  void DrainProbe();
 
   AgentFlags flags_;
   const std::atomic<bool>* stop_;
@@ -81,6 +86,9 @@ class AgentApp {
   std::optional<privilege::TargetUser> drop_to_;
 
   std::unique_ptr<token::Fingerprinter> fingerprinter_;
+  bool tls_probe_ = false;
+  std::unique_ptr<tls::ProbeRunner> probe_;  // before source_: it may wait on it
+  uint64_t probe_dropped_seen_ = 0;          // queue drops already counted
   std::unique_ptr<capture::PacketSource> source_;
   bool source_given_ = false;
   std::unique_ptr<token::TokenChecks> checks_;

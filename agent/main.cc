@@ -19,7 +19,8 @@ void OnSignal(int) { g_stop = true; }
 void OnHangup(int) { g_reload = true; }
 
 constexpr char kUsage[] =
-    "usage: tokenwatch-agent [-c FILE] (-i IFACE | -r FILE) [-f EXPR]\n"
+    "usage: tokenwatch-agent [-c FILE] (-i IFACE | -r FILE | --tls-probe)\n"
+    "                        [-f EXPR]\n"
     "                        [--collector HOST:PORT] [--events-out FILE]\n"
     "                        [--agent-id ID] [--metrics-listen ADDR]\n"
     "                        [--user USER]\n"
@@ -27,6 +28,8 @@ constexpr char kUsage[] =
     "  -i, --interface IFACE   live capture (any allowed)\n"
     "  -r, --read FILE         read a pcap/pcapng file (- = stdin)\n"
     "  -f, --filter EXPR       BPF filter, tcpdump syntax\n"
+    "      --tls-probe         plaintext of this host's OpenSSL calls (eBPF;\n"
+    "                          alone or beside -i; root or CAP_BPF+PERFMON)\n"
     "      --collector ADDR    stream usage events to a collector (gRPC)\n"
     "      --events-out FILE   write usage events as JSON lines (- = stdout)\n"
     "      --agent-id ID       defaults to the host name\n"
@@ -52,6 +55,7 @@ int Main(int argc, char** argv) {
       {"metrics-listen", required_argument, nullptr, 4},
       {"version", no_argument, nullptr, 5},
       {"user", required_argument, nullptr, 6},
+      {"tls-probe", no_argument, nullptr, 7},
       {"help", no_argument, nullptr, 'h'},
       {nullptr, 0, nullptr, 0}};
   tokenwatch::AgentFlags flags;
@@ -86,6 +90,9 @@ int Main(int argc, char** argv) {
         break;
       case 6:
         flags.user = optarg;
+        break;
+      case 7:
+        flags.tls_probe = true;
         break;
       case 5:
         printf("tokenwatch-agent %s\n", TOKENWATCH_VERSION);

@@ -26,6 +26,13 @@ Pipeline::Pipeline(const config::Config& config, const std::string& agent_id,
               absl::ToInt64Seconds(config.detections.clock_leeway)),
       usage_(agent_id, &extractor_, &tokens_, &attributor_, &folder_, &stats_),
       analyzers_(protocols::Analyzers{&http_, &http2_}),
+      probe_analyzers_(protocols::Analyzers{&probe_http_, &probe_http2_}),
+      probe_streams_(&probe_analyzers_, &stats_,
+                     tls::ProbeStreamLimits{
+                         config.agent.limits.max_flows,
+                         config.agent.limits.flow_buffer_bytes,
+                         absl::ToInt64Microseconds(
+                             config.agent.limits.flow_idle_timeout)}),
       flows_(config.agent.limits.max_flows,
              absl::ToInt64Microseconds(config.agent.limits.flow_idle_timeout),
              &analyzers_, &budget_, &stats_),
@@ -43,6 +50,29 @@ Pipeline::Pipeline(const config::Config& config, const std::string& agent_id,
   http2_.stats = &stats_;
   http2_.observer = &usage_;
   http2_.clock = &clock_;
+  for (http::SessionContext* c : {&probe_http_}) {
+    c->max_header_bytes = http_.max_header_bytes;
+    c->max_pending_requests = http_.max_pending_requests;
+    c->stats = &stats_;
+    c->observer = &usage_;
+    c->clock = &clock_;
+    c->source = analyzer::Source::kTlsProbe;
+  }
+  probe_http2_.max_header_bytes = http2_.max_header_bytes;
+  probe_http2_.max_header_list_bytes = http2_.max_header_list_bytes;
+  probe_http2_.stats = &stats_;
+  probe_http2_.observer = &usage_;
+  probe_http2_.clock = &clock_;
+  probe_http2_.source = analyzer::Source::kTlsProbe;
+}
+
+void Pipeline::OnTlsChunk(const tls::Chunk& chunk) {
+  // Packet time and probe time are both wall time; a chunk never moves the
+  // clock back (records of two CPUs can arrive slightly out of order).
+  if (chunk.ts_us > clock_.now_us) clock_.now_us = chunk.ts_us;
+  probe_streams_.OnChunk(chunk);
+  folder_.Advance(clock_.now_us);
+  ReleaseHeld();
 }
 
 Pipeline::~Pipeline() { Finish(); }
@@ -118,6 +148,7 @@ void Pipeline::Advance(int64_t now_us) {
   clock_.now_us = now_us;
   flows_.Expire(now_us);
   defrag_.Expire(now_us);
+  probe_streams_.Expire(now_us);
   folder_.Advance(now_us);
   ReleaseHeld();
   if (checks_ != nullptr) checks_->MaybeReload();
@@ -125,6 +156,7 @@ void Pipeline::Advance(int64_t now_us) {
 
 void Pipeline::Finish() {
   flows_.CloseAll();
+  probe_streams_.CloseAll();
   folder_.FlushAll();
   // Searches still running finish first (bounded), so their findings ship.
   if (checks_ != nullptr && gate_.holding())

@@ -26,6 +26,8 @@
 #include "agent/stats.h"
 #include "agent/tcp/flow_table.h"
 #include "agent/tcp/reassembler.h"
+#include "agent/tls/chunk.h"
+#include "agent/tls/probe_streams.h"
 #include "agent/token/extractor.h"
 #include "agent/token/fingerprint.h"
 #include "agent/token/token_cache.h"
@@ -46,6 +48,10 @@ class Pipeline {
   ~Pipeline();
 
   void OnPacket(const capture::RawPacket& packet);
+  // A record of the TLS probe (agent/tls): plaintext of a probed process,
+  // through the same protocol and token layers as packets, with source
+  // "tls_probe" and the process.
+  void OnTlsChunk(const tls::Chunk& chunk);
   // Time passes without packets (live capture idle): expire and flush.
   void Advance(int64_t now_us);
   // End of input: close every flow and emit every event.
@@ -133,6 +139,12 @@ class Pipeline {
   http::SessionContext http_;
   http2::Http2Context http2_;
   protocols::DetectingAnalyzerFactory analyzers_;
+  // The TLS probe's connections: analyzers of their own whose records say
+  // source tls_probe.
+  http::SessionContext probe_http_;
+  http2::Http2Context probe_http2_;
+  protocols::DetectingAnalyzerFactory probe_analyzers_;
+  tls::ProbeStreams probe_streams_;
   tcp::FlowTable flows_;
   decode::Defragmenter defrag_;
   int64_t last_expire_us_ = 0;

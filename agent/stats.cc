@@ -125,6 +125,14 @@ const char* DropName(Drop d) {
       return "http2_streams";
     case Drop::kHttp2HeaderList:
       return "http2_header_list";
+    case Drop::kTlsProbeRing:
+      return "tls_probe_ring";
+    case Drop::kTlsProbeTruncated:
+      return "tls_probe_truncated";
+    case Drop::kTlsProbeUnbound:
+      return "tls_probe_unbound";
+    case Drop::kTlsProbeConnections:
+      return "tls_probe_connections";
     case Drop::kCount:
       break;
   }
@@ -198,6 +206,12 @@ std::string AgentStats::Summary() const {
   line("http2_responses", http2_responses);
   line("grpc_requests", grpc_requests);
   line("undecoded_bytes", undecoded_bytes);
+  if (tls_probe_chunks > 0) {
+    line("tls_probe_chunks", tls_probe_chunks);
+    line("tls_probe_bytes", tls_probe_bytes);
+    line("tls_probe_conns", tls_probe_connections);
+    line("tls_both_ends", tls_probe_both_ends);
+  }
   line("token_uses", token_uses);
   line("tokens", Breakdown(tokens, &KindName));
   line("malformed_tokens", Breakdown(malformed, &MalformedName));

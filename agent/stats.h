@@ -81,6 +81,14 @@ enum class Drop : uint8_t {
   kFragmentLimit,        // IP fragments over the reassembly bounds
   kHttp2Streams,         // HTTP/2 streams over the per-connection bound
   kHttp2HeaderList,      // decoded HTTP/2 header fields over the list bound
+  // TLS probe (agent/tls): records its ring buffer could not take; chunks
+  // cut at the per-record cap; bytes of an SSL* whose socket never became
+  // known (over the bound, or closed first); connections evicted when the
+  // table was full.
+  kTlsProbeRing,
+  kTlsProbeTruncated,
+  kTlsProbeUnbound,
+  kTlsProbeConnections,
   kCount,
 };
 const char* DropName(Drop d);
@@ -120,6 +128,12 @@ struct AgentStats {
   // frame boundary, or inside a tunnel nothing parses ("saw nothing" is
   // never silent).
   uint64_t undecoded_bytes = 0;
+  // TLS probe: plaintext records and bytes, connections parsed, and
+  // connections seen from both ends on this host (parsed once).
+  uint64_t tls_probe_chunks = 0;
+  uint64_t tls_probe_bytes = 0;
+  uint64_t tls_probe_connections = 0;
+  uint64_t tls_probe_both_ends = 0;
   uint64_t token_uses = 0;
   uint64_t token_cache_hits = 0;
   uint64_t token_cache_misses = 0;

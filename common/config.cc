@@ -409,6 +409,51 @@ class Loader : public YamlReader {
              [&](const Value& t) {
                return ReadAgentTls(t, out.tls.emplace());
              }},
+            {"tls_probe",
+             [&](const Value& t) { return ReadTlsProbe(t, out.tls_probe); }},
+        });
+  }
+
+  absl::Status ReadTlsProbe(const Value& v, TlsProbe& out) {
+    return ReadMap(
+        v,
+        {
+            {"enabled",
+             [&](const Value& b) -> absl::Status {
+               std::string s;
+               if (absl::Status st = ReadString(b, s); !st.ok()) return st;
+               if (s != "true" && s != "false") {
+                 return Fail(b, "expected true or false");
+               }
+               out.enabled = s == "true";
+               return absl::OkStatus();
+             }},
+            {"targets",
+             [&](const Value& t) -> absl::Status {
+               if (t.node.IsScalar()) {
+                 std::string s;
+                 if (absl::Status st = ReadString(t, s); !st.ok()) return st;
+                 if (s != "auto") {
+                   return Fail(t, "expected auto or a list of paths");
+                 }
+                 out.auto_targets = true;
+                 out.targets.clear();
+                 return absl::OkStatus();
+               }
+               out.auto_targets = false;
+               out.targets.clear();
+               absl::Status st = ReadList(t, [&](const Value& item) {
+                 return ReadPath(item, out.targets.emplace_back());
+               });
+               if (st.ok() && out.targets.empty()) {
+                 return Fail(t, "an empty list probes nothing: use auto");
+               }
+               return st;
+             }},
+            {"exclude_comm",
+             [&](const Value& l) {
+               return ReadStringList(l, out.exclude_comm);
+             }},
         });
   }
 

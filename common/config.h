@@ -82,6 +82,14 @@ struct AgentTls {
   std::string server_name;  // name checked in the collector's certificate
 };
 
+// The TLS probe (agent/tls, issue 14; SPEC "Where traffic is seen").
+struct TlsProbe {
+  bool enabled = false;                    // --tls-probe
+  bool auto_targets = true;                // targets: auto
+  std::vector<std::string> targets;        // or these libraries/executables
+  std::vector<std::string> exclude_comm;   // process names never reported
+};
+
 struct Agent {
   std::string interface;
   std::string filter;
@@ -101,6 +109,7 @@ struct Agent {
   uint64_t queue_max_events = 1u << 20;  // unacknowledged; overflow is counted
   absl::Duration drain_timeout = absl::Seconds(30);  // -r: wait for acks
   std::optional<AgentTls> tls;
+  TlsProbe tls_probe;
 };
 
 // Where the collector delivers alerts besides --alerts-out.

@@ -12,9 +12,18 @@
 
 namespace tokenwatch::analyzer {
 
+// The process behind an endpoint, when the source knows it (the TLS probe
+// sees the process that called OpenSSL; pcap knows none).
+struct Process {
+  uint32_t pid = 0;
+  std::string comm;
+  std::string exe;
+};
+
 struct Endpoint {
   std::string ip;  // text form: "10.0.0.5" or "::1"
   uint16_t port = 0;
+  std::shared_ptr<const Process> process;  // null unless known
 };
 
 // How the bytes were seen; carried into every transaction and event.

@@ -109,6 +109,12 @@ void AppendEventJson(const UsageRecord& e, std::string* out) {
   Str(out, "server", r.server);
   Str(out, "protocol", r.protocol);
   Str(out, "source", r.source);
+  if (r.pid != 0) {
+    absl::StrAppend(out, ",\"process\":{\"pid\":", r.pid);
+    Str(out, "comm", r.comm);
+    Str(out, "exe", r.exe);
+    out->push_back('}');
+  }
   if (e.status == 0) {
     out->append(",\"status\":null");
   } else {

@@ -78,6 +78,12 @@ void ToProto(const UsageRecord& r, v1::UsageEvent* out) {
   e.set_protocol(r.request->protocol);
   if (r.grpc_status.has_value()) e.set_grpc_status(*r.grpc_status);
   e.set_source(r.request->source);
+  if (r.request->pid != 0) {
+    v1::Process* p = e.mutable_process();
+    p->set_pid(r.request->pid);
+    p->set_comm(r.request->comm);
+    p->set_exe(r.request->exe);
+  }
 }
 
 }  // namespace tokenwatch::output
@@ -122,6 +128,13 @@ void AppendBatchEvent(const UsageRecord& r, std::string* out) {
     PutVarint(*r.grpc_status, &body);
   }
   PutBytes(18, q.source, &body);
+  if (q.pid != 0) {
+    entry.clear();
+    PutUint(1, q.pid, &entry);
+    PutBytes(2, Utf8(q.comm, &scratch), &entry);
+    PutBytes(3, Utf8(q.exe, &scratch), &entry);
+    PutLen(19, entry, &body);
+  }
   PutVarint(2 << 3 | kLen, out);
   PutVarint(body.size(), out);
   out->append(body);

@@ -25,6 +25,9 @@ struct RequestInfo {
   std::string server;  // ip:port
   std::string protocol;  // "http/1.1" | "h2" | "grpc"
   std::string source;    // "pcap" | "tls_probe"
+  // The probed process (TLS probe): pid 0 when unknown.
+  uint32_t pid = 0;
+  std::string comm, exe;
 };
 
 // An agent-side finding about a token: the alert type and why.

@@ -82,6 +82,13 @@ std::unique_ptr<analyzer::PendingRequest> UsageTracker::OnRequest(
   req->server = service::Attributor::JoinHostPort(server.ip, server.port);
   req->protocol = analyzer::ProtocolName(request.protocol);
   req->source = analyzer::SourceName(request.source);
+  const analyzer::Process* process =
+      client.process ? client.process.get() : server.process.get();
+  if (process != nullptr) {
+    req->pid = process->pid;
+    req->comm = process->comm;
+    req->exe = process->exe;
+  }
   for (output::UsageRecord& u : pending->uses) u.request = req;
   return pending;
 }
