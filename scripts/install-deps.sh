@@ -28,6 +28,7 @@ RUN=(
   libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 libsimdjson14
   libyaml-cpp0.7 libsqlite3-0 libcurl4 libcivetweb1
   libnghttp2-14  # HTTP/2: nghttp2's HPACK inflater
+  libbpf1        # the TLS probe (agent/tls): loads its eBPF half
 )
 BUILD=(
   build-essential cmake pkg-config
@@ -36,6 +37,9 @@ BUILD=(
   prometheus-cpp-dev libsimdjson-dev libyaml-cpp-dev libsqlite3-dev
   libcurl4-openssl-dev libcivetweb-dev
   libnghttp2-dev
+  # the TLS probe: libbpf's headers; clang compiles its eBPF half; bpftool
+  # dumps the kernel's types and makes the skeleton (agent/tls/build_probe.sh)
+  libbpf-dev clang bpftool
 )
 DEMO=(
   python3 curl  # scripts/demo.sh: free ports, the tables; the collector's API

@@ -25,7 +25,12 @@ With --h2 (issue 13), the same cases travel over HTTP/2: curl
 only the HTTP/2 side. Every alert must then arrive with "protocol":"h2" and
 the same `accepted`, since the status nghttpx relays is the service's.
 
-usage: e2e_test.py BUILD_DIR REPO_ROOT [--h2]
+With --https (issue 14), the services serve HTTPS (node's own OpenSSL,
+which talks to its sockets through memory BIOs), the client is Python's
+ssl (the system libssl), and the agent runs on --tls-probe alone: every
+alert must arrive the same, with source tls_probe.
+
+usage: e2e_test.py BUILD_DIR REPO_ROOT [--h2 | --https]
 Needs root (live capture), node and npm (runs `npm ci` when node_modules is
 missing). Sends traffic to 127.0.0.1 only. Prints one ok/FAIL line per
 expectation and "N passed, M failed"; exits 1 on any failure.
@@ -131,6 +136,7 @@ def read_json_lines(path):
 
 
 H2_FRONT = None  # the nghttpx frontend's port in --h2 mode
+HTTPS = False    # --https: the services speak TLS, the probe sees them
 
 
 def request(port, host, method, path, token=None, timeout=5):
@@ -145,7 +151,14 @@ def request(port, host, method, path, token=None, timeout=5):
     body = b"{}" if method == "POST" else None
     if body is not None:
         headers["Content-Type"] = "application/json"
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    if HTTPS:
+        import ssl
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=ctx)
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         conn.request(method, path, body=body, headers=headers)
         r = conn.getresponse()
@@ -319,8 +332,17 @@ def run(build, root, tmp, res, procs, h2):
         return
 
     # Services.
+    tls_args = []
+    if HTTPS:
+        cert, key = os.path.join(tmp, "svc.crt"), os.path.join(tmp, "svc.key")
+        r = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                            "-out", cert, "-days", "1", "-subj", "/CN=services.e2e"],
+                           capture_output=True, text=True, timeout=60)
+        if not res.check(r.returncode == 0, "a test certificate for the services", r.stderr[-400:]):
+            return
+        tls_args = ["--tls", f"{cert},{key}"]
     s = procs.start("services", ["node", os.path.join(HERE, "services.js"), "--jwks", os.path.join(tmp, "idp.jwks.json")]
-                    + [a for name in SERVICES for a in (f"--{name}", str(ports[name]))],
+                    + [a for name in SERVICES for a in (f"--{name}", str(ports[name]))] + tls_args,
                     stdout=subprocess.PIPE, stderr=open(os.path.join(tmp, "services.err"), "w"), cwd=HERE)
     ready = read_ready_line(s, 20)
     if not res.check(ready == ports, "services listen on 127.0.0.1",
@@ -348,12 +370,15 @@ def run(build, root, tmp, res, procs, h2):
             return
         H2_FRONT = front
         bpf = f"tcp port {front}"
-    a = procs.start("agent", [agent_bin, "-c", cfg, "-i", "lo", "-f", bpf, "--collector", f"127.0.0.1:{grpc}",
+    source = ["--tls-probe"] if HTTPS else ["-i", "lo", "-f", bpf]
+    a = procs.start("agent", [agent_bin, "-c", cfg, *source, "--collector", f"127.0.0.1:{grpc}",
                               "--events-out", events_out, "--agent-id", "e2e",
                               "--metrics-listen", f"127.0.0.1:{metrics}"],
                     sig=signal.SIGINT, stdout=subprocess.DEVNULL, stderr=open(agent_err, "w"))
-    if not res.check(wait_until(lambda: "capturing on" in open(agent_err).read(), 10) and a.poll() is None,
-                     "agent captures on lo", open(agent_err).read().strip()[-800:]):
+    started = "TLS probe on" if HTTPS else "capturing on"
+    if not res.check(wait_until(lambda: started in open(agent_err).read(), 20) and a.poll() is None,
+                     "agent captures on lo" if not HTTPS else "agent's TLS probe is attached",
+                     open(agent_err).read().strip()[-800:]):
         return
     # Capture is armed once a probe (opaque token, unauthenticated route)
     # comes back as an event, and the collector has counted it.
@@ -518,6 +543,11 @@ def run(build, root, tmp, res, procs, h2):
     protocols = sorted({e.get("protocol") for e in events})
     res.check(protocols == ["h2" if h2 else "http/1.1"], "events carry the protocol of the wire",
               f"got {protocols}")
+    sources = sorted({e.get("source") for e in events})
+    res.check(sources == ["tls_probe" if HTTPS else "pcap"], "events carry their source", f"got {sources}")
+    if HTTPS:
+        procs_seen = sorted({(e.get("process") or {}).get("comm") for e in events})
+        res.check(procs_seen and all(procs_seen), "probe events name the process", f"got {procs_seen}")
 
     # A raw token never leaves the agent: not in the alerts API, the alerts
     # file or the events.
@@ -543,11 +573,13 @@ def alerts_of(api):
 
 
 def main():
-    if len(sys.argv) not in (3, 4) or (len(sys.argv) == 4 and sys.argv[3] != "--h2"):
-        print("usage: e2e_test.py BUILD_DIR REPO_ROOT [--h2]", file=sys.stderr)
+    if len(sys.argv) not in (3, 4) or (len(sys.argv) == 4 and sys.argv[3] not in ("--h2", "--https")):
+        print("usage: e2e_test.py BUILD_DIR REPO_ROOT [--h2 | --https]", file=sys.stderr)
         return 2
     build, root = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
-    h2 = len(sys.argv) == 4
+    h2 = len(sys.argv) == 4 and sys.argv[3] == "--h2"
+    global HTTPS
+    HTTPS = len(sys.argv) == 4 and sys.argv[3] == "--https"
     res = Results()
     started = time.monotonic()
     if os.geteuid() != 0:

@@ -19,6 +19,7 @@
 // Rejected tokens get 401 with a JSON body.
 import crypto from "node:crypto";
 import fs from "node:fs";
+import https from "node:https";
 import express from "express";
 import { expressjwt } from "express-jwt";
 import * as jose from "jose";
@@ -33,7 +34,7 @@ function arg(name, env) {
 
 const jwksFile = arg("jwks", "JWKS_FILE");
 if (!jwksFile) {
-  console.error("usage: node services.js --jwks FILE [--orders PORT] [--legacy PORT] [--reports PORT] [--files PORT]");
+  console.error("usage: node services.js --jwks FILE [--orders PORT] [--legacy PORT] [--reports PORT] [--files PORT] [--tls CERT,KEY]");
   process.exit(2);
 }
 // kid -> public KeyObject, from the IdP's JWKS.
@@ -122,6 +123,10 @@ function files() {
   return app;
 }
 
+const tlsArg = arg("tls", "SERVICES_TLS");
+const tlsFiles = tlsArg
+  ? { cert: fs.readFileSync(tlsArg.split(",")[0]), key: fs.readFileSync(tlsArg.split(",")[1]) }
+  : null;
 const wanted = {
   orders: [orders, arg("orders", "ORDERS_PORT")],
   legacy: [legacy, arg("legacy", "LEGACY_PORT")],
@@ -132,7 +137,9 @@ const servers = [];
 const ready = {};
 await Promise.all(Object.entries(wanted).filter(([, [, port]]) => port).map(([name, [make, port]]) =>
   new Promise((resolve, reject) => {
-    const srv = make().listen(Number(port), "127.0.0.1", () => {
+    // --tls CERT,KEY: HTTPS (node's OpenSSL, memory BIOs: the TLS probe's
+    // hard case), else HTTP.
+    const srv = (tlsFiles ? https.createServer(tlsFiles, make()) : make()).listen(Number(port), "127.0.0.1", () => {
       ready[name] = srv.address().port;
       resolve();
     });
