@@ -57,7 +57,8 @@ ALERT_TYPES = {"cross_service", "audience_mismatch", "expired_use", "not_yet_val
 SEVERITIES = {"low", "medium", "high", "critical"}   # SPEC: sensitive_endpoints[].severity
 DROP_REASONS = {"flow_table_full", "reassembly_flow_cap", "reassembly_global_cap",
                 "pending_requests", "header_bytes", "token_too_long", "tokens_per_request",
-                "ip_fragment_timeout", "ip_fragment_limit"}
+                "ip_fragment_timeout", "ip_fragment_limit", "http2_streams", "http2_header_list",
+                "tls_probe_ring", "tls_probe_truncated", "tls_probe_unbound", "tls_probe_connections"}
 
 AGENT_METRICS = {
     "tokenwatch_agent_packets_total": {},

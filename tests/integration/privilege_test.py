@@ -308,6 +308,12 @@ REQUIRED = {
         "RestrictNamespaces": "yes", "LockPersonality": "yes",
         "MemoryDenyWriteExecute": "yes", "SystemCallFilter": "@system-service",
     },
+    "tokenwatch-agent-tls-probe.service": {
+        "User": "tokenwatch", "AmbientCapabilities": "CAP_NET_RAW CAP_BPF CAP_PERFMON",
+        "CapabilityBoundingSet": "CAP_NET_RAW CAP_BPF CAP_PERFMON", "NoNewPrivileges": "yes",
+        "ProtectSystem": "strict", "PrivateTmp": "yes", "ProtectKernelModules": "yes",
+        "MemoryDenyWriteExecute": "yes", "SystemCallFilter": "@system-service bpf perf_event_open",
+    },
     "tokenwatch-collector.service": {
         "User": "tokenwatch", "CapabilityBoundingSet": "", "AmbientCapabilities": "",
         "NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes",
@@ -317,7 +323,8 @@ REQUIRED = {
     },
 }
 # systemd-analyze security --offline: the highest exposure each unit may have.
-MAX_EXPOSURE = {"tokenwatch-agent.service": 2.5, "tokenwatch-collector.service": 1.5}
+MAX_EXPOSURE = {"tokenwatch-agent.service": 2.5, "tokenwatch-collector.service": 1.5,
+                "tokenwatch-agent-tls-probe.service": 4.0}
 
 
 def unit_settings(text):
@@ -353,7 +360,8 @@ def test_systemd_units(build, source, tmp):
     if r.returncode != 0:
         raise AssertionError(f"cmake --install failed: {r.stderr[-300:]}")
     figures = []
-    for name in ("tokenwatch-agent.service", "tokenwatch-collector.service"):
+    for name in ("tokenwatch-agent.service", "tokenwatch-collector.service",
+                 "tokenwatch-agent-tls-probe.service"):
         text = read(os.path.join(source, "examples", "systemd", name))
         if not text:
             raise AssertionError(f"examples/systemd/{name} missing")
