@@ -56,6 +56,7 @@ TEST=(
   util-linux systemd python3-seccomp
   # HTTP/2 and gRPC: h2load, nghttpx (h2c upgrade) and grpcio (live tests)
   nghttp2-client nghttp2-proxy python3-grpcio
+  wrk  # the TLS probe's overhead on nginx over HTTPS (scripts/bench-tls.sh)
 )
 FUZZ=(
   clang libclang-rt-14-dev libfuzzer-14-dev

@@ -121,6 +121,16 @@ struct {
   __type(value, __u64);
 } counters SEC(".maps");
 
+// Waking the reader for every record costs the probed call microseconds
+// (an irq_work per record): the reader polls every few milliseconds
+// instead (tls_probe.cc), and is woken only once the ring is a quarter
+// full, so a burst cannot fill it between two polls.
+static __always_inline __u64 wakeup_flags(void) {
+  __u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+  __u64 size = bpf_ringbuf_query(&events, BPF_RB_RING_SIZE);
+  return avail > size / 4 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
 static __always_inline void count(__u32 which) {
   __u64* n = bpf_map_lookup_elem(&counters, &which);
   if (n) *n += 1;
@@ -175,7 +185,7 @@ static __always_inline void emit_small(__u64 id, __u64 ssl, __u8 kind,
   } else {
     __builtin_memset(&r->tuple, 0, sizeof(r->tuple));
   }
-  bpf_ringbuf_submit(r, 0);
+  bpf_ringbuf_submit(r, wakeup_flags());
 }
 
 static __always_inline int on_sock(struct sock* sk, int is_recv) {
@@ -192,7 +202,13 @@ static __always_inline int on_sock(struct sock* sk, int is_recv) {
   struct tw_tuple t = {};
   if (is_recv) {
     read_tuple(sk, &t);
-    bpf_map_update_elem(&last_recv, &id, &t, BPF_ANY);
+    // LRU maps: an update allocates; most receives repeat the last socket.
+    struct tw_tuple* last = bpf_map_lookup_elem(&last_recv, &id);
+    if (last) {
+      if (__builtin_memcmp(last, &t, sizeof(t)) != 0) *last = t;
+    } else {
+      bpf_map_update_elem(&last_recv, &id, &t, BPF_ANY);
+    }
     return 0;
   }
   __u64* ssl = bpf_map_lookup_elem(&pending_write, &id);
@@ -227,8 +243,10 @@ static __always_inline int enter(__u64 ssl, __u64 buf, __u64 ex_len) {
   if (skip_self(id)) return 0;
   struct call c = {.ssl = ssl, .buf = buf, .ex_len = ex_len};
   bpf_map_update_elem(&calls, &id, &c, BPF_ANY);
-  __u8 one = 1;
-  bpf_map_update_elem(&ssl_threads, &id, &one, BPF_ANY);
+  if (!bpf_map_lookup_elem(&ssl_threads, &id)) {
+    __u8 one = 1;
+    bpf_map_update_elem(&ssl_threads, &id, &one, BPF_ANY);
+  }
   return 0;
 }
 
@@ -257,7 +275,12 @@ static __always_inline int leave(long ret, __u8 dir, int is_ex) {
   struct ssl_key k = {.ssl = c->ssl, .tgid = id >> 32};
   if (c->tuple.family) {
     s->r.tuple = c->tuple;
-    bpf_map_update_elem(&ssl_tuples, &k, &c->tuple, BPF_ANY);
+    struct tw_tuple* known = bpf_map_lookup_elem(&ssl_tuples, &k);
+    if (!known) {
+      bpf_map_update_elem(&ssl_tuples, &k, &c->tuple, BPF_ANY);
+    } else if (__builtin_memcmp(known, &c->tuple, sizeof(c->tuple)) != 0) {
+      *known = c->tuple;  // the SSL* was freed and reused
+    }
   } else {
     struct tw_tuple* known = bpf_map_lookup_elem(&ssl_tuples, &k);
     struct tw_tuple* recv = 0;
@@ -286,7 +309,7 @@ static __always_inline int leave(long ret, __u8 dir, int is_ex) {
     goto out;
   }
   s->r.len = (__u32)len;
-  if (bpf_ringbuf_output(&events, s, sizeof(struct tw_record) + len, 0) != 0)
+  if (bpf_ringbuf_output(&events, s, sizeof(struct tw_record) + len, wakeup_flags()) != 0)
     count(TW_CTR_RING_FULL);
 out:
   bpf_map_delete_elem(&calls, &id);

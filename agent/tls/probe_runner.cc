@@ -6,7 +6,9 @@
 
 namespace tokenwatch::tls {
 namespace {
-constexpr int kPollMs = 100;
+// The ring is read this often (the kernel half does not wake the reader
+// per record): the probe's latency, and its wakeups, per second.
+constexpr int kPollMs = 10;
 constexpr auto kRescanEvery = std::chrono::seconds(2);
 }  // namespace
 

@@ -302,7 +302,10 @@ int TlsProbe::Rescan() {
 
 absl::Status TlsProbe::Poll(int timeout_ms, const std::function<void(Chunk&)>& sink) {
   impl_->sink = &sink;
+  // The kernel half wakes this reader only when the ring fills up: the
+  // wait is a timer, then whatever arrived is read.
   int n = ring_buffer__poll(impl_->ring, timeout_ms);
+  if (n >= 0) n = ring_buffer__consume(impl_->ring);
   impl_->sink = nullptr;
   if (n < 0 && n != -EINTR) {
     return absl::InternalError(absl::StrCat("TLS probe: ring buffer poll: ", std::strerror(-n)));
