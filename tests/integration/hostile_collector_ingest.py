@@ -27,6 +27,11 @@ and that /healthz answers.
 
 usage: hostile_collector_ingest.py BUILD_DIR REPO_ROOT
 Prints one line per case and "N passed, M failed".
+
+       hostile_collector_ingest.py --figures COLLECTOR_BINARY [TOKENS]
+measures, without asserting, the figures docs/security.md gives for a
+collector binary (this one, or one built before the fixes), and the
+restart time with TOKENS tracked tokens (default 0: skipped).
 """
 import json
 import os
@@ -219,6 +224,8 @@ class Honest:
 # ---- the collector ----
 
 class Collector:
+    binary = None  # --figures: another build's collector
+
     def __init__(self, build, tmp, name, cfg, store=None, listen_host="127.0.0.1"):
         self.grpc, self.http = free_port(), free_port()
         self.err_path = os.path.join(tmp, f"{name}.err")
@@ -226,7 +233,8 @@ class Collector:
         cfg_path = os.path.join(tmp, f"{name}.yaml")
         with open(cfg_path, "w") as f:
             f.write(cfg)
-        self.args = [os.path.join(build, "collector/tokenwatch-collector"), "-c", cfg_path,
+        self.args = [Collector.binary or os.path.join(build, "collector/tokenwatch-collector"),
+                     "-c", cfg_path,
                      "--listen", f"{listen_host}:{self.grpc}",
                      "--http-listen", f"127.0.0.1:{self.http}",
                      "--store", f"sqlite:{self.store}"]
@@ -573,7 +581,144 @@ def test_seq(env):
             "acknowledged; the victim's next 20 batches stored (25 uses of 25)")
 
 
+def figures(binary, tokens):
+    """The attacks' figures for `binary`, printed, never asserted."""
+    Collector.binary = binary
+    with tempfile.TemporaryDirectory(prefix="tw-hostile-figures-") as tmp:
+        # 1: plaintext on 0.0.0.0.
+        c = Collector(None, tmp, "f-plain", BASE_CFG, listen_host="0.0.0.0")
+        time.sleep(2)
+        print(f"item 1: plaintext --listen 0.0.0.0: "
+              f"{'serving' if c.proc.poll() is None and c.healthy() else f'exit {c.proc.poll()}'}")
+        c.stop()
+        # 2: one event at INT64_MAX with 1,000 tracked tokens.
+        c = Collector(None, tmp, "f-clock", BASE_CFG)
+        c.wait_healthy()
+        ch = grpc.insecure_channel(c.target())
+        s = Stream(ch)
+        s.send(hello("loader", 1))
+        for i in range(10):
+            s.send(batch(i + 1, [event(f"t-{i}-{j}", now_us()) for j in range(100)]))
+        s.wait_ack(10)
+        before = c.metric("tokenwatch_collector_tokens_tracked")
+        e = Stream(ch)
+        e.send(hello("evil", 1))
+        e.send(batch(1, [event("evil-1", INT64_MAX)]))
+        e.wait_ack(1)
+        s.send(batch(11, [event("after", now_us())]))
+        s.wait_ack(11)
+        print(f"item 2: tokens tracked {before:.0f} -> "
+              f"{c.metric('tokenwatch_collector_tokens_tracked'):.0f} after one ts_us=INT64_MAX")
+        ch.close()
+        c.stop()
+        # 3: one expired token at 5,000 services.
+        c = Collector(None, tmp, "f-wide", BASE_CFG)
+        c.wait_healthy()
+        ch = grpc.insecure_channel(c.target())
+        s = Stream(ch)
+        s.send(hello("wide", 1))
+        for i in range(50):
+            s.send(batch(i + 1, [event("wide", now_us(), service=f"svc-{i}-{j}",
+                                       exp=int(time.time()) - 60) for j in range(100)]))
+        s.wait_ack(50, timeout=60)
+        m = c.get("/metrics")
+        wide = json.loads(c.get("/api/v1/tokens/" +
+                                urllib.parse.quote("https://idp.test|wide", safe="")))
+        alerts = json.loads(c.get("/api/v1/alerts?limit=10000"))["alerts"]
+        print(f"item 3: one token at 5,000 services: {len(wide['services'])} services kept, "
+              f"{len(alerts)} alerts, /metrics {len(m)} bytes, "
+              f"{sum(1 for x in m.splitlines() if x and not x.startswith('#'))} series")
+        ch.close()
+        c.stop()
+        # 4: RSS while another process holds the store's lock.
+        c = Collector(None, tmp, "f-mem", BASE_CFG)
+        c.wait_healthy()
+        rss0 = c.rss_kb()
+        lock = sqlite3.connect(c.store, timeout=1, isolation_level=None)
+        lock.execute("BEGIN EXCLUSIVE")
+        big = [event(f"b-{j}", now_us(), path="/" + "p" * 3500) for j in range(1000)]
+        chans, streams = [], []
+        for k in range(3):
+            ch = grpc.insecure_channel(c.target())
+            st = Stream(ch)
+            st.send(hello(f"big-{k}", 1))
+            chans.append(ch)
+            streams.append([st, 0])
+        peak, t_end = rss0, time.monotonic() + 15
+        while time.monotonic() < t_end:
+            for pair in streams:
+                if pair[0].out.qsize() < 4:
+                    pair[1] += 1
+                    pair[0].send(batch(pair[1], big))
+            peak = max(peak, c.rss_kb())
+            time.sleep(0.1)
+        lock.execute("ROLLBACK")
+        lock.close()
+        print(f"item 4: store locked, 3 streams of 3.5 MiB batches for 15 s: RSS "
+              f"{rss0 / 1024:.0f} -> {peak / 1024:.0f} MB")
+        for ch in chans:
+            ch.close()
+        c.stop()
+        # 6: a forged jump in the victim's run.
+        c = Collector(None, tmp, "f-seq", BASE_CFG)
+        c.wait_healthy()
+        ch = grpc.insecure_channel(c.target())
+        v = Stream(ch)
+        v.send(hello("victim", 0x5EED))
+        for seq in range(1, 6):
+            v.send(batch(seq, [event("v", now_us())]))
+        v.wait_ack(5)
+        e = Stream(ch)
+        e.send(hello("victim", 0x5EED))
+        e.send(batch(1 << 63, [event("x", now_us())]))
+        e.wait_done(5)
+        for seq in range(6, 26):
+            v.send(batch(seq, [event("v", now_us())]))
+        v.wait_ack(25, timeout=5)
+        tok = json.loads(c.get("/api/v1/tokens/" +
+                               urllib.parse.quote("https://idp.test|v", safe="")))
+        print(f"item 6: forged seq 2^63: forged stream {e.status}; victim acked through "
+              f"{v.acked}, uses stored {tok['uses']} of 25")
+        ch.close()
+        c.stop()
+        if tokens:
+            restart(tmp, tokens)
+
+
+def restart(tmp, tokens):
+    """Restart time and RSS with `tokens` tracked tokens."""
+    c = Collector(None, tmp, "f-full", BASE_CFG)
+    c.wait_healthy()
+    ch = grpc.insecure_channel(c.target())
+    s = Stream(ch)
+    s.send(hello("filler", 1))
+    per, seq = 1000, 0
+    t0 = time.monotonic()
+    for i in range(0, tokens, per):
+        seq += 1
+        s.send(batch(seq, [event(f"r-{i + j}", now_us(), service="orders") for j in range(per)]))
+        if seq % 50 == 0:
+            s.wait_ack(seq - 40, timeout=120)
+    s.wait_ack(seq, timeout=300)
+    tracked = c.metric("tokenwatch_collector_tokens_tracked")
+    rss = c.rss_kb()
+    fill = time.monotonic() - t0
+    ch.close()
+    c.stop()
+    size = os.path.getsize(c.store) / 1e6
+    t0 = time.monotonic()
+    c2 = Collector(None, tmp, "f-full2", BASE_CFG, store=c.store)
+    wait_for(lambda: c2.proc.poll() is None and c2.healthy(), 600, "restart", interval=0.02)
+    took = time.monotonic() - t0
+    print(f"restart: {tracked:.0f} tokens tracked (filled in {fill:.0f} s, RSS {rss / 1024:.0f} MB, "
+          f"store {size:.0f} MB): back on /healthz in {took:.1f} s, RSS {c2.rss_kb() / 1024:.0f} MB")
+    c2.stop()
+
+
 def main():
+    if sys.argv[1] == "--figures":
+        figures(sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 0)
+        return 0
     build, root = sys.argv[1], sys.argv[2]
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     passed = failed = 0
