@@ -162,11 +162,12 @@ bool Engine::Apply(const std::string& agent, uint64_t boot,
   if (gap != nullptr) *gap = false;
   ++stats_.batches;
   const std::string& agent_label = AgentLabel(agent);
-  stats_.events_by_agent[agent_label] += batch.events_size();
   ++stats_.batches_by_agent[agent_label];
   batch_wall_us_ = wall_clock_();
   journal_writer_.Begin();
+  const uint64_t events_before = stats_.events;  // refused ones do not count
   for (const v1::UsageEvent& e : batch.events()) ApplyEvent(agent, e);
+  stats_.events_by_agent[agent_label] += stats_.events - events_before;
   std::string record = journal_writer_.Finish();
   if (!record.empty()) commit_log_.Journal(agent, boot, std::move(record));
   pending_dirty_ = true;

@@ -150,8 +150,18 @@ std::vector<MetricFamily> CollectorMetrics::Collect() const {
   {
     IngestCounters ic;
     if (ingest_counters_) ic = ingest_counters_();
-    EngineStats st;
-    with_engine_([&](const Engine& engine) { st = engine.stats(); });
+    // The counters only (the per-service maps stay where they are).
+    struct {
+      uint64_t events_refused_future, events_refused_bad_time,
+          batches_out_of_order, tokens_evicted, services_over_cap,
+          alerts_over_cap;
+    } st{};
+    with_engine_([&](const Engine& engine) {
+      const EngineStats& e = engine.stats();
+      st = {e.events_refused_future, e.events_refused_bad_time,
+            e.batches_out_of_order,  e.tokens_evicted,
+            e.services_over_cap,     e.alerts_over_cap};
+    });
     out.push_back(
         {"tokenwatch_collector_ingest_refused_total",
          "What ingest refused, by reason (future_time, bad_time, "
