@@ -185,16 +185,25 @@ class Honest:
 
     def __init__(self, target, name="honest"):
         self.channel = grpc.insecure_channel(target)
-        self.stream = Stream(self.channel)
-        self.stream.send(hello(name, int(time.time_ns()) & 0xFFFFFFFF or 1))
         self.name, self.seq, self.latencies, self.failures = name, 0, [], 0
+        self.reconnects = -1
+        self._connect()
         self.paused = threading.Event()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
+    def _connect(self):
+        """A new run, as an agent restarted or reconnected with a new boot."""
+        self.stream = Stream(self.channel)
+        self.stream.send(hello(self.name, time.time_ns() & 0xFFFFFFFFFFFF))
+        self.seq = 0
+        self.reconnects += 1
+
     def _run(self):
         while not self.stop.is_set():
+            if self.stream.done.is_set():  # closed idle, say: reconnect
+                self._connect()
             if not self.paused.is_set():
                 self.seq += 1
                 t0 = time.monotonic()
@@ -296,6 +305,16 @@ collector:
 """
 
 
+def sustain(seconds, step):
+    """Calls step(i) every 20 ms for `seconds`; returns how many calls."""
+    i, end = 0, time.monotonic() + seconds
+    while time.monotonic() < end:
+        step(i)
+        i += 1
+        time.sleep(0.02)
+    return i
+
+
 def healthz_ms(c):
     t0 = time.monotonic()
     ok = c.healthy()
@@ -391,6 +410,13 @@ def test_clock(env):
         bad = c.metric("tokenwatch_collector_ingest_refused_total", reason="bad_time")
         assert future == 1 and bad == 1, f"refusals counted: future {future}, bad {bad}"
         assert after >= before + 1 and before >= 1000, f"tracked {before} -> {after}"
+        h.window()
+        # Sustained for 3 s while the honest agent is measured.
+        n = sustain(3, lambda i: evil.send(batch(i + 2, [event(f"e-{i}-{j}", INT64_MAX - j)
+                                                         for j in range(200)])))
+        assert evil.wait_ack(n + 1, timeout=20)
+        tracked = c.metric("tokenwatch_collector_tokens_tracked")
+        assert tracked >= after, f"tracked {after} -> {tracked} under sustained outliers"
         line = served(h, c, "clock")
         h.close()
         ch.close()
@@ -451,6 +477,15 @@ def test_caps(env):
         assert all(n <= 256 for n in long_paths), f"paths {long_paths}"
         metrics = c.get("/metrics")
         assert 'service="svc-' not in metrics, "an unconfigured service is a label"
+        h.window()
+
+        def more(i):  # the flood goes on for 3 s while the honest agent is measured
+            nonlocal seq
+            seq += 1
+            s.send(batch(seq, [event(f"g-{i}-{j}", now_us()) for j in range(100)]))
+        sustain(3, more)
+        assert s.wait_ack(seq, timeout=30), "sustained flood not acknowledged"
+        assert c.metric("tokenwatch_collector_tokens_tracked") <= 1000
         line = served(h, c, "caps")
         h.close()
         ch.close()
@@ -532,8 +567,8 @@ def test_memory_and_streams(env):
         idle = c.metric("tokenwatch_collector_ingest_refused_total", reason="idle_stream")
         assert idle >= 1
         ch.close()
-        time.sleep(1)
-        line = served(h, c, "streams")
+        wait_for(lambda: len(h.latencies) >= 10, 20, "honest acks after the store came back")
+        line = served(h, c, "streams") + f", {h.reconnects} reconnects"
         h.close()
         for ch in chans:
             ch.close()
