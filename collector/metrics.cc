@@ -166,7 +166,7 @@ std::vector<MetricFamily> CollectorMetrics::Collect() const {
         {"tokenwatch_collector_ingest_refused_total",
          "What ingest refused, by reason (future_time, bad_time, "
          "out_of_order, agent_not_in_certificate, too_many_streams, "
-         "idle_stream).",
+         "idle_stream, over_budget).",
          C,
          {Counter(st.events_refused_future, {{"reason", "future_time"}}),
           Counter(st.events_refused_bad_time, {{"reason", "bad_time"}}),
@@ -174,7 +174,8 @@ std::vector<MetricFamily> CollectorMetrics::Collect() const {
           Counter(ic.hellos_denied,
                   {{"reason", "agent_not_in_certificate"}}),
           Counter(ic.streams_refused, {{"reason", "too_many_streams"}}),
-          Counter(ic.streams_idle_closed, {{"reason", "idle_stream"}})}});
+          Counter(ic.streams_idle_closed, {{"reason", "idle_stream"}}),
+          Counter(ic.over_budget, {{"reason", "over_budget"}})}});
     out.push_back(
         {"tokenwatch_collector_limit_overflows_total",
          "Things dropped or cut at a collector.limits bound, by limit.",

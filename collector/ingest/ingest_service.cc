@@ -262,12 +262,24 @@ class StreamReactor : public StreamHandle::Reactor {
     if (uint64_t cut = GuardBatch(batch, agent_,
                                   service_->options().max_string_bytes))
       service_->strings_cut_ += cut;
+    const int64_t bytes =
+        static_cast<int64_t>(handle_->arena()->SpaceAllocated());
+    if (service_->inflight_bytes_.load() + bytes >
+        2 * service_->options().max_inflight_bytes) {
+      // Reads started before the budget filled still bring their batch
+      // (many streams at once: one frame each). Twice the budget is a hard
+      // bound: past it the batch is dropped unacknowledged, the agent
+      // resends it after reconnecting.
+      ++service_->over_budget_;
+      handle_->Fail(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                 "collector busy: batches in flight over budget"));
+      return;
+    }
     uint64_t seq = batch->seq();
     IngestService::Task t{handle_,         agent_,  boot_,
                           /*hello=*/false, nullptr, batch};
-    t.charge = {&service_->inflight_bytes_,
-                static_cast<int64_t>(handle_->arena()->SpaceAllocated())};
-    service_->inflight_bytes_ += t.charge.bytes;
+    t.charge = {&service_->inflight_bytes_, bytes};
+    service_->inflight_bytes_ += bytes;
     {
       // Only the reactor reads into the message: hand it over with its arena.
       std::lock_guard<std::mutex> lock(handle_->mu_);
@@ -359,6 +371,7 @@ IngestCounters IngestService::counters() const {
   c.batches_out_of_order = batches_out_of_order_.load();
   c.strings_cut = strings_cut_.load();
   c.budget_waits = budget_waits_.load();
+  c.over_budget = over_budget_.load();
   c.inflight_bytes = inflight_bytes_.load();
   return c;
 }

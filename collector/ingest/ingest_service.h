@@ -34,7 +34,9 @@ void RouteProtobufLogs();
 // ingest"); config.collector.limits gives them.
 struct IngestOptions {
   // Bytes of batches read and not yet acknowledged, all streams together:
-  // past it no stream reads (its agent waits in gRPC flow control).
+  // past it no stream reads (its agent waits in gRPC flow control); a
+  // batch whose read had started and that lands past twice it ends its
+  // stream, unacknowledged (RESOURCE_EXHAUSTED).
   int64_t max_inflight_bytes = int64_t{64} << 20;
   int max_streams = 1024;  // more are refused with RESOURCE_EXHAUSTED
   // A stream waiting on its client this long is closed (UNAVAILABLE);
@@ -53,6 +55,7 @@ struct IngestCounters {
   uint64_t batches_out_of_order = 0;
   uint64_t strings_cut = 0;
   uint64_t budget_waits = 0;  // reads held back by max_inflight_bytes
+  uint64_t over_budget = 0;   // batches dropped past twice the budget
   int64_t inflight_bytes = 0;
 };
 
@@ -118,7 +121,7 @@ class IngestService final : public v1::Ingest::CallbackService {
   }
   // Counters the reactors bump.
   std::atomic<uint64_t> streams_refused_{0}, streams_idle_closed_{0},
-      hellos_denied_{0}, strings_cut_{0}, budget_waits_{0};
+      hellos_denied_{0}, strings_cut_{0}, budget_waits_{0}, over_budget_{0};
   std::atomic<int64_t> inflight_bytes_{0};
   void Register(const std::shared_ptr<StreamHandle>& stream);
 

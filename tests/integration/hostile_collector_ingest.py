@@ -524,10 +524,25 @@ def test_memory_and_streams(env):
             chans.append(ch)
             streams.append(s)
             frame_seq[k] = 0
+        # 8 more streams say Hello now (their reads start at once) and send
+        # one frame each once the budget is full: those reads still land.
+        # Twice the budget is the hard bound; past it a batch ends its stream.
+        burst = []
+        for k in range(8):
+            b = Stream(chans[k % 3])
+            b.send(hello(f"burst-{k}", 1))
+            burst.append(b)
+        t_burst = time.monotonic() + 1.5
         t_end = time.monotonic() + 15
         peak = rss0
         hz_worst = 0.0
+        most = 0
         while time.monotonic() < t_end:
+            if burst and time.monotonic() > t_burst and burst[0].out.qsize() == 0:
+                for b in burst:
+                    b.send(batch(1, big))
+                t_burst = float("inf")
+            most = max(most, c.metric("tokenwatch_collector_ingest_inflight_bytes"))
             for k, s in enumerate(streams):
                 if s.out.qsize() < 4:
                     frame_seq[k] += 1
@@ -540,11 +555,17 @@ def test_memory_and_streams(env):
         budget_waits = c.metric("tokenwatch_collector_limit_overflows_total",
                                 limit="max_inflight_bytes")
         inflight = c.metric("tokenwatch_collector_ingest_inflight_bytes")
+        over = c.metric("tokenwatch_collector_ingest_refused_total", reason="over_budget")
+        if locked:
+            assert most <= 2 * 16 * 1048576, f"in flight {most / 1048576:.1f} MiB, hard bound 32"
+            assert over >= 1, "no batch dropped past twice the budget"
+        for b in burst:
+            b.close()
         if lock is not None:
             lock.execute("ROLLBACK") if locked else None
             lock.close()
             lock = None
-        for s in streams:
+        for s in streams + burst:
             s.close()
         growth_mb = (peak - rss0) / 1024
         assert growth_mb < 250, f"RSS grew {growth_mb:.0f} MB with a 16 MiB budget"
@@ -578,7 +599,8 @@ def test_memory_and_streams(env):
         c.stop()
     return (f"item 4: store {'locked' if locked else 'NOT locked (exclusive store)'}, 3 streams "
             f"of 3.5 MiB batches for 15 s: RSS {rss0 / 1024:.0f} -> {peak / 1024:.0f} MB "
-            f"(in flight {inflight / 1048576:.1f} MiB, {budget_waits:.0f} waits), /healthz "
+            f"(in flight {inflight / 1048576:.1f} MiB, {budget_waits:.0f} waits; 8 more frames: "
+            f"at most {most / 1048576:.1f} MiB, {over:.0f} dropped), /healthz "
             f"worst {hz_worst:.0f} ms; 8 MiB frame refused; {idle:.0f} idle streams closed; "
             f"{line}")
 
