@@ -38,9 +38,7 @@ Engine::Engine(const config::Config& config, Store* store,
       tokens_(std::max<size_t>(config.collector.limits.max_clients_per_token,
                                config.detections.multi_source.min_sources),
               config.collector.limits.max_services_per_token) {
-  wall_clock_ = [] {
-    return absl::ToUnixMicros(absl::Now());
-  };
+  wall_clock_ = [] { return absl::ToUnixMicros(absl::Now()); };
   TakeLimits(config);
   alerts_.set_max_per_identity(config.collector.limits.max_alerts_per_token);
 }
@@ -262,9 +260,9 @@ void Engine::EvictTokens(TokenTable::Ref keep) {
     const bool live = s.exp == TokenState::kNone || SecondsToUs(s.exp) >= now;
     order.push_back({{live, s.last_seen_us}, ref});
   });
-  size_t n = std::min(order.size(),
-                      std::max<size_t>(1, tokens_.size() - max_tokens_ +
-                                              max_tokens_ / 16));
+  size_t n = std::min(
+      order.size(),
+      std::max<size_t>(1, tokens_.size() - max_tokens_ + max_tokens_ / 16));
   std::nth_element(order.begin(), order.begin() + (n - 1), order.end());
   for (size_t i = 0; i < n; ++i) {
     TokenTable::Ref ref = order[i].second;
@@ -282,8 +280,7 @@ void Engine::CountFinding(const Finding& f, const v1::UsageEvent& e) {
       f.type)][static_cast<size_t>(f.severity)] += e.count();
   if (f.type == AlertType::kExpiredUse) {
     int accepted = e.status() == 0 ? 0 : e.status() < 400 ? 1 : 2;
-    Slot(stats_.expired_uses, ServiceLabel(e.service()))[accepted] +=
-        e.count();
+    Slot(stats_.expired_uses, ServiceLabel(e.service()))[accepted] += e.count();
   }
 }
 

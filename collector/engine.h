@@ -74,7 +74,7 @@ struct EngineStats {
   uint64_t batches_out_of_order = 0;     // a gap or a jump in a known run
   uint64_t tokens_evicted = 0;           // over limits.max_tokens
   uint64_t alerts_over_cap = 0;          // over limits.max_alerts_per_token
-  uint64_t services_over_cap = 0;  // over limits.max_services_per_token
+  uint64_t services_over_cap = 0;        // over limits.max_services_per_token
 };
 
 class Engine {

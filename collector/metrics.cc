@@ -171,8 +171,7 @@ std::vector<MetricFamily> CollectorMetrics::Collect() const {
          {Counter(st.events_refused_future, {{"reason", "future_time"}}),
           Counter(st.events_refused_bad_time, {{"reason", "bad_time"}}),
           Counter(st.batches_out_of_order, {{"reason", "out_of_order"}}),
-          Counter(ic.hellos_denied,
-                  {{"reason", "agent_not_in_certificate"}}),
+          Counter(ic.hellos_denied, {{"reason", "agent_not_in_certificate"}}),
           Counter(ic.streams_refused, {{"reason", "too_many_streams"}}),
           Counter(ic.streams_idle_closed, {{"reason", "idle_stream"}}),
           Counter(ic.over_budget, {{"reason", "over_budget"}})}});

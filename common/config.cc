@@ -553,7 +553,9 @@ class Loader : public YamlReader {
                return ReadDuration(d, out.max_clock_skew, /*allow_zero=*/true);
              }},
             {"limits",
-             [&](const Value& m) { return ReadCollectorLimits(m, out.limits); }},
+             [&](const Value& m) {
+               return ReadCollectorLimits(m, out.limits);
+             }},
         });
   }
 

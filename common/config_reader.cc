@@ -299,7 +299,8 @@ absl::Status YamlReader::ReadCount(const Value& v, uint64_t min, uint64_t max,
 }
 
 absl::Status YamlReader::ReadBool(const Value& v, bool& out) {
-  if (v.node.IsScalar() && (v.node.Scalar() == "true" || v.node.Scalar() == "false")) {
+  if (v.node.IsScalar() &&
+      (v.node.Scalar() == "true" || v.node.Scalar() == "false")) {
     out = v.node.Scalar() == "true";
     return absl::OkStatus();
   }

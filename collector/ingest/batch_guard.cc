@@ -62,10 +62,9 @@ uint64_t GuardBatch(v1::EventBatch* batch, const std::string& agent,
     }
     v1::TokenInfo* t = e.mutable_token();
     for (std::string* s :
-         {t->mutable_fp(), t->mutable_iss(), t->mutable_sub(),
-          t->mutable_jti(), t->mutable_client_id(), t->mutable_alg(),
-          t->mutable_kid(), t->mutable_typ(), t->mutable_jku(),
-          t->mutable_x5u()})
+         {t->mutable_fp(), t->mutable_iss(), t->mutable_sub(), t->mutable_jti(),
+          t->mutable_client_id(), t->mutable_alg(), t->mutable_kid(),
+          t->mutable_typ(), t->mutable_jku(), t->mutable_x5u()})
       cut(s);
     cut(t->mutable_aud());
     cut(t->mutable_scopes());

@@ -91,12 +91,13 @@ class StreamHandle {
       MaybeReadLocked();
     }
     auto limit = service_->options().idle_timeout;
-    if (!hello_seen_) limit = std::min<std::chrono::milliseconds>(limit, kHelloTimeout);
+    if (!hello_seen_)
+      limit = std::min<std::chrono::milliseconds>(limit, kHelloTimeout);
     if (reading_ && !reads_done_ && in_flight_.empty() && !writing_ &&
         now - last_active_ > limit) {
       finished_ = true;
-      reactor_->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                    "idle stream closed"));
+      reactor_->Finish(
+          grpc::Status(grpc::StatusCode::UNAVAILABLE, "idle stream closed"));
       return true;
     }
     return false;
@@ -219,9 +220,9 @@ class StreamReactor : public StreamHandle::Reactor {
               absl::StrJoin(peer_names_, ", "),
               msg.hello().agent_id().substr(0, 128), HeldBack(held));
         }
-        handle_->Fail(grpc::Status(
-            grpc::StatusCode::PERMISSION_DENIED,
-            "agent_id is not a name in the client certificate"));
+        handle_->Fail(
+            grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                         "agent_id is not a name in the client certificate"));
         return;
       }
       agent_ = msg.hello().agent_id();
@@ -259,8 +260,8 @@ class StreamReactor : public StreamHandle::Reactor {
                                  "a batch that does not parse as EventBatch"));
       return;
     }
-    if (uint64_t cut = GuardBatch(batch, agent_,
-                                  service_->options().max_string_bytes))
+    if (uint64_t cut =
+            GuardBatch(batch, agent_, service_->options().max_string_bytes))
       service_->strings_cut_ += cut;
     const int64_t bytes =
         static_cast<int64_t>(handle_->arena()->SpaceAllocated());
@@ -271,8 +272,9 @@ class StreamReactor : public StreamHandle::Reactor {
       // bound: past it the batch is dropped unacknowledged, the agent
       // resends it after reconnecting.
       ++service_->over_budget_;
-      handle_->Fail(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                 "collector busy: batches in flight over budget"));
+      handle_->Fail(
+          grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                       "collector busy: batches in flight over budget"));
       return;
     }
     uint64_t seq = batch->seq();
@@ -351,8 +353,7 @@ IngestService::Stream(grpc::CallbackServerContext* context) {
   }
   std::vector<std::string> names;
   if (options_.bind_agent_to_certificate) {
-    if (std::shared_ptr<const grpc::AuthContext> auth =
-            context->auth_context())
+    if (std::shared_ptr<const grpc::AuthContext> auth = context->auth_context())
       names = PeerAgentNames(*auth);
   }
   return new StreamReactor(this, std::move(names));
@@ -477,9 +478,9 @@ void IngestService::Run() {
             // Never acknowledged: a jump would make the run's later
             // batches look like resends (issue 12, item 6).
             ++batches_out_of_order_;
-            t.stream->Fail(grpc::Status(
-                grpc::StatusCode::FAILED_PRECONDITION,
-                "batch seq is not the next of this agent run"));
+            t.stream->Fail(
+                grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                             "batch seq is not the next of this agent run"));
           }
         }
         t.batch = nullptr;

@@ -1,8 +1,8 @@
 #include "collector/ingest/peer_identity.h"
 
-#include <algorithm>
-
 #include <grpc/grpc_security_constants.h>
+
+#include <algorithm>
 
 namespace tokenwatch::collector {
 

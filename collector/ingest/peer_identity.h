@@ -5,10 +5,10 @@
 #ifndef TOKENWATCH_COLLECTOR_INGEST_PEER_IDENTITY_H_
 #define TOKENWATCH_COLLECTOR_INGEST_PEER_IDENTITY_H_
 
+#include <grpcpp/security/auth_context.h>
+
 #include <string>
 #include <vector>
-
-#include <grpcpp/security/auth_context.h>
 
 namespace tokenwatch::collector {
 

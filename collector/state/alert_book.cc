@@ -27,11 +27,11 @@ std::string Key(AlertType type, const std::string& identity,
 }  // namespace
 
 void AlertBook::Restore(const Alert& a) {
-  const bool added = alerts_
-                         .insert_or_assign(Key(a.type, a.identity, a.service),
-                                           Entry{a.id, a.count, a.last_ts_us,
-                                                 false})
-                         .second;
+  const bool added =
+      alerts_
+          .insert_or_assign(Key(a.type, a.identity, a.service),
+                            Entry{a.id, a.count, a.last_ts_us, false})
+          .second;
   if (added) ++per_identity_[a.identity];
 }
 

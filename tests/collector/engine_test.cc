@@ -619,14 +619,13 @@ TEST_P(EngineTest, AJumpInAKnownRunIsRefusedAndTheVictimKeepsCounting) {
   ASSERT_TRUE(engine->Apply("victim", 42, ManyTokens(1, 1, kExp - 100)));
   ASSERT_TRUE(engine->Commit().ok());
   bool gap = false;
-  EXPECT_FALSE(engine->Apply("victim", 42,
-                             ManyTokens(uint64_t{1} << 63, 1, kExp - 100),
-                             &gap));
+  EXPECT_FALSE(engine->Apply(
+      "victim", 42, ManyTokens(uint64_t{1} << 63, 1, kExp - 100), &gap));
   EXPECT_TRUE(gap);
   EXPECT_EQ(engine->stats().batches_out_of_order, 1u);
   for (uint64_t seq = 2; seq <= 21; ++seq) {
-    ASSERT_TRUE(engine->Apply("victim", 42, ManyTokens(seq, 1, kExp - 90),
-                              &gap));
+    ASSERT_TRUE(
+        engine->Apply("victim", 42, ManyTokens(seq, 1, kExp - 90), &gap));
     EXPECT_FALSE(gap);
   }
   ASSERT_TRUE(engine->Commit().ok());

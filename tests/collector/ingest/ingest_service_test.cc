@@ -279,7 +279,8 @@ TEST_F(BoundedIngestTest, OneByteBudgetHoldsAllStreamsWhileTheStoreHangs) {
   EXPECT_LE(most, kBudget + 3 * (2 << 20)) << most;
   std::printf("most bytes in flight, 3 streams, store hung: %lld\n",
               static_cast<long long>(most));
-  EXPECT_GT(service_->counters().budget_waits, 0u) << "most in flight: " << most;
+  EXPECT_GT(service_->counters().budget_waits, 0u)
+      << "most in flight: " << most;
   gate_->Open();
   for (auto& sink : sinks) ASSERT_TRUE(sink->Drain(std::chrono::seconds(60)));
   EXPECT_EQ(EventsApplied(), 3u * 200 * 20);
@@ -313,8 +314,7 @@ TEST_F(BoundedIngestTest, StreamsAreCappedAndIdleOnesClosed) {
   for (int i = 0; i < 4; ++i) {
     v1::CollectorMessage m;
     EXPECT_FALSE(streams[i]->Read(&m));
-    EXPECT_EQ(streams[i]->Finish().error_code(),
-              grpc::StatusCode::UNAVAILABLE);
+    EXPECT_EQ(streams[i]->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
   }
   // Counted just after the close the clients saw: poll with a deadline.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -342,8 +342,9 @@ TEST_F(IngestTest, AForgedJumpIsRefusedNotAcknowledged) {
   for (const AgentProgress& p : snap->progress)
     if (p.agent_id == "victim") boot = p.boot_id;
   ASSERT_NE(boot, 0u);
-  auto stub = v1::Ingest::NewStub(grpc::CreateChannel(
-      "127.0.0.1:" + std::to_string(port_), grpc::InsecureChannelCredentials()));
+  auto stub = v1::Ingest::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port_),
+                          grpc::InsecureChannelCredentials()));
   grpc::ClientContext ctx;
   auto stream = stub->Stream(&ctx);
   v1::AgentFrame hello;
