@@ -156,6 +156,9 @@ class StreamHandle {
       return;
     }
     reading_ = true;
+    // Waiting on the client starts now (not when a stream parked by the
+    // budget last read, or the sweeper would close it as idle on waking).
+    last_active_ = std::chrono::steady_clock::now();
     reactor_->StartRead(in_);
   }
   void MaybeFinishLocked() {

@@ -253,10 +253,16 @@ class BoundedIngestTest : public IngestTest {
   }
 };
 
+// The budget's test: streams stay parked longer than the idle timeout.
+class BudgetIngestTest : public BoundedIngestTest {
+ protected:
+  BudgetIngestTest() { options_.idle_timeout = std::chrono::seconds(1); }
+};
+
 // While the store does not answer, what several streams have read and not
 // had acknowledged stays within one budget for all of them (before: each
 // stream held 16 batches of up to 64 MiB: 30 MB -> 6.5 GB of RSS with 3).
-TEST_F(BoundedIngestTest, OneByteBudgetHoldsAllStreamsWhileTheStoreHangs) {
+TEST_F(BudgetIngestTest, OneByteBudgetHoldsAllStreamsWhileTheStoreHangs) {
   gate_->Close();
   std::vector<std::unique_ptr<output::CollectorSink>> sinks;
   for (int i = 0; i < 3; ++i) {
@@ -283,6 +289,10 @@ TEST_F(BoundedIngestTest, OneByteBudgetHoldsAllStreamsWhileTheStoreHangs) {
       << "most in flight: " << most;
   gate_->Open();
   for (auto& sink : sinks) ASSERT_TRUE(sink->Drain(std::chrono::seconds(60)));
+  // A stream parked by the budget (here for 3 s) is not idle: woken, it
+  // reads on (it was closed as idle at once when its idle time counted
+  // from its last read before parking).
+  EXPECT_EQ(service_->counters().streams_idle_closed, 0u);
   EXPECT_EQ(EventsApplied(), 3u * 200 * 20);
 }
 
