@@ -131,7 +131,7 @@ struct CollectorLimits {
   uint64_t max_alerts_per_token = 32;
   uint64_t max_string_bytes = 1024;         // any string field of an event
   uint64_t max_message_bytes = 4u << 20;    // one gRPC frame (a batch)
-  uint64_t max_inflight_bytes = 64u << 20;  // all streams' unacked batches
+  uint64_t max_inflight_bytes = 16u << 20;  // all streams' unacked batches
   uint64_t max_streams = 1024;
   absl::Duration stream_idle_timeout = absl::Minutes(10);
 };

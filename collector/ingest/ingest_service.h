@@ -37,7 +37,7 @@ struct IngestOptions {
   // past it no stream reads (its agent waits in gRPC flow control); a
   // batch whose read had started and that lands past twice it ends its
   // stream, unacknowledged (RESOURCE_EXHAUSTED).
-  int64_t max_inflight_bytes = int64_t{64} << 20;
+  int64_t max_inflight_bytes = int64_t{16} << 20;
   int max_streams = 1024;  // more are refused with RESOURCE_EXHAUSTED
   // A stream waiting on its client this long is closed (UNAVAILABLE);
   // before its Hello, at most kHelloTimeout.
