@@ -29,6 +29,12 @@ absl::Status RuntimeError(absl::string_view message) {
 
 std::string Message(const absl::Status& s) { return std::string(s.message()); }
 
+// Whether a gRPC listen address only takes connections from this host.
+bool IsLoopback(const std::string& listen) {
+  return listen.rfind("127.", 0) == 0 || listen.rfind("localhost:", 0) == 0 ||
+         listen.rfind("[::1]:", 0) == 0 || listen.rfind("unix:", 0) == 0;
+}
+
 }  // namespace
 
 CollectorApp::CollectorApp(CollectorFlags flags, const std::atomic<bool>* stop,
@@ -140,7 +146,24 @@ absl::Status CollectorApp::RestoreState() {
 // gRPC ingest over TLS when configured (mTLS with a client CA).
 absl::Status CollectorApp::LoadIngestCredentials() {
   ingest_credentials_ = grpc::InsecureServerCredentials();
-  if (!config_.collector.tls.has_value()) return absl::OkStatus();
+  if (!config_.collector.tls.has_value()) {
+    const config::Collector& c = config_.collector;
+    if (IsLoopback(c.listen)) return absl::OkStatus();
+    // Plaintext off loopback: anyone who reaches the port can send events
+    // as any agent and read what agents send (issue 12, item 1).
+    if (!c.allow_plaintext) {
+      return UsageError(absl::StrCat(
+          "--listen ", c.listen,
+          ": plaintext gRPC off loopback lets anyone on the network send "
+          "events as any agent; configure collector.tls, listen on "
+          "127.0.0.1, or set collector.allow_plaintext: true"));
+    }
+    log::Warning(
+        "ingest on %s is plaintext gRPC (collector.allow_plaintext): anyone "
+        "who reaches it can send events as any agent and read theirs",
+        c.listen);
+    return absl::OkStatus();
+  }
   auto tls = config::MakeServerCredentials(*config_.collector.tls);
   if (!tls.ok()) return UsageError(tls.status().message());
   for (const std::string& w : tls->warnings) log::Warning("%s", w);
@@ -177,12 +200,29 @@ absl::Status CollectorApp::LoadApiToken() {
 }
 
 absl::Status CollectorApp::StartIngest() {
-  service_ = std::make_unique<IngestService>(engine_.get());
+  const config::CollectorLimits& lim = config_.collector.limits;
+  IngestOptions options;
+  options.max_inflight_bytes = static_cast<int64_t>(lim.max_inflight_bytes);
+  options.max_streams = static_cast<int>(lim.max_streams);
+  options.idle_timeout = std::chrono::milliseconds(
+      absl::ToInt64Milliseconds(lim.stream_idle_timeout));
+  options.max_string_bytes = lim.max_string_bytes;
+  options.bind_agent_to_certificate =
+      config_.collector.tls.has_value() &&
+      !config_.collector.tls->client_ca_file.empty();
+  service_ = std::make_unique<IngestService>(engine_.get(), options);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config_.collector.listen, ingest_credentials_,
                            &grpc_port_);
   builder.RegisterService(service_.get());
-  builder.SetMaxReceiveMessageSize(64 << 20);
+  // A real batch (1,024 events) is well under a MiB; a frame is read whole.
+  builder.SetMaxReceiveMessageSize(static_cast<int>(lim.max_message_bytes));
+  // gRPC's own buffers (frames being read, per connection) are bounded
+  // apart from the batches the service holds.
+  grpc::ResourceQuota quota("tokenwatch-ingest");
+  quota.Resize(static_cast<size_t>(lim.max_inflight_bytes) +
+               static_cast<size_t>(lim.max_message_bytes) * 8);
+  builder.SetResourceQuota(quota);
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || grpc_port_ == 0) {
     return RuntimeError(
@@ -200,6 +240,7 @@ absl::Status CollectorApp::StartApi() {
       },
       [service] { return service->open_streams(); },
       [notifier] { return notifier->Counters(); });
+  metrics_->SetIngestCounters([service] { return service->counters(); });
   ApiServer::Hooks hooks;
   hooks.health = [service] { return HealthJson(*service); };
   hooks.metrics = [metrics = metrics_.get()] { return metrics->Text(); };

@@ -35,7 +35,39 @@ Engine::Engine(const config::Config& config, Store* store,
           absl::ToInt64Microseconds(config.detections.multi_source.window)),
       retention_us_(
           absl::ToInt64Microseconds(config.collector.token_retention)),
-      tokens_(std::max<size_t>(8, config.detections.multi_source.min_sources)) {
+      tokens_(std::max<size_t>(config.collector.limits.max_clients_per_token,
+                               config.detections.multi_source.min_sources),
+              config.collector.limits.max_services_per_token) {
+  wall_clock_ = [] { return absl::ToUnixMicros(absl::Now()); };
+  TakeLimits(config);
+  alerts_.set_max_per_identity(config.collector.limits.max_alerts_per_token);
+}
+
+void Engine::TakeLimits(const config::Config& config) {
+  max_skew_us_ = absl::ToInt64Microseconds(config.collector.max_clock_skew);
+  max_tokens_ = config.collector.limits.max_tokens;
+  service_labels_.clear();
+  for (const config::Service& svc : config.services)
+    service_labels_.insert(svc.name);
+}
+
+const std::string& Engine::ServiceLabel(const std::string& service) const {
+  static const std::string kOther = "other";
+  return service_labels_.contains(service) ? service : kOther;
+}
+
+const std::string& Engine::AgentLabel(const std::string& agent) {
+  // Agent names are not configured: the first ones seen keep their label.
+  constexpr size_t kMaxAgentLabels = 256;
+  static const std::string kOther = "other";
+  if (agent_labels_.contains(agent)) return agent;
+  if (agent_labels_.size() >= kMaxAgentLabels) return kOther;
+  agent_labels_.insert(agent);
+  return agent;
+}
+
+int64_t Engine::BoundedNow() const {
+  return std::min(now_us_, SaturatingAdd(wall_clock_(), max_skew_us_));
 }
 
 void Engine::Reconfigure(const config::Config& config) {
@@ -50,6 +82,7 @@ void Engine::Reconfigure(const config::Config& config) {
   multi_source_window_us_ =
       absl::ToInt64Microseconds(config.detections.multi_source.window);
   retention_us_ = absl::ToInt64Microseconds(config.collector.token_retention);
+  TakeLimits(config);
   ++stats_.config_reloads_ok;
 }
 
@@ -62,6 +95,9 @@ absl::Status Engine::Restore() {
   }
   for (const Alert& a : snap->alerts) alerts_.Restore(a);
   for (const AgentProgress& p : snap->progress) commit_log_.Restore(p);
+  // A store written before event times were bounded may hold one far in
+  // the future: it must not retire every token at each start.
+  now_us_ = BoundedNow();
   // Batches stored after the last checkpoint: their alerts and progress are
   // already in the store, their effect on tokens is not.
   for (const JournalEntry& j : snap->journal) {
@@ -114,26 +150,45 @@ std::optional<TokenRow> Engine::GetToken(const std::string& identity) const {
 }
 
 bool Engine::Apply(const std::string& agent, uint64_t boot,
-                   const v1::EventBatch& batch) {
-  if (!commit_log_.Apply(agent, boot, batch.seq())) {
-    ++stats_.duplicate_batches;
+                   const v1::EventBatch& batch, bool* gap) {
+  bool out_of_order = false;
+  if (!commit_log_.Apply(agent, boot, batch.seq(), &out_of_order)) {
+    ++(out_of_order ? stats_.batches_out_of_order : stats_.duplicate_batches);
+    if (gap != nullptr) *gap = out_of_order;
     return false;
   }
+  if (gap != nullptr) *gap = false;
   ++stats_.batches;
-  stats_.events_by_agent[agent] += batch.events_size();
-  ++stats_.batches_by_agent[agent];
+  const std::string& agent_label = AgentLabel(agent);
+  ++stats_.batches_by_agent[agent_label];
+  batch_wall_us_ = wall_clock_();
   journal_writer_.Begin();
+  const uint64_t events_before = stats_.events;  // refused ones do not count
   for (const v1::UsageEvent& e : batch.events()) ApplyEvent(agent, e);
+  stats_.events_by_agent[agent_label] += stats_.events - events_before;
   std::string record = journal_writer_.Finish();
   if (!record.empty()) commit_log_.Journal(agent, boot, std::move(record));
   pending_dirty_ = true;
-  if (now_us_ - last_retire_us_ >= kRetireEveryUs) RetireTokens(now_us_);
+  if (const int64_t now = BoundedNow(); now - last_retire_us_ >= kRetireEveryUs)
+    RetireTokens(now);
   if (revocations_ != nullptr)
     revocations_->MaybeReload().IgnoreError();  // a stat per batch
   return true;
 }
 
 void Engine::ApplyEvent(const std::string& agent, const v1::UsageEvent& e) {
+  // The sender's clock must not drive the collector's: one event at
+  // INT64_MAX retired every tracked token (issue 12, item 2).
+  if (e.ts_us() < 0 || e.last_ts_us() < 0 ||
+      (e.last_ts_us() != 0 && e.last_ts_us() < e.ts_us())) {
+    ++stats_.events_refused_bad_time;
+    return;
+  }
+  if (std::max(e.ts_us(), e.last_ts_us()) >
+      SaturatingAdd(batch_wall_us_, max_skew_us_)) {
+    ++stats_.events_refused_future;
+    return;
+  }
   ++stats_.events;
   stats_.uses += e.count();
   now_us_ = std::max(now_us_, std::max(e.ts_us(), e.last_ts_us()));
@@ -169,15 +224,19 @@ void Engine::ApplyEvent(const std::string& agent, const v1::UsageEvent& e) {
   if (!findings_.empty()) identity = tokens_.Identity(s);
   for (const Finding& f : findings_) {
     CountFinding(f, e);
+    const uint64_t over_cap = alerts_.over_cap();
     if (alerts_.Record(f, identity, agent, e)) {
       ++stats_.alerts_raised;
-    } else {
+    } else if (alerts_.over_cap() == over_cap) {
       ++stats_.alerts_repeated;
+    } else {
+      ++stats_.alerts_over_cap;
     }
   }
   uint32_t st = e.status();
   Slot(stats_.uses_by_service,
-       e.service())[st >= 100 && st <= 599 ? st / 100 : 0] += e.count();
+       ServiceLabel(e.service()))[st >= 100 && st <= 599 ? st / 100 : 0] +=
+      e.count();
 
   uint32_t service_id = tokens_.Intern(e.service());
   uint32_t client_id = tokens_.Intern(e.client());
@@ -185,17 +244,44 @@ void Engine::ApplyEvent(const std::string& agent, const v1::UsageEvent& e) {
   journal_writer_.Add(e, s, created, claims_read, service_id, client_id,
                       tokens_.strings());
   dirty_tokens_.insert(ref);
+  stats_.services_over_cap = tokens_.services_over_cap();
+  if (created && tokens_.size() > max_tokens_) EvictTokens(ref);
+}
+
+// Over limits.max_tokens: a sixteenth of the table goes at once (one scan
+// per many new tokens), expired tokens first, then the least recently
+// used. An evicted token leaves the store like a retired one.
+void Engine::EvictTokens(TokenTable::Ref keep) {
+  const int64_t now = BoundedNow();
+  std::vector<std::pair<std::pair<bool, int64_t>, TokenTable::Ref>> order;
+  order.reserve(tokens_.size());
+  tokens_.ForEach([&](TokenTable::Ref ref, const TokenState& s) {
+    if (ref == keep) return;
+    const bool live = s.exp == TokenState::kNone || SecondsToUs(s.exp) >= now;
+    order.push_back({{live, s.last_seen_us}, ref});
+  });
+  size_t n = std::min(
+      order.size(),
+      std::max<size_t>(1, tokens_.size() - max_tokens_ + max_tokens_ / 16));
+  std::nth_element(order.begin(), order.begin() + (n - 1), order.end());
+  for (size_t i = 0; i < n; ++i) {
+    TokenTable::Ref ref = order[i].second;
+    retired_.insert(tokens_.Identity(tokens_.At(ref)));
+    dirty_tokens_.erase(ref);
+    tokens_.Erase(ref);
+    ++stats_.tokens_evicted;
+  }
 }
 
 void Engine::CountFinding(const Finding& f, const v1::UsageEvent& e) {
   // Every alerting use counts in the metric (alerts over time); only the
   // first one of a (type, identity, service) is a new alert record.
-  Slot(stats_.alerts_by_service, e.service())[static_cast<size_t>(
+  Slot(stats_.alerts_by_service, ServiceLabel(e.service()))[static_cast<size_t>(
       f.type)][static_cast<size_t>(f.severity)] += e.count();
   if (f.type == AlertType::kExpiredUse) {
     std::optional<bool> verdict = UseAccepted(e);
     int accepted = !verdict.has_value() ? 0 : *verdict ? 1 : 2;
-    Slot(stats_.expired_uses, e.service())[accepted] += e.count();
+    Slot(stats_.expired_uses, ServiceLabel(e.service()))[accepted] += e.count();
   }
 }
 

@@ -68,6 +68,13 @@ struct EngineStats {
   // SIGHUP reloads of the config file (collector/reload.h).
   uint64_t config_reloads_ok = 0;
   uint64_t config_reloads_failed = 0;
+  // Hostile-client bounds (docs/security.md, "Hostile clients: ingest").
+  uint64_t events_refused_future = 0;    // beyond wall clock + max skew
+  uint64_t events_refused_bad_time = 0;  // negative, or last before first
+  uint64_t batches_out_of_order = 0;     // a gap or a jump in a known run
+  uint64_t tokens_evicted = 0;           // over limits.max_tokens
+  uint64_t alerts_over_cap = 0;          // over limits.max_alerts_per_token
+  uint64_t services_over_cap = 0;        // over limits.max_services_per_token
 };
 
 class Engine {
@@ -89,8 +96,19 @@ class Engine {
   }
   // Applies a batch in memory unless it was applied before; false for a
   // duplicate. Takes effect durably at the next successful commit.
+  // `gap` (optional): the batch was refused as out of order (a gap or a
+  // jump in a known run, collector/state/commit_log.h), not a duplicate.
+  // Events whose time is negative or beyond the wall clock plus
+  // collector.max_clock_skew are refused and counted.
   bool Apply(const std::string& agent, uint64_t boot,
-             const v1::EventBatch& batch);
+             const v1::EventBatch& batch, bool* gap = nullptr);
+  // The collector's wall clock, µs since the epoch (tests fix it).
+  void SetWallClock(std::function<int64_t()> now_us) {
+    wall_clock_ = std::move(now_us);
+  }
+  // Metric label of a service: its name when the config names it, else
+  // "other", so /metrics stays bounded whatever agents send.
+  const std::string& ServiceLabel(const std::string& service) const;
 
   // Stores everything applied since the last commit. On failure nothing is
   // acknowledged or announced, and the same work is stored first, in
@@ -143,6 +161,13 @@ class Engine {
   absl::Status ReplayUse(const JournalUse& u);
   void CountFinding(const Finding& f, const v1::UsageEvent& e);
   void RetireTokens(int64_t now_us);
+  // Latest event time that may drive retirement: never past the wall
+  // clock plus the allowed skew, whatever one agent sent (or a store
+  // written before this bound holds).
+  int64_t BoundedNow() const;
+  void EvictTokens(TokenTable::Ref keep);
+  const std::string& AgentLabel(const std::string& agent);
+  void TakeLimits(const config::Config& config);
 
   // The config a SIGHUP brought, which the detectors refer to.
   std::unique_ptr<const config::Config> reloaded_config_;
@@ -169,6 +194,13 @@ class Engine {
   std::string identity_buf_;
   EngineStats stats_;
   uint64_t sample_ = 0;
+  // Hostile-client bounds.
+  std::function<int64_t()> wall_clock_;
+  int64_t max_skew_us_ = 0;
+  int64_t batch_wall_us_ = 0;  // the wall clock at this batch's Apply
+  size_t max_tokens_ = SIZE_MAX;
+  absl::flat_hash_set<std::string> service_labels_;  // configured names
+  absl::flat_hash_set<std::string> agent_labels_;    // the first kMax seen
 };
 
 }  // namespace tokenwatch::collector

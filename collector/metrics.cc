@@ -146,6 +146,50 @@ std::vector<MetricFamily> CollectorMetrics::Collect() const {
                  "Agent streams open now.",
                  G,
                  {Gauge(open_streams_())}});
+  // Hostile clients: ingest (docs/metrics.md, docs/security.md).
+  {
+    IngestCounters ic;
+    if (ingest_counters_) ic = ingest_counters_();
+    // The counters only (the per-service maps stay where they are).
+    struct {
+      uint64_t events_refused_future, events_refused_bad_time,
+          batches_out_of_order, tokens_evicted, services_over_cap,
+          alerts_over_cap;
+    } st{};
+    with_engine_([&](const Engine& engine) {
+      const EngineStats& e = engine.stats();
+      st = {e.events_refused_future, e.events_refused_bad_time,
+            e.batches_out_of_order,  e.tokens_evicted,
+            e.services_over_cap,     e.alerts_over_cap};
+    });
+    out.push_back(
+        {"tokenwatch_collector_ingest_refused_total",
+         "What ingest refused, by reason (future_time, bad_time, "
+         "out_of_order, agent_not_in_certificate, too_many_streams, "
+         "idle_stream, over_budget).",
+         C,
+         {Counter(st.events_refused_future, {{"reason", "future_time"}}),
+          Counter(st.events_refused_bad_time, {{"reason", "bad_time"}}),
+          Counter(st.batches_out_of_order, {{"reason", "out_of_order"}}),
+          Counter(ic.hellos_denied, {{"reason", "agent_not_in_certificate"}}),
+          Counter(ic.streams_refused, {{"reason", "too_many_streams"}}),
+          Counter(ic.streams_idle_closed, {{"reason", "idle_stream"}}),
+          Counter(ic.over_budget, {{"reason", "over_budget"}})}});
+    out.push_back(
+        {"tokenwatch_collector_limit_overflows_total",
+         "Things dropped or cut at a collector.limits bound, by limit.",
+         C,
+         {Counter(st.tokens_evicted, {{"limit", "max_tokens"}}),
+          Counter(st.services_over_cap, {{"limit", "max_services_per_token"}}),
+          Counter(st.alerts_over_cap, {{"limit", "max_alerts_per_token"}}),
+          Counter(ic.strings_cut, {{"limit", "max_string_bytes"}}),
+          Counter(ic.budget_waits, {{"limit", "max_inflight_bytes"}})}});
+    out.push_back({"tokenwatch_collector_ingest_inflight_bytes",
+                   "Bytes of batches read and not yet acknowledged, all "
+                   "streams (bounded by collector.limits.max_inflight_bytes).",
+                   G,
+                   {Gauge(static_cast<double>(ic.inflight_bytes))}});
+  }
   MetricFamily deliveries{
       "tokenwatch_collector_alert_deliveries_total",
       "Alert deliveries to Alertmanager and webhooks, by result.",

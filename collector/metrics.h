@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "collector/engine.h"
+#include "collector/ingest/ingest_service.h"
 
 namespace tokenwatch::collector {
 
@@ -36,11 +37,16 @@ class CollectorMetrics : public prometheus::Collectable {
   std::vector<prometheus::MetricFamily> Collect() const override;
   // The exposition text for GET /metrics.
   std::string Text() const;
+  // Hostile-client refusals and caps of the ingest service (optional).
+  void SetIngestCounters(std::function<IngestCounters()> fn) {
+    ingest_counters_ = std::move(fn);
+  }
 
  private:
   EngineAccess with_engine_;
   std::function<int()> open_streams_;
   std::function<std::vector<DeliveryCounters>()> deliveries_;
+  std::function<IngestCounters()> ingest_counters_;
 };
 
 }  // namespace tokenwatch::collector

@@ -590,7 +590,43 @@ class Loader : public YamlReader {
              [&](const Value& f) {
                return ReadFileSetting(f, out.http_token_file);
              }},
+            // Ingest hardening.
+            {"allow_plaintext",
+             [&](const Value& b) { return ReadBool(b, out.allow_plaintext); }},
+            {"max_clock_skew",
+             [&](const Value& d) {
+               return ReadDuration(d, out.max_clock_skew, /*allow_zero=*/true);
+             }},
+            {"limits",
+             [&](const Value& m) {
+               return ReadCollectorLimits(m, out.limits);
+             }},
         });
+  }
+
+  absl::Status ReadCollectorLimits(const Value& v, CollectorLimits& out) {
+    constexpr uint64_t kMax = uint64_t{1} << 40;
+    auto count = [this](uint64_t& field, uint64_t min) {
+      return [this, field_ptr = &field, min](const Value& n) {
+        return ReadCount(n, min, kMax, *field_ptr);
+      };
+    };
+    return ReadMap(
+        v, {
+               {"max_tokens", count(out.max_tokens, 16)},
+               {"max_services_per_token", count(out.max_services_per_token, 1)},
+               {"max_clients_per_token", count(out.max_clients_per_token, 1)},
+               {"max_alerts_per_token", count(out.max_alerts_per_token, 1)},
+               {"max_string_bytes", count(out.max_string_bytes, 64)},
+               {"max_message_bytes", count(out.max_message_bytes, 64 << 10)},
+               {"max_inflight_bytes", count(out.max_inflight_bytes, 1 << 20)},
+               {"max_streams", count(out.max_streams, 1)},
+               {"stream_idle_timeout",
+                [&](const Value& d) {
+                  return ReadDuration(d, out.stream_idle_timeout,
+                                      /*allow_zero=*/false);
+                }},
+           });
   }
 
   absl::Status ReadHttpUrl(const Value& v, std::string& out) {

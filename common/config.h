@@ -131,6 +131,19 @@ struct CollectorTls {
   FileSetting client_ca_file;
 };
 
+// Bounds on what clients can make the collector hold (docs/config.md,
+// "collector.limits"); past one, something is refused or evicted, and counted.
+struct CollectorLimits {
+  uint64_t max_tokens = 1'000'000;  // tracked; least recently used evicted
+  uint64_t max_services_per_token = 64;
+  uint64_t max_clients_per_token = 16;
+  uint64_t max_alerts_per_token = 32;
+  uint64_t max_string_bytes = 1024;         // any string field of an event
+  uint64_t max_message_bytes = 4u << 20;    // one gRPC frame (a batch)
+  uint64_t max_inflight_bytes = 16u << 20;  // all streams' unacked batches
+  uint64_t max_streams = 1024;
+  absl::Duration stream_idle_timeout = absl::Minutes(10);
+};
 struct Collector {
   std::string listen = "127.0.0.1:9470";
   std::string http_listen = "127.0.0.1:9471";
@@ -143,6 +156,10 @@ struct Collector {
   std::optional<CollectorTls> tls;
   // Bearer token required by the API's write endpoints; unset: they are off.
   FileSetting http_token_file;
+  // Ingest hardening (docs/security.md, "Hostile clients: ingest").
+  bool allow_plaintext = false;  // plaintext gRPC off loopback
+  absl::Duration max_clock_skew = absl::Minutes(5);
+  CollectorLimits limits;
 };
 
 struct Config {

@@ -298,4 +298,13 @@ absl::Status YamlReader::ReadCount(const Value& v, uint64_t min, uint64_t max,
   return absl::OkStatus();
 }
 
+absl::Status YamlReader::ReadBool(const Value& v, bool& out) {
+  if (v.node.IsScalar() &&
+      (v.node.Scalar() == "true" || v.node.Scalar() == "false")) {
+    out = v.node.Scalar() == "true";
+    return absl::OkStatus();
+  }
+  return WrongType(v, "true or false");
+}
+
 }  // namespace tokenwatch::config

@@ -102,6 +102,9 @@ class YamlReader {
   absl::Status ReadCount(const Value& v, uint64_t min, uint64_t max,
                          uint64_t& out);
 
+  // true or false, nothing else (no yes/no/on/off).
+  absl::Status ReadBool(const Value& v, bool& out);
+
   std::string file_;
   std::filesystem::path base_dir_;
 };

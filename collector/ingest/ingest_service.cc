@@ -7,6 +7,9 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "collector/ingest/batch_guard.h"
+#include "collector/ingest/peer_identity.h"
 #include "common/log.h"
 
 namespace tokenwatch::collector {
@@ -20,6 +23,8 @@ constexpr auto kRetryCommit = std::chrono::milliseconds(500);
 // what a restart replays.
 constexpr auto kCheckpointEvery = std::chrono::seconds(10);
 constexpr size_t kCheckpointJournalBytes = 64 << 20;
+// A stream must say Hello this soon (or within idle_timeout if shorter).
+constexpr auto kHelloTimeout = std::chrono::seconds(10);
 
 // The tail of a rate-limited line: how many like it were held back.
 std::string HeldBack(uint64_t n) {
@@ -32,7 +37,12 @@ std::string HeldBack(uint64_t n) {
 class StreamHandle {
  public:
   using Reactor = grpc::ServerBidiReactor<v1::AgentFrame, v1::CollectorMessage>;
-  explicit StreamHandle(Reactor* reactor) : reactor_(reactor) { NewMessage(); }
+  StreamHandle(Reactor* reactor, IngestService* service)
+      : reactor_(reactor),
+        service_(service),
+        last_active_(std::chrono::steady_clock::now()) {
+    NewMessage();
+  }
 
   // A fresh arena and message for the next read; the previous pair went
   // to the engine with its batch.
@@ -68,7 +78,33 @@ class StreamHandle {
   void ReadAgain() {
     std::lock_guard<std::mutex> lock(mu_);
     reading_ = false;
+    last_active_ = std::chrono::steady_clock::now();
     MaybeReadLocked();
+  }
+  // From the sweeper: reads again once the budget allows; true when the
+  // stream was closed for waiting on its client too long.
+  bool Tick(std::chrono::steady_clock::time_point now) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (reactor_ == nullptr || finished_) return false;
+    if (parked_ && !service_->OverBudget()) {
+      parked_ = false;
+      MaybeReadLocked();
+    }
+    auto limit = service_->options().idle_timeout;
+    if (!hello_seen_)
+      limit = std::min<std::chrono::milliseconds>(limit, kHelloTimeout);
+    if (reading_ && !reads_done_ && in_flight_.empty() && !writing_ &&
+        now - last_active_ > limit) {
+      finished_ = true;
+      reactor_->Finish(
+          grpc::Status(grpc::StatusCode::UNAVAILABLE, "idle stream closed"));
+      return true;
+    }
+    return false;
+  }
+  bool finished() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return finished_;
   }
   void ReadsDone() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -114,7 +150,15 @@ class StreamHandle {
   void MaybeReadLocked() {
     if (reactor_ == nullptr || reading_ || finished_ || reads_done_) return;
     if (in_flight_.size() >= kMaxInFlight) return;  // back-pressure
+    if (service_->OverBudget()) {  // all streams' batches: the sweeper wakes it
+      if (!parked_) ++service_->budget_waits_;
+      parked_ = true;
+      return;
+    }
     reading_ = true;
+    // Waiting on the client starts now (not when a stream parked by the
+    // budget last read, or the sweeper would close it as idle on waking).
+    last_active_ = std::chrono::steady_clock::now();
     reactor_->StartRead(in_);
   }
   void MaybeFinishLocked() {
@@ -128,6 +172,10 @@ class StreamHandle {
   friend class StreamReactor;
   std::mutex mu_;
   Reactor* reactor_;
+  IngestService* service_;
+  std::chrono::steady_clock::time_point last_active_;
+  bool parked_ = false;  // held back by the in-flight budget
+  bool hello_seen_ = false;
   std::unique_ptr<google::protobuf::Arena> arena_;
   v1::AgentFrame* in_ = nullptr;  // on arena_
   v1::CollectorMessage out_;
@@ -141,9 +189,12 @@ class StreamHandle {
 
 class StreamReactor : public StreamHandle::Reactor {
  public:
-  explicit StreamReactor(IngestService* service)
-      : service_(service), handle_(std::make_shared<StreamHandle>(this)) {
+  StreamReactor(IngestService* service, std::vector<std::string> peer_names)
+      : service_(service),
+        handle_(std::make_shared<StreamHandle>(this, service)),
+        peer_names_(std::move(peer_names)) {
     ++service_->open_streams_;
+    service_->Register(handle_);
     StartRead(handle_->in());
   }
 
@@ -159,11 +210,30 @@ class StreamReactor : public StreamHandle::Reactor {
                                    "hello without agent_id"));
         return;
       }
+      if (service_->options().bind_agent_to_certificate &&
+          !MaySpeakFor(peer_names_, msg.hello().agent_id())) {
+        // A certificate speaks only for the agent names it carries.
+        ++service_->hellos_denied_;
+        static log::RateLimit limit;
+        uint64_t held = 0;
+        if (limit.Allow(&held)) {
+          log::Warning(
+              "a client certificate for [%s] sent a Hello as agent \"%s\"; "
+              "stream refused%s",
+              absl::StrJoin(peer_names_, ", "),
+              msg.hello().agent_id().substr(0, 128), HeldBack(held));
+        }
+        handle_->Fail(
+            grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                         "agent_id is not a name in the client certificate"));
+        return;
+      }
       agent_ = msg.hello().agent_id();
       boot_ = msg.hello().boot_id();
       {
         std::lock_guard<std::mutex> lock(handle_->mu_);
         handle_->hello_answer_due_ = true;
+        handle_->hello_seen_ = true;
       }
       IngestService::Task t{handle_,        agent_,  boot_,
                             /*hello=*/true, nullptr, nullptr};
@@ -193,9 +263,28 @@ class StreamReactor : public StreamHandle::Reactor {
                                  "a batch that does not parse as EventBatch"));
       return;
     }
+    if (uint64_t cut =
+            GuardBatch(batch, agent_, service_->options().max_string_bytes))
+      service_->strings_cut_ += cut;
+    const int64_t bytes =
+        static_cast<int64_t>(handle_->arena()->SpaceAllocated());
+    if (service_->inflight_bytes_.load() + bytes >
+        2 * service_->options().max_inflight_bytes) {
+      // Reads started before the budget filled still bring their batch
+      // (many streams at once: one frame each). Twice the budget is a hard
+      // bound: past it the batch is dropped unacknowledged, the agent
+      // resends it after reconnecting.
+      ++service_->over_budget_;
+      handle_->Fail(
+          grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                       "collector busy: batches in flight over budget"));
+      return;
+    }
     uint64_t seq = batch->seq();
     IngestService::Task t{handle_,         agent_,  boot_,
                           /*hello=*/false, nullptr, batch};
+    t.charge = {&service_->inflight_bytes_, bytes};
+    service_->inflight_bytes_ += bytes;
     {
       // Only the reactor reads into the message: hand it over with its arena.
       std::lock_guard<std::mutex> lock(handle_->mu_);
@@ -217,8 +306,19 @@ class StreamReactor : public StreamHandle::Reactor {
  private:
   IngestService* service_;
   std::shared_ptr<StreamHandle> handle_;
+  std::vector<std::string> peer_names_;  // of the client certificate
   std::string agent_;
   uint64_t boot_ = 0;
+};
+
+// Over max_streams: refused at once, costing no more than this.
+class RefusedStream : public StreamHandle::Reactor {
+ public:
+  RefusedStream() {
+    Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        "too many ingest streams"));
+  }
+  void OnDone() override { delete this; }
 };
 
 namespace {
@@ -240,15 +340,70 @@ void RouteProtobufLogs() {
   google::protobuf::SetLogHandler(&ProtobufLogHandler);
 }
 
-IngestService::IngestService(Engine* engine) : engine_(engine) {
+IngestService::IngestService(Engine* engine, IngestOptions options)
+    : engine_(engine), options_(options) {
   thread_ = std::thread([this] { Run(); });
+  sweeper_ = std::thread([this] { Sweep(); });
 }
 
 IngestService::~IngestService() { Shutdown(); }
 
 grpc::ServerBidiReactor<v1::AgentFrame, v1::CollectorMessage>*
-IngestService::Stream(grpc::CallbackServerContext*) {
-  return new StreamReactor(this);
+IngestService::Stream(grpc::CallbackServerContext* context) {
+  if (open_streams_.load() >= options_.max_streams) {
+    ++streams_refused_;
+    return new RefusedStream();
+  }
+  std::vector<std::string> names;
+  if (options_.bind_agent_to_certificate) {
+    if (std::shared_ptr<const grpc::AuthContext> auth = context->auth_context())
+      names = PeerAgentNames(*auth);
+  }
+  return new StreamReactor(this, std::move(names));
+}
+
+void IngestService::Register(const std::shared_ptr<StreamHandle>& stream) {
+  std::lock_guard<std::mutex> lock(streams_mu_);
+  streams_.push_back(stream);
+}
+
+IngestCounters IngestService::counters() const {
+  IngestCounters c;
+  c.streams_refused = streams_refused_.load();
+  c.streams_idle_closed = streams_idle_closed_.load();
+  c.hellos_denied = hellos_denied_.load();
+  c.batches_out_of_order = batches_out_of_order_.load();
+  c.strings_cut = strings_cut_.load();
+  c.budget_waits = budget_waits_.load();
+  c.over_budget = over_budget_.load();
+  c.inflight_bytes = inflight_bytes_.load();
+  return c;
+}
+
+void IngestService::Sweep() {
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (cv_sweep_.wait_for(lock, std::chrono::milliseconds(50),
+                             [this] { return stop_; }))
+        return;
+    }
+    std::vector<std::shared_ptr<StreamHandle>> live;
+    {
+      std::lock_guard<std::mutex> lock(streams_mu_);
+      auto end = std::remove_if(
+          streams_.begin(), streams_.end(),
+          [](const std::weak_ptr<StreamHandle>& w) { return w.expired(); });
+      streams_.erase(end, streams_.end());
+      live.reserve(streams_.size());
+      for (const auto& w : streams_)
+        if (auto h = w.lock()) live.push_back(std::move(h));
+    }
+    const auto now = std::chrono::steady_clock::now();
+    for (const auto& h : live) {
+      if (h->Tick(now)) ++streams_idle_closed_;
+    }
+  }
 }
 
 void IngestService::Post(Task task) {
@@ -266,7 +421,9 @@ void IngestService::Shutdown() {
     stop_ = true;
   }
   cv_.notify_one();
+  cv_sweep_.notify_one();
   if (thread_.joinable()) thread_.join();
+  if (sweeper_.joinable()) sweeper_.join();
 }
 
 void IngestService::LogCommitOutcome(const absl::Status& s) {
@@ -316,7 +473,19 @@ void IngestService::Run() {
     {
       std::lock_guard<std::mutex> lock(engine_mu_);
       for (Task& t : group) {
-        if (!t.hello) engine_->Apply(t.agent, t.boot, *t.batch);
+        // A stream already refused sends nothing more to the engine.
+        if (!t.hello && !t.stream->finished()) {
+          bool gap = false;
+          engine_->Apply(t.agent, t.boot, *t.batch, &gap);
+          if (gap) {
+            // Never acknowledged: a jump would make the run's later
+            // batches look like resends (issue 12, item 6).
+            ++batches_out_of_order_;
+            t.stream->Fail(
+                grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                             "batch seq is not the next of this agent run"));
+          }
+        }
         t.batch = nullptr;
       }
       // A retirement is written at once: the journal cannot replay it.

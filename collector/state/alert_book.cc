@@ -27,8 +27,12 @@ std::string Key(AlertType type, const std::string& identity,
 }  // namespace
 
 void AlertBook::Restore(const Alert& a) {
-  alerts_[Key(a.type, a.identity, a.service)] = {a.id, a.count, a.last_ts_us,
-                                                 false};
+  const bool added =
+      alerts_
+          .insert_or_assign(Key(a.type, a.identity, a.service),
+                            Entry{a.id, a.count, a.last_ts_us, false})
+          .second;
+  if (added) ++per_identity_[a.identity];
 }
 
 bool AlertBook::Record(const Finding& f, const std::string& identity,
@@ -45,6 +49,12 @@ bool AlertBook::Record(const Finding& f, const std::string& identity,
     }
     return false;
   }
+  uint32_t& n = per_identity_[identity];
+  if (n >= max_per_identity_) {
+    ++over_cap_;  // one token at 100,000 services: 100,000 alerts before
+    return false;
+  }
+  ++n;
   Alert a;
   a.id = NewAlertId(e.ts_us());
   a.type = f.type;

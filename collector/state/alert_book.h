@@ -21,9 +21,14 @@ class AlertBook {
  public:
   // An alert already stored (at start-up): its key and counters.
   void Restore(const Alert& stored);
+  // At most this many alerts per token identity; a finding that would
+  // raise one more is dropped and counted (over_cap()).
+  void set_max_per_identity(size_t n) { max_per_identity_ = n; }
+  uint64_t over_cap() const { return over_cap_; }
 
   // Books finding `f` of use `e` by `agent` of the token `identity`: a new
-  // alert (true), or a repeat that adds the use's count to the alert's.
+  // alert (true), or a repeat that adds the use's count to the alert's, or
+  // (false, over_cap() grows) a new alert past the token's cap.
   bool Record(const Finding& f, const std::string& identity,
               const std::string& agent, const v1::UsageEvent& e);
 
@@ -46,6 +51,9 @@ class AlertBook {
   std::vector<Alert> raised_;            // since the last TakeChanges
   std::vector<std::string> dirty_keys_;  // of repeated earlier alerts
   uint64_t id_counter_ = 0;
+  absl::flat_hash_map<std::string, uint32_t> per_identity_;
+  size_t max_per_identity_ = SIZE_MAX;
+  uint64_t over_cap_ = 0;
 };
 
 }  // namespace tokenwatch::collector

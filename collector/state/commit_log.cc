@@ -21,9 +21,15 @@ void CommitLog::Restore(const AgentProgress& p) {
   stored_[key] = p;
 }
 
-bool CommitLog::Apply(const std::string& agent, uint64_t boot, uint64_t seq) {
+bool CommitLog::Apply(const std::string& agent, uint64_t boot, uint64_t seq,
+                      bool* gap) {
   AgentProgress& p = applied_[ProgressKey(agent, boot)];
+  if (gap != nullptr) *gap = false;
   if (seq <= p.seq) return false;
+  if (p.seq != 0 && seq != p.seq + 1) {
+    if (gap != nullptr) *gap = true;
+    return false;
+  }
   p.agent_id = agent;
   p.boot_id = boot;
   p.seq = seq;

@@ -42,8 +42,13 @@ class CommitLog {
   void CountStoredJournal(size_t bytes) { journal_bytes_ += bytes; }
 
   // Batch `seq` of the run (agent, boot) was applied; false when it had
-  // been applied before (a resend), which then must not be applied again.
-  bool Apply(const std::string& agent, uint64_t boot, uint64_t seq);
+  // been applied before (a resend), which then must not be applied again,
+  // or when it is not the next one (`*gap` then says so). A known run's
+  // numbers are contiguous: a gap or a jump would make its later batches
+  // look like resends, acknowledged without being stored. A run the
+  // collector has no record of may start anywhere (its store was lost).
+  bool Apply(const std::string& agent, uint64_t boot, uint64_t seq,
+             bool* gap = nullptr);
   // The journal record of the batch just applied (not called when empty).
   void Journal(const std::string& agent, uint64_t boot, std::string record);
   // Journal bytes since the last checkpoint: what a restart replays.

@@ -84,8 +84,10 @@ std::vector<std::string> TokenTable::ListOf(uint32_t id) const {
   return out;
 }
 
-TokenTable::TokenTable(size_t max_clients_per_token)
+TokenTable::TokenTable(size_t max_clients_per_token,
+                       size_t max_services_per_token)
     : max_clients_(max_clients_per_token),
+      max_services_(max_services_per_token),
       index_(0, IndexHash{this}, IndexEq{this}) {}
 
 static std::array<uint8_t, 16> ParseFp(std::string_view hex) {
@@ -268,11 +270,15 @@ void TokenTable::RecordUse(TokenState& s, const v1::UsageEvent& use,
   auto svc = std::find_if(
       s.services.begin(), s.services.end(),
       [&](const TokenState::ServiceUses& u) { return u.service == service; });
-  if (svc == s.services.end()) {
-    s.services.push_back({service, {}});
-    svc = s.services.end() - 1;
+  if (svc == s.services.end() && s.services.size() >= max_services_) {
+    ++services_over_cap_;  // the use counts, its service is not kept
+  } else {
+    if (svc == s.services.end()) {
+      s.services.push_back({service, {}});
+      svc = s.services.end() - 1;
+    }
+    svc->by_class[StatusClass(use.status())] += use.count();
   }
-  svc->by_class[StatusClass(use.status())] += use.count();
   uint32_t seen = SecondsUp(std::max(use.last_ts_us(), use.ts_us()));
   for (auto& c : s.clients) {
     if (c.client == client) {

@@ -81,7 +81,12 @@ class TokenTable {
  public:
   using Ref = uint32_t;
 
-  explicit TokenTable(size_t max_clients_per_token = 8);
+  // Past `max_services_per_token` a token's new services are not kept
+  // (services_over_cap() counts the uses); past `max_clients_per_token`
+  // the client seen longest ago makes way.
+  explicit TokenTable(size_t max_clients_per_token = 8,
+                      size_t max_services_per_token = SIZE_MAX);
+  uint64_t services_over_cap() const { return services_over_cap_; }
   // The index's hasher points at this table: never copied or moved.
   TokenTable(const TokenTable&) = delete;
   TokenTable& operator=(const TokenTable&) = delete;
@@ -174,6 +179,8 @@ class TokenTable {
   std::vector<std::string> ListOf(uint32_t id) const;
 
   size_t max_clients_;
+  size_t max_services_;
+  uint64_t services_over_cap_ = 0;
   std::vector<std::unique_ptr<TokenState[]>> chunks_;
   uint32_t next_ = 0;      // first never-used slot
   std::vector<Ref> free_;  // slots of erased tokens

@@ -411,8 +411,12 @@ TEST_P(PersistentEngineTest, TokensSharingAStoredNameStillReplay) {
 TEST_P(PersistentEngineTest, ATokenRetiredAndReusedStartsAfreshOnReplay) {
   std::map<std::string, std::string> live;
   const int64_t much_later = kExp + 400 * 86400;  // past any retention
+  // The collector's clock then: event times past it plus the allowed skew
+  // are refused (issue 12, item 2).
+  auto clock = [much_later] { return (much_later + 10) * 1000000; };
   {
     auto engine = NewEngine();
+    engine->SetWallClock(clock);
     engine->Apply("host-a", 1, Batch(1, {Use("orders", kExp - 100)}));
     ASSERT_TRUE(engine->Commit(/*checkpoint=*/true).ok());
     // Another token's use moves time on: j-1 is retired at this batch.
@@ -431,6 +435,7 @@ TEST_P(PersistentEngineTest, ATokenRetiredAndReusedStartsAfreshOnReplay) {
   store_.reset();
   store_ = *OpenStore(uri_);
   auto restored = NewEngine();
+  restored->SetWallClock(clock);
   EXPECT_EQ(AllTokens(*restored), live);
 }
 
@@ -478,6 +483,154 @@ TEST_P(PersistentEngineTest, AFailedCommitIsRetriedFirstAndInOrder) {
   for (const Alert& a : *stored)
     EXPECT_EQ(a.count, a.type == AlertType::kCrossService ? 1u : 2u)
         << AlertTypeName(a.type);
+}
+
+// ---- Hostile clients: ingest (issue 12) ----
+
+// An engine whose wall clock is fixed at `wall_s` (Unix seconds).
+std::unique_ptr<Engine> EngineAt(const config::Config& cfg, Store* store,
+                                 int64_t wall_s) {
+  auto e = std::make_unique<Engine>(cfg, store, nullptr);
+  e->SetWallClock([wall_s] { return wall_s * 1000000; });
+  EXPECT_TRUE(e->Restore().ok());
+  return e;
+}
+
+// `n` distinct tokens (jti "t-<i>"), used at `ts_s`.
+v1::EventBatch ManyTokens(uint64_t seq, int n, int64_t ts_s) {
+  std::vector<v1::UsageEvent> uses;
+  for (int i = 0; i < n; ++i)
+    uses.push_back(Use("orders", ts_s, "10.0.3.7", 200, absl::StrCat("t-", i)));
+  return Batch(seq, std::move(uses));
+}
+
+// Item 2: one event at ts_us = INT64_MAX retired every tracked token
+// (1,019 -> 2 on the running collector). Now it is refused and counted,
+// and retirement stays driven by the collector's clock.
+TEST_P(EngineTest, AFarFutureEventIsRefusedAndRetiresNothing) {
+  auto engine = EngineAt(cfg_, store_.get(), kExp - 50);
+  ASSERT_TRUE(engine->Apply("host-a", 1, ManyTokens(1, 1000, kExp - 100)));
+  v1::UsageEvent outlier = Use("orders", 0, "10.6.6.6", 200, "evil");
+  outlier.set_ts_us(INT64_MAX);
+  outlier.set_last_ts_us(INT64_MAX);
+  v1::UsageEvent negative = Use("orders", 0, "10.6.6.6", 200, "evil2");
+  negative.set_ts_us(-5);
+  v1::UsageEvent ahead = Use("orders", kExp - 50 + 3600, "10.6.6.6", 200, "e3");
+  ASSERT_TRUE(engine->Apply("evil", 1, Batch(1, {outlier, negative, ahead})));
+  // A next batch would have run the retirement sweep at the outlier's time.
+  ASSERT_TRUE(engine->Apply("host-a", 1, ManyTokens(2, 1, kExp - 40)));
+  EXPECT_EQ(engine->stats().events_refused_future, 2u);  // INT64_MAX, +1 h
+  EXPECT_EQ(engine->stats().events_refused_bad_time, 1u);
+  EXPECT_EQ(engine->stats().tokens_retired, 0u);
+  EXPECT_EQ(engine->tokens().size(), 1000u);
+  ASSERT_TRUE(engine->Commit().ok());
+}
+
+// Item 2, after a restart: a time stored before the bound existed (or one
+// agent's outlier inside an old store) must not retire the table at start.
+TEST_P(PersistentEngineTest, AStoredOutlierTimeDoesNotRetireAtRestart) {
+  {
+    // A collector whose own clock went far ahead once stored such a time.
+    auto engine = EngineAt(cfg_, store_.get(), INT64_MAX / 1000000);
+    v1::UsageEvent outlier = Use("orders", 0, "10.6.6.6", 200, "evil");
+    outlier.set_ts_us(INT64_MAX);
+    outlier.set_last_ts_us(INT64_MAX);
+    ASSERT_TRUE(engine->Apply("evil", 1, Batch(1, {outlier})));
+    ASSERT_TRUE(engine->Apply("host-a", 1, ManyTokens(1, 100, kExp - 100)));
+    ASSERT_TRUE(engine->Commit(/*checkpoint=*/true).ok());
+  }
+  store_.reset();
+  store_ = *OpenStore(uri_);
+  auto engine = EngineAt(cfg_, store_.get(), kExp - 50);
+  ASSERT_EQ(engine->tokens().size(), 101u);
+  ASSERT_TRUE(engine->Apply("host-a", 2, ManyTokens(1, 1, kExp - 40)));
+  EXPECT_EQ(engine->stats().tokens_retired, 0u);
+  EXPECT_EQ(engine->tokens().size(), 101u);
+}
+
+// Item 3: tokens tracked are capped; the expired go first, then the least
+// recently used; evicted tokens leave the store too.
+TEST_P(EngineTest, TrackedTokensAreCappedLeastRecentlyUsedFirst) {
+  cfg_.collector.limits.max_tokens = 16;
+  auto engine = EngineAt(cfg_, store_.get(), kExp - 10);
+  std::vector<v1::UsageEvent> uses;
+  for (int i = 0; i < 16; ++i)
+    uses.push_back(
+        Use("orders", kExp - 1000 + i, "10.0.3.7", 200, absl::StrCat("t-", i)));
+  uses[5].mutable_token()->set_exp(kExp - 500);  // expired: goes first
+  uses.push_back(Use("orders", kExp - 100, "10.0.3.7", 200, "t-0"));  // fresh
+  ASSERT_TRUE(engine->Apply("host-a", 1, Batch(1, std::move(uses))));
+  ASSERT_TRUE(engine->Commit().ok());
+  EXPECT_EQ(engine->tokens().size(), 16u);
+  ASSERT_TRUE(engine->Apply(
+      "host-a", 1,
+      Batch(2, {Use("orders", kExp - 90, "10.0.3.7", 200, "new")})));
+  ASSERT_TRUE(engine->Commit().ok());
+  EXPECT_LE(engine->tokens().size(), 16u);
+  EXPECT_EQ(engine->stats().tokens_evicted, 2u);  // 17 - 16 + 16/16
+  EXPECT_FALSE(engine->GetToken("https://idp.test|t-5").has_value());
+  EXPECT_FALSE(engine->GetToken("https://idp.test|t-1").has_value());
+  EXPECT_TRUE(engine->GetToken("https://idp.test|t-0").has_value());
+  EXPECT_TRUE(engine->GetToken("https://idp.test|t-2").has_value());
+  EXPECT_TRUE(engine->GetToken("https://idp.test|new").has_value());
+  auto row = store_->GetToken("https://idp.test|t-5");
+  ASSERT_TRUE(row.ok());
+  EXPECT_FALSE(row->has_value());
+  // Flooding distinct tokens keeps the bound.
+  for (uint64_t seq = 3; seq < 13; ++seq)
+    ASSERT_TRUE(engine->Apply("evil", 1, ManyTokens(seq - 2, 50, kExp - 50)));
+  EXPECT_LE(engine->tokens().size(), 16u);
+}
+
+// Item 3: services per token and alerts per token are capped and counted;
+// metric labels name configured services only ("other" for the rest).
+TEST_P(EngineTest, ServicesAlertsAndLabelsAreBounded) {
+  cfg_.collector.limits.max_services_per_token = 4;
+  cfg_.collector.limits.max_alerts_per_token = 3;
+  // Expired uses: one expired_use alert per service, before the cap.
+  auto engine = EngineAt(cfg_, store_.get(), kExp + 200);
+  std::vector<v1::UsageEvent> uses;
+  for (int i = 0; i < 200; ++i)
+    uses.push_back(Use(absl::StrCat("svc-", i), kExp + 100 + i % 50));
+  ASSERT_TRUE(engine->Apply("host-a", 1, Batch(1, std::move(uses))));
+  ASSERT_TRUE(engine->Commit().ok());
+  auto token = engine->GetToken("https://idp.test|j-1");
+  ASSERT_TRUE(token.has_value());
+  EXPECT_EQ(token->services.size(), 4u);
+  EXPECT_EQ(token->uses, 200u);  // every use counts
+  EXPECT_EQ(engine->stats().services_over_cap, 196u);
+  EXPECT_LE(engine->stats().alerts_raised, 3u);
+  EXPECT_GT(engine->stats().alerts_over_cap, 0u);
+  auto all = store_->QueryAlerts(AlertQuery{});
+  ASSERT_TRUE(all.ok());
+  EXPECT_LE(all->size(), 3u);
+  std::set<std::string> labels;
+  for (const auto& [svc, n] : engine->stats().uses_by_service)
+    labels.insert(svc);
+  for (const auto& [svc, n] : engine->stats().alerts_by_service)
+    labels.insert(svc);
+  EXPECT_EQ(labels, (std::set<std::string>{"other"}));
+}
+
+// Item 6: a forged Hello with the victim's boot_id and seq 2^63 made the
+// victim's next batches "duplicates": acknowledged, never stored.
+TEST_P(EngineTest, AJumpInAKnownRunIsRefusedAndTheVictimKeepsCounting) {
+  auto engine = EngineAt(cfg_, store_.get(), kExp - 10);
+  ASSERT_TRUE(engine->Apply("victim", 42, ManyTokens(1, 1, kExp - 100)));
+  ASSERT_TRUE(engine->Commit().ok());
+  bool gap = false;
+  EXPECT_FALSE(engine->Apply(
+      "victim", 42, ManyTokens(uint64_t{1} << 63, 1, kExp - 100), &gap));
+  EXPECT_TRUE(gap);
+  EXPECT_EQ(engine->stats().batches_out_of_order, 1u);
+  for (uint64_t seq = 2; seq <= 21; ++seq) {
+    ASSERT_TRUE(
+        engine->Apply("victim", 42, ManyTokens(seq, 1, kExp - 90), &gap));
+    EXPECT_FALSE(gap);
+  }
+  ASSERT_TRUE(engine->Commit().ok());
+  EXPECT_EQ(engine->StoredThrough("victim", 42), 21u);
+  EXPECT_EQ(engine->GetToken("https://idp.test|t-0")->uses, 21u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, EngineTest,

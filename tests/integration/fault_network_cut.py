@@ -48,7 +48,12 @@ def test_network_cut_and_restored(build, tmp):
             ip("-n", ns, "link", "set", dev, "up")
 
         db = os.path.join(tmp, "store.db")
-        collector = FaultCollector(build, tmp, "sqlite:" + db, ns=ns_c, listen_addr="10.213.50.1")
+        # Plaintext gRPC off loopback must be allowed explicitly (issue 12).
+        cfg = os.path.join(tmp, "collector.yaml")
+        with open(cfg, "w") as f:
+            f.write("collector:\n  allow_plaintext: true\n")
+        collector = FaultCollector(build, tmp, "sqlite:" + db, ns=ns_c, listen_addr="10.213.50.1",
+                                   cfg=cfg)
         nginx = Nginx(tmp, PORT, ns=ns_a)
         agent = LiveAgent(build, tmp, collector.addr, PORT, ns=ns_a, agent_id="netcut")
         sent = []

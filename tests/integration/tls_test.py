@@ -55,6 +55,7 @@ DEMO_ALERTS = {
     ("multi_source", "8e5b3d71-orders", "orders"),
 }
 DEMO_USES = 25
+AGENT_NAME = "tokenwatch-agent"  # the CN of scripts/make-test-ca.sh's agent.crt
 
 
 class Env:
@@ -197,7 +198,9 @@ def test_mtls_happy_path(env):
         agent_cfg = env.config("happy-agent", agent_tls={
             "ca_file": env.p("ca.crt"), "cert_file": env.p("agent.crt"),
             "key_file": env.p("agent.key")})
-        r = env.agent(agent_cfg, c.grpc, "tls-host")
+        # Under mTLS an agent speaks only as a name its certificate carries
+        # (CN tokenwatch-agent; issue 12).
+        r = env.agent(agent_cfg, c.grpc, AGENT_NAME)
         assert r.returncode == 0, r.stderr
         assert f"{DEMO_USES} events queued, {DEMO_USES} acknowledged" in r.stderr, r.stderr
         health = c.get("/healthz")
@@ -205,7 +208,7 @@ def test_mtls_happy_path(env):
         got = alert_keys(c)
         assert DEMO_ALERTS <= got, f"missing {DEMO_ALERTS - got}"
         agents = {a["agent"] for a in c.get("/api/v1/alerts?limit=1000")["alerts"]}
-        assert agents == {"tls-host"}, agents
+        assert agents == {AGENT_NAME}, agents
     finally:
         c.stop()
     uses = c.stored_uses()
@@ -250,7 +253,7 @@ def test_rejections(env):
         good = env.config("reject-good", agent_tls={
             "ca_file": env.p("ca.crt"), "cert_file": env.p("agent.crt"),
             "key_file": env.p("agent.key"), "server_name": "localhost"})
-        r = env.agent(good, c.grpc, "good")
+        r = env.agent(good, c.grpc, AGENT_NAME)
         assert r.returncode == 0, r.stderr
         assert c.get("/healthz")["events"] == DEMO_USES
         # The handshakes the collector refused are in its log.
@@ -321,7 +324,7 @@ def test_api_write_auth(env):
         agent_cfg = env.config("api-agent", agent_tls={
             "ca_file": env.p("ca.crt"), "cert_file": env.p("agent.crt"),
             "key_file": env.p("agent.key")})
-        r = env.agent(agent_cfg, c.grpc, "api-host")
+        r = env.agent(agent_cfg, c.grpc, AGENT_NAME)
         assert r.returncode == 0, r.stderr
         revoked = {k[1] for k in alert_keys(c) if k[0] == "revoked_use"}
         assert revoked == {"8e5b3d71-orders"}, revoked

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "agent/output/collector_sink.h"
@@ -41,7 +42,7 @@ class IngestTest : public ::testing::Test {
     gate_ = std::make_unique<test::GatedStore>(store_.get());
     engine_ = std::make_unique<Engine>(config_, gate_.get(), nullptr);
     ASSERT_TRUE(engine_->Restore().ok());
-    service_ = std::make_unique<IngestService>(engine_.get());
+    service_ = std::make_unique<IngestService>(engine_.get(), options_);
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
                              &port_);
@@ -88,6 +89,7 @@ class IngestTest : public ::testing::Test {
   }
 
   config::Config config_;
+  IngestOptions options_;  // a derived fixture sets them before SetUp
   std::unique_ptr<Store> store_;
   std::unique_ptr<test::GatedStore> gate_;  // open unless a test closes it
   std::unique_ptr<Engine> engine_;
@@ -219,6 +221,158 @@ TEST_F(IngestTest, BatchesThatDoNotParseAreLoggedSparingly) {
   EXPECT_EQ(ours, 1) << lines.size() << " lines";
   EXPECT_EQ(protobufs, 1);
   EXPECT_EQ(EventsApplied(), 0u);
+}
+
+// ---- Hostile clients: ingest (issue 12, item 4) ----
+
+class BoundedIngestTest : public IngestTest {
+ protected:
+  static constexpr int64_t kBudget = 1 << 20;
+  BoundedIngestTest() {
+    options_.max_inflight_bytes = kBudget;
+    options_.max_streams = 4;
+    options_.idle_timeout = std::chrono::milliseconds(400);
+  }
+  // `n` uses with a 2,000-byte path: batches of `per_batch` are big.
+  static void EmitBig(output::CollectorSink& sink, int n, int first_token) {
+    auto request = std::make_shared<output::RequestInfo>();
+    request->service = "orders";
+    request->method = "GET";
+    request->path = "/" + std::string(2000, 'p');
+    request->client = "10.0.0.1";
+    request->server = "10.0.0.2:8080";
+    output::UsageRecord r;
+    for (int i = 0; i < n; ++i) {
+      r.ts_us = r.last_ts_us = (bench::kBenchNow + 60) * 1000000 + i;
+      r.status = 200;
+      r.location = v1::TOKEN_LOCATION_AUTHORIZATION;
+      r.token = output::MakeTokenRecord(bench::BenchToken(first_token + i));
+      r.request = request;
+      sink.Emit(r);
+    }
+  }
+};
+
+// The budget's test: streams stay parked longer than the idle timeout.
+class BudgetIngestTest : public BoundedIngestTest {
+ protected:
+  BudgetIngestTest() { options_.idle_timeout = std::chrono::seconds(1); }
+};
+
+// While the store does not answer, what several streams have read and not
+// had acknowledged stays within one budget for all of them (before: each
+// stream held 16 batches of up to 64 MiB: 30 MB -> 6.5 GB of RSS with 3).
+TEST_F(BudgetIngestTest, OneByteBudgetHoldsAllStreamsWhileTheStoreHangs) {
+  gate_->Close();
+  std::vector<std::unique_ptr<output::CollectorSink>> sinks;
+  for (int i = 0; i < 3; ++i) {
+    output::CollectorSinkOptions o = Options("agent-" + std::to_string(i));
+    o.batch_max_events = 200;  // ~450 KB per batch
+    sinks.push_back(std::make_unique<output::CollectorSink>(o));
+    EmitBig(*sinks.back(), 200 * 20, i * 10000);
+    sinks.back()->Flush();
+  }
+  ASSERT_TRUE(gate_->WaitForBlockedCommit(absl::Seconds(30)));
+  // Poll with a deadline for the bound to be broken; it must not be.
+  int64_t most = 0;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (std::chrono::steady_clock::now() < deadline) {
+    most = std::max(most, service_->counters().inflight_bytes);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  // The budget, plus at most one read per stream started before it filled.
+  // (Without the budget: 23.7 MB here, 16 batches per stream.)
+  EXPECT_LE(most, kBudget + 3 * (2 << 20)) << most;
+  std::printf("most bytes in flight, 3 streams, store hung: %lld\n",
+              static_cast<long long>(most));
+  EXPECT_GT(service_->counters().budget_waits, 0u)
+      << "most in flight: " << most;
+  gate_->Open();
+  for (auto& sink : sinks) ASSERT_TRUE(sink->Drain(std::chrono::seconds(60)));
+  // A stream parked by the budget (here for 3 s) is not idle: woken, it
+  // reads on (it was closed as idle at once when its idle time counted
+  // from its last read before parking).
+  EXPECT_EQ(service_->counters().streams_idle_closed, 0u);
+  EXPECT_EQ(EventsApplied(), 3u * 200 * 20);
+}
+
+// More streams than max_streams are refused; a stream that waits on its
+// client past the idle timeout is closed, freeing its place.
+TEST_F(BoundedIngestTest, StreamsAreCappedAndIdleOnesClosed) {
+  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port_),
+                                     grpc::InsecureChannelCredentials());
+  auto stub = v1::Ingest::NewStub(channel);
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<std::unique_ptr<
+      grpc::ClientReaderWriter<v1::AgentFrame, v1::CollectorMessage>>>
+      streams;
+  for (int i = 0; i < 5; ++i) {
+    contexts.push_back(std::make_unique<grpc::ClientContext>());
+    streams.push_back(stub->Stream(contexts.back().get()));
+    v1::AgentFrame hello;
+    hello.mutable_hello()->set_agent_id("squatter-" + std::to_string(i));
+    streams.back()->Write(hello);
+    if (i < 4) {
+      v1::CollectorMessage answer;  // the Hello's ack: the stream is open
+      ASSERT_TRUE(streams.back()->Read(&answer)) << i;
+    }
+  }
+  grpc::Status refused = streams[4]->Finish();
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(service_->counters().streams_refused, 1u);
+  // Idle: closed by the collector within the timeout (plus a sweep).
+  for (int i = 0; i < 4; ++i) {
+    v1::CollectorMessage m;
+    EXPECT_FALSE(streams[i]->Read(&m));
+    EXPECT_EQ(streams[i]->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
+  }
+  // Counted just after the close the clients saw: poll with a deadline.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (service_->counters().streams_idle_closed < 4 &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(service_->counters().streams_idle_closed, 4u);
+  // Their places are free again: an honest agent is served.
+  output::CollectorSink sink(Options("honest"));
+  EmitSome(sink, 10, 0);
+  ASSERT_TRUE(sink.Drain(std::chrono::seconds(30)));
+  EXPECT_EQ(EventsApplied(), 10u);
+}
+
+// A batch that jumps ahead in a known run ends the stream with
+// FAILED_PRECONDITION and is never acknowledged (issue 12, item 6).
+TEST_F(IngestTest, AForgedJumpIsRefusedNotAcknowledged) {
+  output::CollectorSink victim(Options("victim"));
+  EmitSome(victim, 8, 0);
+  ASSERT_TRUE(victim.Drain(std::chrono::seconds(30)));
+  // The victim's boot_id is what the store holds; read it back.
+  uint64_t boot = 0;
+  auto snap = store_->Load();
+  ASSERT_TRUE(snap.ok());
+  for (const AgentProgress& p : snap->progress)
+    if (p.agent_id == "victim") boot = p.boot_id;
+  ASSERT_NE(boot, 0u);
+  auto stub = v1::Ingest::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port_),
+                          grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  auto stream = stub->Stream(&ctx);
+  v1::AgentFrame hello;
+  hello.mutable_hello()->set_agent_id("victim");
+  hello.mutable_hello()->set_boot_id(boot);
+  ASSERT_TRUE(stream->Write(hello));
+  v1::EventBatch jump;
+  jump.set_seq(uint64_t{1} << 63);
+  v1::AgentFrame frame;
+  frame.set_batch(jump.SerializeAsString());
+  stream->Write(frame);
+  v1::CollectorMessage m;
+  uint64_t acked = 0;
+  while (stream->Read(&m)) acked = std::max(acked, m.ack().stored_through());
+  EXPECT_EQ(stream->Finish().error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_LT(acked, uint64_t{1} << 63);
+  EXPECT_EQ(service_->counters().batches_out_of_order, 1u);
 }
 
 }  // namespace

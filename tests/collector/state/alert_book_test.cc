@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
 #include <vector>
 
 #include "tests/collector/testing/builders.h"
@@ -48,6 +49,23 @@ TEST(AlertBookTest, TheFirstFindingRaisesRepeatsCount) {
   EXPECT_EQ(repeated[0].id, a.id);
   EXPECT_EQ(repeated[0].count, 6u);
   EXPECT_EQ(repeated[0].last_ts_us, a.last_ts_us);  // never goes back
+}
+
+// Issue 12, item 3: one token at 100,000 services raised 100,000 alerts.
+TEST(AlertBookTest, AlertsPerTokenAreCappedAndCounted) {
+  AlertBook book;
+  book.set_max_per_identity(3);
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(book.Record(kExpired, "tok", "h",
+                          Use("svc-" + std::to_string(i), kExp)),
+              i < 3);
+  }
+  EXPECT_EQ(book.size(), 3u);
+  EXPECT_EQ(book.over_cap(), 7u);
+  // A repeat of a kept alert still counts; another token has its own cap.
+  EXPECT_FALSE(book.Record(kExpired, "tok", "h", Use("svc-0", kExp)));
+  EXPECT_EQ(book.over_cap(), 7u);
+  EXPECT_TRUE(book.Record(kExpired, "other", "h", Use("svc-0", kExp)));
 }
 
 TEST(AlertBookTest, TypeIdentityAndServiceEachMakeANewAlert) {

@@ -19,7 +19,7 @@ TEST(CommitLogTest, ABatchCountsOncePerAgentRun) {
   CommitLog log;
   EXPECT_TRUE(log.Apply("host-a", 1, 1));
   EXPECT_FALSE(log.Apply("host-a", 1, 1));  // a resend
-  EXPECT_TRUE(log.Apply("host-a", 1, 3));   // gaps are the agent's business
+  EXPECT_TRUE(log.Apply("host-a", 1, 2));
   EXPECT_FALSE(log.Apply("host-a", 1, 2));
   EXPECT_TRUE(log.Apply("host-a", 2, 1));  // a new run starts again at 1
   EXPECT_TRUE(log.Apply("host-b", 1, 1));
@@ -28,6 +28,31 @@ TEST(CommitLogTest, ABatchCountsOncePerAgentRun) {
   EXPECT_TRUE(log.Apply("host-c", 9, 6));
   EXPECT_EQ(log.StoredThrough("host-c", 9), 5u);
   EXPECT_EQ(log.StoredThrough("host-a", 1), 0u);  // applied, not stored
+}
+
+// Issue 12, item 6: a forged Hello with a victim's boot_id and seq 2^63
+// made every later batch of the victim look like a resend (acknowledged,
+// never stored). A known run's batches must be contiguous.
+TEST(CommitLogTest, AGapOrAJumpInAKnownRunIsRefused) {
+  CommitLog log;
+  bool gap = false;
+  ASSERT_TRUE(log.Apply("victim", 77, 1, &gap));
+  ASSERT_TRUE(log.Apply("victim", 77, 2, &gap));
+  EXPECT_FALSE(log.Apply("victim", 77, uint64_t{1} << 63, &gap));
+  EXPECT_TRUE(gap);
+  EXPECT_FALSE(log.Apply("victim", 77, 4, &gap));  // a gap of one
+  EXPECT_TRUE(gap);
+  // The victim's next batch is still new, not a "resend".
+  EXPECT_TRUE(log.Apply("victim", 77, 3, &gap));
+  EXPECT_FALSE(gap);
+  EXPECT_FALSE(log.Apply("victim", 77, 3, &gap));  // a resend is no gap
+  EXPECT_FALSE(gap);
+  // A run with no record (a lost store) may start anywhere, then contiguous.
+  log.Restore({"host-c", 9, 5});
+  EXPECT_FALSE(log.Apply("host-c", 9, 7, &gap));
+  EXPECT_TRUE(gap);
+  EXPECT_TRUE(log.Apply("host-d", 3, 40, &gap));
+  EXPECT_TRUE(log.Apply("host-d", 3, 41, &gap));
 }
 
 TEST(CommitLogTest, AFailedCommitStaysFirstAndProgressWaitsForIt) {
