@@ -136,6 +136,18 @@ static __always_inline void count(__u32 which) {
   if (n) *n += 1;
 }
 
+// BPF has no memcmp: a tuple is five aligned 64-bit words.
+static __always_inline int tuple_eq(const struct tw_tuple* a,
+                                    const struct tw_tuple* b) {
+  const __u64* x = (const __u64*)a;
+  const __u64* y = (const __u64*)b;
+#pragma unroll
+  for (int i = 0; i < (int)(sizeof(*a) / 8); ++i) {
+    if (x[i] != y[i]) return 0;
+  }
+  return 1;
+}
+
 static __always_inline int skip_self(__u64 id) {
   return (__u32)(id >> 32) == self_tgid;
 }
@@ -205,7 +217,7 @@ static __always_inline int on_sock(struct sock* sk, int is_recv) {
     // LRU maps: an update allocates; most receives repeat the last socket.
     struct tw_tuple* last = bpf_map_lookup_elem(&last_recv, &id);
     if (last) {
-      if (__builtin_memcmp(last, &t, sizeof(t)) != 0) *last = t;
+      if (!tuple_eq(last, &t)) *last = t;
     } else {
       bpf_map_update_elem(&last_recv, &id, &t, BPF_ANY);
     }
@@ -278,7 +290,7 @@ static __always_inline int leave(long ret, __u8 dir, int is_ex) {
     struct tw_tuple* known = bpf_map_lookup_elem(&ssl_tuples, &k);
     if (!known) {
       bpf_map_update_elem(&ssl_tuples, &k, &c->tuple, BPF_ANY);
-    } else if (__builtin_memcmp(known, &c->tuple, sizeof(c->tuple)) != 0) {
+    } else if (!tuple_eq(known, &c->tuple)) {
       *known = c->tuple;  // the SSL* was freed and reused
     }
   } else {

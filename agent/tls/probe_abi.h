@@ -44,7 +44,7 @@ struct tw_tuple {
   tw_u16 pad;
   tw_u8 laddr[16];  // IPv4 in the first 4 bytes
   tw_u8 raddr[16];
-};
+} __attribute__((aligned(8)));  // compared as five 64-bit words
 
 struct tw_record {
   tw_u64 ts_ns;  // CLOCK_MONOTONIC (bpf_ktime_get_ns)
