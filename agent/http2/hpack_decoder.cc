@@ -145,6 +145,7 @@ HpackDecoder::~HpackDecoder() {
 void HpackDecoder::NewInflater() {
   if (inflater_ != nullptr) nghttp2_hd_inflate_del(inflater_);
   inflater_ = nullptr;
+  table_settled_ = false;
   if (nghttp2_hd_inflate_new2(&inflater_, &mem_) != 0) {
     inflater_ = nullptr;  // out of memory: every block fails, counted
     return;
@@ -177,6 +178,7 @@ void HpackDecoder::SetSettingsTableSize(uint32_t bytes) {
     stats_->Count(Anomaly::kHttp2HpackTableSize);
   }
   settings_table_bytes_ = std::min<size_t>(bytes, limits_.max_table_bytes);
+  table_settled_ = false;
   if (inflater_ != nullptr) {
     nghttp2_hd_inflate_change_table_size(inflater_, settings_table_bytes_);
   }
@@ -278,6 +280,99 @@ bool HpackDecoder::InsertPlaceholder(const uint8_t* value_string, size_t len,
   return ok;
 }
 
+size_t HpackDecoder::memo_bytes() const {
+  size_t n = memo_.capacity() * sizeof(MemoEntry);
+  for (const MemoEntry& m : memo_)
+    n += m.rep.capacity() + m.name.capacity() + m.value.capacity();
+  return n;
+}
+
+bool HpackDecoder::Memoizable(const Rep& rep) const {
+  return rep.kind == Kind::kLiteral && rep.index <= kStaticEntries &&
+         rep.len >= kMemoMinRepBytes && rep.len <= kMemoMaxRepBytes;
+}
+
+const HpackDecoder::MemoEntry* HpackDecoder::FindMemo(const uint8_t* rep,
+                                                      size_t len) const {
+  for (const MemoEntry& m : memo_) {
+    if (m.rep.size() == len && std::memcmp(m.rep.data(), rep, len) == 0)
+      return &m;
+  }
+  return nullptr;
+}
+
+void HpackDecoder::Remember(const uint8_t* rep, size_t len,
+                            std::string_view name, std::string_view value) {
+  if (FindMemo(rep, len) != nullptr) return;  // twice in one block
+  if (memo_.size() < kMemoSlots) memo_.emplace_back();
+  // Fresh strings, not assign(): their capacity stays what they hold.
+  memo_[memo_next_] = MemoEntry{
+      std::string(reinterpret_cast<const char*>(rep), len), std::string(name),
+      std::string(value)};
+  memo_next_ = (memo_next_ + 1) % kMemoSlots;
+}
+
+void HpackDecoder::DecodeKnown(const uint8_t* block, size_t len,
+                               bool use_memo, HeaderList* out, Result* r) {
+  // Representations [run, i) wait to be fed to nghttp2 in one call; each
+  // emits exactly one field (no size update or placeholder here), so the
+  // fields a run adds line up with its representations. The memo changes
+  // only once the block is done (entries found in it stay put).
+  size_t run = 0;
+  size_t pending = 0;  // misses of the current run: the tail of learned_
+  learned_.clear();
+  auto flush = [&](size_t end, bool final) {
+    if (run == end) return true;
+    size_t first_field = out->size();
+    const Rep& a = reps_[run];
+    const Rep& b = reps_[end - 1];
+    bool ok = Feed(block + a.offset, b.offset + b.len - a.offset, final, out, r);
+    // A field dropped (the list bound, a placeholder's name sent by the
+    // peer) breaks the line-up: nothing is learned from this run.
+    if (ok && !out->truncated() && out->size() - first_field == end - run) {
+      for (size_t k = learned_.size() - pending; k < learned_.size(); ++k)
+        learned_[k].field = first_field + (learned_[k].rep - run);
+    } else {
+      learned_.resize(learned_.size() - pending);
+    }
+    pending = 0;
+    run = end;
+    return ok;
+  };
+  bool ok = true;
+  for (size_t i = 0; ok && i < reps_.size(); ++i) {
+    const Rep& rep = reps_[i];
+    if (!Memoizable(rep)) continue;  // joins the run
+    const MemoEntry* m =
+        use_memo ? FindMemo(block + rep.offset, rep.len) : nullptr;
+    if (m == nullptr) {
+      learned_.push_back({static_cast<uint32_t>(i), 0});
+      ++pending;
+      continue;
+    }
+    ok = flush(i, /*final=*/false);
+    if (!ok) break;
+    ++memo_hits_;
+    out->Add(m->name, m->value, limits_.max_list_bytes);
+    run = i + 1;
+  }
+  if (ok) {
+    if (run == 0) {
+      // Nothing remembered: the whole block in one call, as nghttp2 expects.
+      ok = flush(reps_.size(), /*final=*/true);
+      if (ok) table_settled_ = true;
+    } else {
+      ok = flush(reps_.size(), /*final=*/false);
+      if (ok) nghttp2_hd_inflate_end_headers(inflater_);
+    }
+  }
+  if (!ok) return;  // the inflater was restarted
+  for (const Learned& l : learned_) {
+    const Rep& m = reps_[l.rep];
+    Remember(block + m.offset, m.len, out->name(l.field), out->value(l.field));
+  }
+}
+
 HpackDecoder::Result HpackDecoder::Decode(const uint8_t* block, size_t len,
                                           HeaderList* out) {
   out->Clear();
@@ -313,7 +408,13 @@ HpackDecoder::Result HpackDecoder::Decode(const uint8_t* block, size_t len,
     if (len == 0) {
       nghttp2_hd_inflate_end_headers(inflater_);
     } else {
-      Feed(block, len, /*final=*/true, out, &r);
+      // Remembered literals may bypass nghttp2 only where it expects no
+      // size update: the table has settled and the block carries none.
+      bool use_memo = table_settled_;
+      for (const Rep& rep : reps_) {
+        if (rep.kind == Kind::kSizeUpdate) use_memo = false;
+      }
+      DecodeKnown(block, len, use_memo, out, &r);
     }
   } else {
     // One representation at a time, each checked against the live table.

@@ -99,6 +99,11 @@ class HpackDecoder {
 
   // Heap held by nghttp2 for this decoder (its own allocator's count).
   size_t allocated_bytes() const { return allocated_; }
+  // Heap held by the remembered literals: at most kMemoSlots entries of
+  // at most kMemoMaxRepBytes encoded bytes, each with its decoded name and
+  // value (Huffman codes are 5 bits or more: at most 8/5 as long).
+  size_t memo_bytes() const;
+  uint64_t memo_hits() const { return memo_hits_; }
   size_t dynamic_entries() const;
 
  private:
@@ -116,10 +121,23 @@ class HpackDecoder {
     uint32_t value_at;    // kLiteralIndexed/kLiteral: the value string
     uint64_t size_value;  // kSizeUpdate
   };
+  struct MemoEntry {
+    std::string rep;  // the representation's bytes, as encoded
+    std::string name, value;
+  };
   bool Scan(const uint8_t* block, size_t len);
   bool IsUnknown(uint32_t index) const;
   bool Feed(const uint8_t* in, size_t len, bool final, HeaderList* out,
             Result* r);
+  // The fast path: every reference resolves. Remembered literals are taken
+  // from the memo (`use_memo`), the rest is fed to nghttp2 in runs.
+  void DecodeKnown(const uint8_t* block, size_t len, bool use_memo,
+                   HeaderList* out, Result* r);
+  // A literal whose decode may be remembered (see the class comment).
+  bool Memoizable(const Rep& rep) const;
+  const MemoEntry* FindMemo(const uint8_t* rep, size_t len) const;
+  void Remember(const uint8_t* rep, size_t len, std::string_view name,
+                std::string_view value);
   bool InsertPlaceholder(const uint8_t* value_string, size_t len, Result* r);
   void Fail(Result* r);
   void NewInflater();
@@ -137,6 +155,21 @@ class HpackDecoder {
   size_t settings_table_bytes_ = 4096;  // RFC 9113's initial value
   std::vector<Rep> reps_;               // scratch: the block's representations
   std::string synth_;                   // scratch: encoded placeholder/update
+  // False from a table-size change (SETTINGS, a new inflater) until a block
+  // went to nghttp2 whole: until then nghttp2 may expect a size update
+  // first (RFC 7541 4.2), and no block bypasses it.
+  bool table_settled_ = false;
+  static constexpr size_t kMemoSlots = 4;
+  static constexpr size_t kMemoMinRepBytes = 16;  // shorter: cheap to decode
+  static constexpr size_t kMemoMaxRepBytes = 2048;
+  std::vector<MemoEntry> memo_;
+  size_t memo_next_ = 0;  // the slot replaced next (round robin)
+  uint64_t memo_hits_ = 0;
+  struct Learned {
+    uint32_t rep;  // in reps_
+    size_t field;  // in the block's HeaderList
+  };
+  std::vector<Learned> learned_;  // scratch: decodes to remember
 };
 
 // The name placeholder entries carry: a control byte, which RFC 9113 8.2.1

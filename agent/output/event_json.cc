@@ -45,18 +45,15 @@ const char* KindName(v1::TokenKind kind) {
 
 namespace {
 
-void Key(std::string* out, std::string_view key) {
-  out->push_back(',');
-  AppendJsonString(out, key);
-  out->push_back(':');
-}
+// `key` as the line carries it, comma, quotes and colon included: keys are
+// constants, written rather than escaped again for every event.
 void Str(std::string* out, std::string_view key, std::string_view v) {
-  Key(out, key);
+  out->append(key);
   AppendJsonString(out, v);
 }
 template <typename List>
 void StrList(std::string* out, std::string_view key, const List& list) {
-  Key(out, key);
+  out->append(key);
   out->push_back('[');
   bool first = true;
   for (const std::string& s : list) {
@@ -70,24 +67,24 @@ void StrList(std::string* out, std::string_view key, const List& list) {
 void AppendToken(const v1::TokenInfo& t, std::string* out) {
   out->append("{\"kind\":");
   AppendJsonString(out, KindName(t.kind()));
-  Str(out, "fp", t.fp());
-  if (!t.jti().empty()) Str(out, "jti", t.jti());
-  if (!t.sub().empty()) Str(out, "sub", t.sub());
-  if (!t.iss().empty()) Str(out, "iss", t.iss());
-  if (t.aud_size() > 0) StrList(out, "aud", t.aud());
+  Str(out, ",\"fp\":", t.fp());
+  if (!t.jti().empty()) Str(out, ",\"jti\":", t.jti());
+  if (!t.sub().empty()) Str(out, ",\"sub\":", t.sub());
+  if (!t.iss().empty()) Str(out, ",\"iss\":", t.iss());
+  if (t.aud_size() > 0) StrList(out, ",\"aud\":", t.aud());
   if (t.has_exp()) absl::StrAppend(out, ",\"exp\":", t.exp());
   if (t.has_nbf()) absl::StrAppend(out, ",\"nbf\":", t.nbf());
   if (t.has_iat()) absl::StrAppend(out, ",\"iat\":", t.iat());
-  if (t.scopes_size() > 0) StrList(out, "scope", t.scopes());
-  if (!t.client_id().empty()) Str(out, "client_id", t.client_id());
+  if (t.scopes_size() > 0) StrList(out, ",\"scope\":", t.scopes());
+  if (!t.client_id().empty()) Str(out, ",\"client_id\":", t.client_id());
   if (!t.alg().empty() || t.kind() == v1::TOKEN_KIND_JWT)
-    Str(out, "alg", t.alg());
-  if (!t.kid().empty()) Str(out, "kid", t.kid());
-  if (!t.typ().empty()) Str(out, "typ", t.typ());
-  if (!t.jku().empty()) Str(out, "jku", t.jku());
-  if (!t.x5u().empty()) Str(out, "x5u", t.x5u());
+    Str(out, ",\"alg\":", t.alg());
+  if (!t.kid().empty()) Str(out, ",\"kid\":", t.kid());
+  if (!t.typ().empty()) Str(out, ",\"typ\":", t.typ());
+  if (!t.jku().empty()) Str(out, ",\"jku\":", t.jku());
+  if (!t.x5u().empty()) Str(out, ",\"x5u\":", t.x5u());
   if (t.has_jwk()) out->append(",\"jwk\":true");
-  if (t.crit_size() > 0) StrList(out, "crit", t.crit());
+  if (t.crit_size() > 0) StrList(out, ",\"crit\":", t.crit());
   out->push_back('}');
 }
 
@@ -101,14 +98,14 @@ void AppendEventJson(const UsageRecord& e, std::string* out) {
   AppendTimestamp(out, e.last_ts_us);
   out->push_back('"');
   absl::StrAppend(out, ",\"count\":", e.count);
-  Str(out, "agent", r.agent);
-  Str(out, "service", r.service);
-  Str(out, "method", r.method);
-  Str(out, "path", r.path);
-  Str(out, "client", r.client);
-  Str(out, "server", r.server);
-  Str(out, "protocol", r.protocol);
-  Str(out, "source", r.source);
+  Str(out, ",\"agent\":", r.agent);
+  Str(out, ",\"service\":", r.service);
+  Str(out, ",\"method\":", r.method);
+  Str(out, ",\"path\":", r.path);
+  Str(out, ",\"client\":", r.client);
+  Str(out, ",\"server\":", r.server);
+  Str(out, ",\"protocol\":", r.protocol);
+  Str(out, ",\"source\":", r.source);
   if (e.status == 0) {
     out->append(",\"status\":null");
   } else {
@@ -117,8 +114,8 @@ void AppendEventJson(const UsageRecord& e, std::string* out) {
   if (e.grpc_status.has_value()) {
     absl::StrAppend(out, ",\"grpc_status\":", *e.grpc_status);
   }
-  Str(out, "location", LocationName(e.location));
-  if (!e.param.empty()) Str(out, "param", e.param);
+  Str(out, ",\"location\":", LocationName(e.location));
+  if (!e.param.empty()) Str(out, ",\"param\":", e.param);
   out->append(",\"token\":");
   out->append(e.token->json);
   out->append(",\"findings\":[");

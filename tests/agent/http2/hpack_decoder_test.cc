@@ -96,5 +96,103 @@ TEST_F(HpackDecoderTest, HeaderListBoundDropsTheRestAndCounts) {
   EXPECT_EQ(stats_.Get(Drop::kHttp2HeaderList), 1u);
 }
 
+// Fields of one decoded block, in order, as "name: value" lines.
+std::string Dump(const HeaderList& h) {
+  std::string s;
+  for (size_t i = 0; i < h.size(); ++i)
+    s.append(h.name(i)).append(": ").append(h.value(i)).append("\n");
+  return s;
+}
+
+// {"sub":"alice"} (not a real token: only its bytes matter here)
+constexpr char kLongBearer[] =
+    "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLWJ5dGVz";
+
+TEST_F(HpackDecoderTest, RepeatedLiteralIsRememberedAndDecodesTheSame) {
+  // nghttp2's deflater (like h2load's) never indexes authorization: every
+  // request carries it as a Huffman-coded literal, while :authority and
+  // x-seq go into the table and are referenced after.
+  H2Encoder enc;
+  for (int i = 0; i < 20; ++i) {
+    std::string block = enc.Encode({{":method", "GET"},
+                                    {":path", "/orders/" + std::to_string(i)},
+                                    {":authority", "api.test"},
+                                    {"x-seq", std::to_string(i % 3)},
+                                    {"authorization", kLongBearer}});
+    auto r = Decode(block);
+    ASSERT_FALSE(r.error);
+    ASSERT_EQ(r.unknown, 0u);
+    EXPECT_EQ(Get(out_, "authorization"), kLongBearer) << i;
+    EXPECT_EQ(Get(out_, "x-seq"), std::to_string(i % 3)) << i;
+    // Every field, in order: the remembered one in its place.
+    EXPECT_EQ(Dump(out_), ":method: GET\n:path: /orders/" + std::to_string(i) +
+                              "\n:authority: api.test\nx-seq: " +
+                              std::to_string(i % 3) + "\nauthorization: " +
+                              kLongBearer + "\n")
+        << i;
+  }
+  // The first block teaches the memo, the second settles the table; the
+  // rest take the token from the memo.
+  EXPECT_GE(d_.memo_hits(), 18u);
+  EXPECT_GT(d_.dynamic_entries(), 0u);
+}
+
+TEST_F(HpackDecoderTest, MemoNeverHidesAMissingTableSizeUpdate) {
+  std::string block = Indexed(kMethodGet) + LitNoIndex(kAuthorization, kLongBearer);
+  for (int i = 0; i < 3; ++i) ASSERT_FALSE(Decode(block).error);
+  ASSERT_GE(d_.memo_hits(), 1u);
+  uint64_t hits = d_.memo_hits();
+  // The peer's decoder lowered its table: RFC 7541 4.2 wants a size update
+  // at the start of the next block. Without it nghttp2 rejects the block,
+  // and a remembered field must not let it through.
+  d_.SetSettingsTableSize(1024);
+  auto r = Decode(block);
+  EXPECT_TRUE(r.error);
+  EXPECT_EQ(d_.memo_hits(), hits);
+  EXPECT_EQ(stats_.Get(Anomaly::kHttp2HpackError), 1u);
+  // With the update it decodes, and the memo is used again after.
+  ASSERT_FALSE(Decode(SizeUpdate(1024) + block).error);
+  ASSERT_FALSE(Decode(block).error);
+  EXPECT_EQ(Get(out_, "authorization"), kLongBearer);
+  EXPECT_GT(d_.memo_hits(), hits);
+}
+
+TEST_F(HpackDecoderTest, MemoAroundTableInsertsKeepsTheTableInStep) {
+  // Remembered literals between inserts and references: the table must see
+  // every insert in order, or the references would resolve to other fields.
+  std::string lit = LitNoIndex(kAuthorization, kLongBearer);
+  for (int i = 0; i < 30; ++i) {
+    std::string v = "v" + std::to_string(i);
+    std::string block = lit + LitInc(0, v, "x-a") + lit + Indexed(62) +
+                        LitInc(kPath, "/p" + v) + Indexed(63) + Indexed(62);
+    auto r = Decode(block);
+    ASSERT_FALSE(r.error) << i;
+    EXPECT_EQ(Dump(out_), "authorization: " + std::string(kLongBearer) +
+                              "\nx-a: " + v + "\nauthorization: " +
+                              kLongBearer + "\nx-a: " + v + "\n:path: /p" +
+                              v + "\nx-a: " + v + "\n:path: /p" + v + "\n")
+        << i;
+  }
+  EXPECT_GT(d_.memo_hits(), 0u);
+}
+
+TEST_F(HpackDecoderTest, MemoIsBounded) {
+  for (int i = 0; i < 200; ++i) {
+    std::string token = std::string(kLongBearer) + std::string(1500, 'a' + i % 26) +
+                        std::to_string(i);
+    ASSERT_FALSE(Decode(LitNoIndex(kAuthorization, token)).error);
+    EXPECT_EQ(Get(out_, "authorization"), token);
+  }
+  // Four slots of at most 2048 encoded bytes, each with its decoded copy
+  // (at most 8/5 as long: Huffman codes have 5 bits or more).
+  const size_t kBound = 4 * (2048 + 2048 * 8 / 5 + 3 * sizeof(std::string) + 16);
+  EXPECT_LE(d_.memo_bytes(), kBound);
+  // Larger literals are decoded every time, never kept.
+  std::string huge(5000, 'h');
+  ASSERT_FALSE(Decode(LitNoIndex(kAuthorization, huge)).error);
+  EXPECT_EQ(Get(out_, "authorization"), huge);
+  EXPECT_LE(d_.memo_bytes(), kBound);
+}
+
 }  // namespace
 }  // namespace tokenwatch::http2
