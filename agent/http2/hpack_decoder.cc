@@ -292,9 +292,9 @@ bool HpackDecoder::Memoizable(const Rep& rep) const {
          rep.len >= kMemoMinRepBytes && rep.len <= kMemoMaxRepBytes;
 }
 
-const HpackDecoder::MemoEntry* HpackDecoder::FindMemo(const uint8_t* rep,
-                                                      size_t len) const {
-  for (const MemoEntry& m : memo_) {
+HpackDecoder::MemoEntry* HpackDecoder::FindMemo(const uint8_t* rep,
+                                                size_t len) {
+  for (MemoEntry& m : memo_) {
     if (m.rep.size() == len && std::memcmp(m.rep.data(), rep, len) == 0)
       return &m;
   }
@@ -304,12 +304,25 @@ const HpackDecoder::MemoEntry* HpackDecoder::FindMemo(const uint8_t* rep,
 void HpackDecoder::Remember(const uint8_t* rep, size_t len,
                             std::string_view name, std::string_view value) {
   if (FindMemo(rep, len) != nullptr) return;  // twice in one block
-  if (memo_.size() < kMemoSlots) memo_.emplace_back();
-  // Fresh strings, not assign(): their capacity stays what they hold.
-  memo_[memo_next_] = MemoEntry{
-      std::string(reinterpret_cast<const char*>(rep), len), std::string(name),
-      std::string(value)};
-  memo_next_ = (memo_next_ + 1) % kMemoSlots;
+  MemoEntry* slot;
+  if (memo_.size() < kMemoSlots) {
+    slot = &memo_.emplace_back();
+  } else {
+    // Second chance (CLOCK): an entry used since the hand last passed is
+    // kept, so a token on every request outlives a stream of new paths.
+    while (memo_[memo_hand_].used) {
+      memo_[memo_hand_].used = false;
+      memo_hand_ = (memo_hand_ + 1) % kMemoSlots;
+    }
+    slot = &memo_[memo_hand_];
+    memo_hand_ = (memo_hand_ + 1) % kMemoSlots;
+  }
+  // assign(): a slot's buffers are reused; each stays under twice the
+  // longest entry it held.
+  slot->rep.assign(reinterpret_cast<const char*>(rep), len);
+  slot->name.assign(name);
+  slot->value.assign(value);
+  slot->used = false;
 }
 
 void HpackDecoder::DecodeKnown(const uint8_t* block, size_t len,
@@ -342,9 +355,23 @@ void HpackDecoder::DecodeKnown(const uint8_t* block, size_t len,
   bool ok = true;
   for (size_t i = 0; ok && i < reps_.size(); ++i) {
     const Rep& rep = reps_[i];
+    if (use_memo && rep.kind == Kind::kIndexed && run == i) {
+      // No run waiting: the field is read from nghttp2's table as its
+      // inflater would emit it (an indexed field changes no table).
+      const nghttp2_nv* e =
+          nghttp2_hd_inflate_get_table_entry(inflater_, rep.index);
+      if (e != nullptr) {
+        out->Add(std::string_view(reinterpret_cast<const char*>(e->name),
+                                  e->namelen),
+                 std::string_view(reinterpret_cast<const char*>(e->value),
+                                  e->valuelen),
+                 limits_.max_list_bytes);
+        run = i + 1;
+        continue;
+      }
+    }
     if (!Memoizable(rep)) continue;  // joins the run
-    const MemoEntry* m =
-        use_memo ? FindMemo(block + rep.offset, rep.len) : nullptr;
+    MemoEntry* m = use_memo ? FindMemo(block + rep.offset, rep.len) : nullptr;
     if (m == nullptr) {
       learned_.push_back({static_cast<uint32_t>(i), 0});
       ++pending;
@@ -353,6 +380,7 @@ void HpackDecoder::DecodeKnown(const uint8_t* block, size_t len,
     ok = flush(i, /*final=*/false);
     if (!ok) break;
     ++memo_hits_;
+    m->used = true;
     out->Add(m->name, m->value, limits_.max_list_bytes);
     run = i + 1;
   }

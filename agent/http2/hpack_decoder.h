@@ -99,9 +99,10 @@ class HpackDecoder {
 
   // Heap held by nghttp2 for this decoder (its own allocator's count).
   size_t allocated_bytes() const { return allocated_; }
-  // Heap held by the remembered literals: at most kMemoSlots entries of
-  // at most kMemoMaxRepBytes encoded bytes, each with its decoded name and
-  // value (Huffman codes are 5 bits or more: at most 8/5 as long).
+  // Heap held by the remembered literals: kMemoSlots entries of at most
+  // kMemoMaxRepBytes encoded bytes, each with its decoded name and value
+  // (Huffman codes are 5 bits or more: at most 8/5 as long); a slot's
+  // buffers, reused, stay under twice that.
   size_t memo_bytes() const;
   uint64_t memo_hits() const { return memo_hits_; }
   size_t dynamic_entries() const;
@@ -124,6 +125,7 @@ class HpackDecoder {
   struct MemoEntry {
     std::string rep;  // the representation's bytes, as encoded
     std::string name, value;
+    bool used = false;  // hit since the replacement hand last passed
   };
   bool Scan(const uint8_t* block, size_t len);
   bool IsUnknown(uint32_t index) const;
@@ -135,7 +137,7 @@ class HpackDecoder {
                    HeaderList* out, Result* r);
   // A literal whose decode may be remembered (see the class comment).
   bool Memoizable(const Rep& rep) const;
-  const MemoEntry* FindMemo(const uint8_t* rep, size_t len) const;
+  MemoEntry* FindMemo(const uint8_t* rep, size_t len);
   void Remember(const uint8_t* rep, size_t len, std::string_view name,
                 std::string_view value);
   bool InsertPlaceholder(const uint8_t* value_string, size_t len, Result* r);
@@ -160,10 +162,10 @@ class HpackDecoder {
   // first (RFC 7541 4.2), and no block bypasses it.
   bool table_settled_ = false;
   static constexpr size_t kMemoSlots = 4;
-  static constexpr size_t kMemoMinRepBytes = 16;  // shorter: cheap to decode
+  static constexpr size_t kMemoMinRepBytes = 4;
   static constexpr size_t kMemoMaxRepBytes = 2048;
   std::vector<MemoEntry> memo_;
-  size_t memo_next_ = 0;  // the slot replaced next (round robin)
+  size_t memo_hand_ = 0;  // the next slot the replacement looks at
   uint64_t memo_hits_ = 0;
   struct Learned {
     uint32_t rep;  // in reps_
