@@ -69,6 +69,10 @@ size_t PlainRunEnd(std::string_view s, size_t i) {
 
 }  // namespace
 
+bool IsPlainJsonString(std::string_view s) {
+  return PlainRunEnd(s, 0) == s.size();
+}
+
 void AppendJsonString(std::string* out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
   size_t first_run = PlainRunEnd(s, 0);

@@ -1,5 +1,7 @@
 #include "agent/output/event_json.h"
 
+#include <cstring>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/json.h"
@@ -46,10 +48,22 @@ const char* KindName(v1::TokenKind kind) {
 namespace {
 
 // `key` as the line carries it, comma, quotes and colon included: keys are
-// constants, written rather than escaped again for every event.
+// constants, written rather than escaped again for every event. A plain
+// value (nearly every one) goes in with its key in one write.
 void Str(std::string* out, std::string_view key, std::string_view v) {
-  out->append(key);
-  AppendJsonString(out, v);
+  if (!util::IsPlainJsonString(v)) {
+    out->append(key);
+    AppendJsonString(out, v);
+    return;
+  }
+  size_t at = out->size();
+  out->resize(at + key.size() + v.size() + 2);
+  char* p = out->data() + at;
+  std::memcpy(p, key.data(), key.size());
+  p += key.size();
+  *p++ = '"';
+  if (!v.empty()) std::memcpy(p, v.data(), v.size());
+  p[v.size()] = '"';
 }
 template <typename List>
 void StrList(std::string* out, std::string_view key, const List& list) {
@@ -92,6 +106,8 @@ void AppendToken(const v1::TokenInfo& t, std::string* out) {
 
 void AppendEventJson(const UsageRecord& e, std::string* out) {
   const RequestInfo& r = *e.request;
+  // One allocation at most for the line (the token object is most of it).
+  out->reserve(out->size() + e.token->json.size() + 512);
   out->append("{\"ts\":\"");
   AppendTimestamp(out, e.ts_us);
   out->append("\",\"last_ts\":\"");
