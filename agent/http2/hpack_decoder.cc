@@ -92,10 +92,28 @@ void HeaderList::Shrink(size_t keep_bytes) {
   }
 }
 
+size_t HpackDecoder::BlockBytes(size_t size) {
+  if (size > kPoolMaxBlock) return size;
+  return std::max<size_t>(1, (size + kPoolGrain - 1) / kPoolGrain) *
+         kPoolGrain;
+}
+
 void* HpackDecoder::Malloc(size_t size, void* self) {
   auto* d = static_cast<HpackDecoder*>(self);
-  auto* p = static_cast<uint8_t*>(std::malloc(size + kAllocHeader));
-  if (p == nullptr) return nullptr;
+  size_t block = BlockBytes(size);
+  uint8_t* p = nullptr;
+  if (block <= kPoolMaxBlock) {
+    PoolBlock*& head = d->pool_[block / kPoolGrain - 1];
+    if (head != nullptr) {
+      p = reinterpret_cast<uint8_t*>(head);
+      head = head->next;
+      d->pooled_ -= block + kAllocHeader;
+    }
+  }
+  if (p == nullptr) {
+    p = static_cast<uint8_t*>(std::malloc(block + kAllocHeader));
+    if (p == nullptr) return nullptr;
+  }
   std::memcpy(p, &size, sizeof size);
   d->allocated_ += size;
   return p + kAllocHeader;
@@ -108,7 +126,30 @@ void HpackDecoder::Free(void* ptr, void* self) {
   size_t size;
   std::memcpy(&size, p, sizeof size);
   d->allocated_ -= size;
+  size_t block = BlockBytes(size);
+  if (block <= kPoolMaxBlock &&
+      d->pooled_ + block + kAllocHeader <= kPoolMaxBytes) {
+    // Kept for the next insert: a table in steady state frees an entry
+    // for every one it adds.
+    auto* b = reinterpret_cast<PoolBlock*>(p);
+    PoolBlock*& head = d->pool_[block / kPoolGrain - 1];
+    b->next = head;
+    head = b;
+    d->pooled_ += block + kAllocHeader;
+    return;
+  }
   std::free(p);
+}
+
+void HpackDecoder::DrainPool() {
+  for (PoolBlock*& head : pool_) {
+    while (head != nullptr) {
+      PoolBlock* next = head->next;
+      std::free(head);
+      head = next;
+    }
+  }
+  pooled_ = 0;
 }
 
 void* HpackDecoder::Calloc(size_t n, size_t size, void* self) {
@@ -124,6 +165,19 @@ void* HpackDecoder::Realloc(void* ptr, size_t size, void* self) {
   uint8_t* old = static_cast<uint8_t*>(ptr) - kAllocHeader;
   size_t old_size;
   std::memcpy(&old_size, old, sizeof old_size);
+  if (BlockBytes(old_size) <= kPoolMaxBlock || BlockBytes(size) <= kPoolMaxBlock) {
+    // A pool-sized block on either side: move it (nghttp2 seldom grows one).
+    if (BlockBytes(size) == BlockBytes(old_size)) {
+      std::memcpy(old, &size, sizeof size);
+      d->allocated_ = d->allocated_ - old_size + size;
+      return ptr;
+    }
+    void* p = Malloc(size, self);
+    if (p == nullptr) return nullptr;
+    std::memcpy(p, ptr, std::min(size, old_size));
+    Free(ptr, self);
+    return p;
+  }
   auto* p = static_cast<uint8_t*>(std::realloc(old, size + kAllocHeader));
   if (p == nullptr) return nullptr;
   std::memcpy(p, &size, sizeof size);
@@ -140,11 +194,13 @@ HpackDecoder::HpackDecoder(Limits limits, AgentStats* stats)
 
 HpackDecoder::~HpackDecoder() {
   if (inflater_ != nullptr) nghttp2_hd_inflate_del(inflater_);
+  DrainPool();
 }
 
 void HpackDecoder::NewInflater() {
   if (inflater_ != nullptr) nghttp2_hd_inflate_del(inflater_);
   inflater_ = nullptr;
+  DrainPool();  // a forgotten table gives its memory back
   table_settled_ = false;
   if (nghttp2_hd_inflate_new2(&inflater_, &mem_) != 0) {
     inflater_ = nullptr;  // out of memory: every block fails, counted

@@ -21,6 +21,7 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -97,8 +98,9 @@ class HpackDecoder {
   // so every entry before this point becomes unknown, as at a pickup.
   void Reset();
 
-  // Heap held by nghttp2 for this decoder (its own allocator's count).
-  size_t allocated_bytes() const { return allocated_; }
+  // Heap held by nghttp2 for this decoder (its own allocator's count),
+  // with the freed blocks kept for reuse (at most kPoolMaxBytes).
+  size_t allocated_bytes() const { return allocated_ + pooled_; }
   // Heap held by the remembered literals: kMemoSlots entries of at most
   // kMemoMaxRepBytes encoded bytes, each with its decoded name and value
   // (Huffman codes are 5 bits or more: at most 8/5 as long); a slot's
@@ -144,6 +146,11 @@ class HpackDecoder {
   void Fail(Result* r);
   void NewInflater();
 
+  // nghttp2's allocations, counted. Small blocks freed go to per-size free
+  // lists (kPoolGrain classes up to kPoolMaxBlock, kPoolMaxBytes in all)
+  // rather than back to malloc: every table insert is two allocations.
+  static size_t BlockBytes(size_t size);
+  void DrainPool();
   static void* Malloc(size_t size, void* self);
   static void Free(void* ptr, void* self);
   static void* Calloc(size_t n, size_t size, void* self);
@@ -153,6 +160,14 @@ class HpackDecoder {
   AgentStats* stats_;
   nghttp2_mem mem_;
   size_t allocated_ = 0;
+  struct PoolBlock {
+    PoolBlock* next;
+  };
+  static constexpr size_t kPoolGrain = 32;
+  static constexpr size_t kPoolMaxBlock = 256;
+  static constexpr size_t kPoolMaxBytes = 2048;
+  std::array<PoolBlock*, kPoolMaxBlock / kPoolGrain> pool_{};
+  size_t pooled_ = 0;  // bytes in pool_, headers included
   nghttp2_hd_inflater* inflater_ = nullptr;
   size_t settings_table_bytes_ = 4096;  // RFC 9113's initial value
   std::vector<Rep> reps_;               // scratch: the block's representations
