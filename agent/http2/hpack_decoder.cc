@@ -338,13 +338,16 @@ bool HpackDecoder::InsertPlaceholder(const uint8_t* value_string, size_t len,
 
 size_t HpackDecoder::memo_bytes() const {
   size_t n = memo_.capacity() * sizeof(MemoEntry);
-  for (const MemoEntry& m : memo_)
-    n += m.rep.capacity() + m.name.capacity() + m.value.capacity();
+  for (const MemoEntry& m : memo_) {
+    n += m.rep.capacity() + m.name.capacity() + m.value.capacity() +
+         m.plain.capacity();
+  }
   return n;
 }
 
 bool HpackDecoder::Memoizable(const Rep& rep) const {
-  return rep.kind == Kind::kLiteral && rep.index <= kStaticEntries &&
+  return (rep.kind == Kind::kLiteral || rep.kind == Kind::kLiteralIndexed) &&
+         rep.index <= kStaticEntries &&
          rep.len >= kMemoMinRepBytes && rep.len <= kMemoMaxRepBytes;
 }
 
@@ -357,7 +360,7 @@ HpackDecoder::MemoEntry* HpackDecoder::FindMemo(const uint8_t* rep,
   return nullptr;
 }
 
-void HpackDecoder::Remember(const uint8_t* rep, size_t len,
+void HpackDecoder::Remember(const Rep& r, const uint8_t* rep, size_t len,
                             std::string_view name, std::string_view value) {
   if (FindMemo(rep, len) != nullptr) return;  // twice in one block
   MemoEntry* slot;
@@ -378,6 +381,17 @@ void HpackDecoder::Remember(const uint8_t* rep, size_t len,
   slot->rep.assign(reinterpret_cast<const char*>(rep), len);
   slot->name.assign(name);
   slot->value.assign(value);
+  slot->plain.clear();
+  if (r.kind == Kind::kLiteralIndexed) {
+    // The same insert without Huffman coding, for nghttp2 to copy.
+    PutInt(r.index, 6, 0x40, &slot->plain);
+    if (r.index == 0) {
+      PutInt(name.size(), 7, 0x00, &slot->plain);
+      slot->plain.append(name);
+    }
+    PutInt(value.size(), 7, 0x00, &slot->plain);
+    slot->plain.append(value);
+  }
   slot->used = false;
 }
 
@@ -390,12 +404,33 @@ void HpackDecoder::DecodeKnown(const uint8_t* block, size_t len,
   size_t run = 0;
   size_t pending = 0;  // misses of the current run: the tail of learned_
   learned_.clear();
+  plain_.clear();
   auto flush = [&](size_t end, bool final) {
     if (run == end) return true;
     size_t first_field = out->size();
     const Rep& a = reps_[run];
     const Rep& b = reps_[end - 1];
-    bool ok = Feed(block + a.offset, b.offset + b.len - a.offset, final, out, r);
+    bool ok;
+    if (plain_.empty()) {
+      ok = Feed(block + a.offset, b.offset + b.len - a.offset, final, out, r);
+    } else {
+      // The run as the encoder wrote it, but each remembered insert spelled
+      // without Huffman coding: nghttp2 adds the same entry, and copies it.
+      synth_.clear();
+      size_t from = a.offset;  // block bytes not yet copied
+      for (const PlainInsert& pi : plain_) {
+        const Rep& rep = reps_[pi.rep];
+        synth_.append(reinterpret_cast<const char*>(block + from),
+                      rep.offset - from);
+        synth_.append(pi.memo->plain);
+        from = rep.offset + rep.len;
+      }
+      synth_.append(reinterpret_cast<const char*>(block + from),
+                    b.offset + b.len - from);
+      plain_.clear();
+      ok = Feed(reinterpret_cast<const uint8_t*>(synth_.data()), synth_.size(),
+                final, out, r);
+    }
     // A field dropped (the list bound, a placeholder's name sent by the
     // peer) breaks the line-up: nothing is learned from this run.
     if (ok && !out->truncated() && out->size() - first_field == end - run) {
@@ -433,10 +468,14 @@ void HpackDecoder::DecodeKnown(const uint8_t* block, size_t len,
       ++pending;
       continue;
     }
-    ok = flush(i, /*final=*/false);
-    if (!ok) break;
     ++memo_hits_;
     m->used = true;
+    if (rep.kind == Kind::kLiteralIndexed) {
+      plain_.push_back({i, m});  // the table must take it: joins the run
+      continue;
+    }
+    ok = flush(i, /*final=*/false);
+    if (!ok) break;
     out->Add(m->name, m->value, limits_.max_list_bytes);
     run = i + 1;
   }
@@ -453,7 +492,8 @@ void HpackDecoder::DecodeKnown(const uint8_t* block, size_t len,
   if (!ok) return;  // the inflater was restarted
   for (const Learned& l : learned_) {
     const Rep& m = reps_[l.rep];
-    Remember(block + m.offset, m.len, out->name(l.field), out->value(l.field));
+    Remember(m, block + m.offset, m.len, out->name(l.field),
+             out->value(l.field));
   }
 }
 

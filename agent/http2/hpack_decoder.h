@@ -16,6 +16,18 @@
 // here as a literal) takes its slot so later indices stay aligned, and a
 // reference to a placeholder is unknown too. Entries the inflater evicts
 // earlier than the encoder only make more references unknown, never wrong.
+//
+// Decode once, remember it: a literal that names its field by a static
+// index or a literal decodes to the same field whatever the table holds,
+// so its decode by nghttp2 is kept, keyed by its encoded bytes. The same
+// bytes again, when the literal changes no table (without indexing or
+// never indexed, RFC 7541 6.2.2-6.2.3: a client's bearer token on every
+// request, which encoders never index), skip the inflater; when it is an
+// insert (nginx sends its response fields so every time), nghttp2 still
+// makes the insert, from the field spelled without Huffman coding. Blocks
+// are fed to nghttp2 around such fields, in order, so its table sees every
+// insertion; an indexed field with nothing waiting before it is read from
+// nghttp2's table.
 #ifndef TOKENWATCH_AGENT_HTTP2_HPACK_DECODER_H_
 #define TOKENWATCH_AGENT_HTTP2_HPACK_DECODER_H_
 
@@ -103,8 +115,9 @@ class HpackDecoder {
   size_t allocated_bytes() const { return allocated_ + pooled_; }
   // Heap held by the remembered literals: kMemoSlots entries of at most
   // kMemoMaxRepBytes encoded bytes, each with its decoded name and value
-  // (Huffman codes are 5 bits or more: at most 8/5 as long); a slot's
-  // buffers, reused, stay under twice that.
+  // (Huffman codes are 5 bits or more: at most 8/5 as long) and, for an
+  // insert, the same again spelled plain; a slot's buffers, reused, stay
+  // under twice that.
   size_t memo_bytes() const;
   uint64_t memo_hits() const { return memo_hits_; }
   size_t dynamic_entries() const;
@@ -127,6 +140,7 @@ class HpackDecoder {
   struct MemoEntry {
     std::string rep;  // the representation's bytes, as encoded
     std::string name, value;
+    std::string plain;  // an insert: the same, spelled without Huffman
     bool used = false;  // hit since the replacement hand last passed
   };
   bool Scan(const uint8_t* block, size_t len);
@@ -140,8 +154,8 @@ class HpackDecoder {
   // A literal whose decode may be remembered (see the class comment).
   bool Memoizable(const Rep& rep) const;
   MemoEntry* FindMemo(const uint8_t* rep, size_t len);
-  void Remember(const uint8_t* rep, size_t len, std::string_view name,
-                std::string_view value);
+  void Remember(const Rep& r, const uint8_t* rep, size_t len,
+                std::string_view name, std::string_view value);
   bool InsertPlaceholder(const uint8_t* value_string, size_t len, Result* r);
   void Fail(Result* r);
   void NewInflater();
@@ -187,6 +201,11 @@ class HpackDecoder {
     size_t field;  // in the block's HeaderList
   };
   std::vector<Learned> learned_;  // scratch: decodes to remember
+  struct PlainInsert {
+    size_t rep;  // a remembered literal with incremental indexing
+    const MemoEntry* memo;
+  };
+  std::vector<PlainInsert> plain_;  // scratch: the current run's
 };
 
 // The name placeholder entries carry: a control byte, which RFC 9113 8.2.1

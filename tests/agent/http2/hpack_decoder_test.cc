@@ -183,10 +183,11 @@ TEST_F(HpackDecoderTest, MemoIsBounded) {
     EXPECT_EQ(Get(out_, "authorization"), token);
   }
   // Four slots of at most 2048 encoded bytes, each with its decoded copy
-  // (at most 8/5 as long: Huffman codes have 5 bits or more), in buffers
-  // reused from entry to entry (under twice the longest).
+  // (at most 8/5 as long: Huffman codes have 5 bits or more) and, for an
+  // insert, its plain spelling (as long again, and a few bytes), in
+  // buffers reused from entry to entry (under twice the longest).
   const size_t kBound =
-      4 * (2 * (2048 + 2048 * 8 / 5) + 3 * sizeof(std::string) + 16);
+      4 * (2 * (2048 + 2 * (2048 * 8 / 5 + 8)) + 4 * sizeof(std::string) + 16);
   EXPECT_LE(d_.memo_bytes(), kBound);
   // Larger literals are decoded every time, never kept.
   std::string huge(5000, 'h');
@@ -207,6 +208,28 @@ TEST_F(HpackDecoderTest, TokenOnEveryRequestOutlivesChangingPaths) {
   // From the second block on (the first, decoded whole, teaches the memo)
   // the token comes from the memo every time, whatever the paths evicted.
   EXPECT_EQ(d_.memo_hits(), 99u);
+}
+
+TEST_F(HpackDecoderTest, RepeatedInsertStillGoesIntoTheTable) {
+  // nginx sends server, date, content-type as inserts on every response:
+  // remembered, they are still inserted (spelled plain), so references to
+  // them, and the evictions they cause, stay exactly the encoder's.
+  std::string block = LitInc(0, "value-of-a-custom-field", "x-name") +
+                      LitInc(kPath, "/same/path/every/time") + Indexed(62) +
+                      Indexed(63);
+  for (int i = 0; i < 60; ++i) {
+    auto r = Decode(block);
+    ASSERT_FALSE(r.error) << i;
+    ASSERT_EQ(r.unknown, 0u) << i;
+    EXPECT_EQ(Dump(out_),
+              "x-name: value-of-a-custom-field\n:path: /same/path/every/time\n"
+              ":path: /same/path/every/time\nx-name: value-of-a-custom-field\n")
+        << i;
+  }
+  EXPECT_GE(d_.memo_hits(), 100u);
+  // Entries of 32 + 6 + 23 and 32 + 5 + 21 bytes alternate: 4096 bytes
+  // hold 34 pairs; the older ones were evicted, as the encoder's were.
+  EXPECT_EQ(d_.dynamic_entries(), 2 * (4096u / (61 + 58)));
 }
 
 }  // namespace
