@@ -63,7 +63,14 @@ constexpr std::array<bool, 256> MakePlainTable() {
 constexpr std::array<bool, 256> kPlain = MakePlainTable();
 
 size_t PlainRunEnd(std::string_view s, size_t i) {
-  while (i < s.size() && kPlain[static_cast<unsigned char>(s[i])]) ++i;
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  size_t n = s.size();
+  while (i + 8 <= n && (kPlain[p[i]] & kPlain[p[i + 1]] & kPlain[p[i + 2]] &
+                        kPlain[p[i + 3]] & kPlain[p[i + 4]] & kPlain[p[i + 5]] &
+                        kPlain[p[i + 6]] & kPlain[p[i + 7]])) {
+    i += 8;
+  }
+  while (i < n && kPlain[p[i]]) ++i;
   return i;
 }
 
