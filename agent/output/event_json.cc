@@ -1,6 +1,7 @@
 #include "agent/output/event_json.h"
 
 #include <cstring>
+#include <initializer_list>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -65,6 +66,33 @@ void Str(std::string* out, std::string_view key, std::string_view v) {
   if (!v.empty()) std::memcpy(p, v.data(), v.size());
   p[v.size()] = '"';
 }
+// Several key/value pairs: when every value is plain (the usual event),
+// all of them in one write.
+struct KeyValue {
+  std::string_view key, value;
+};
+void Strs(std::string* out, std::initializer_list<KeyValue> fields) {
+  size_t need = 0;
+  for (const KeyValue& f : fields) {
+    if (!util::IsPlainJsonString(f.value)) {
+      for (const KeyValue& g : fields) Str(out, g.key, g.value);
+      return;
+    }
+    need += f.key.size() + f.value.size() + 2;
+  }
+  size_t at = out->size();
+  out->resize(at + need);
+  char* p = out->data() + at;
+  for (const KeyValue& f : fields) {
+    std::memcpy(p, f.key.data(), f.key.size());
+    p += f.key.size();
+    *p++ = '"';
+    if (!f.value.empty()) std::memcpy(p, f.value.data(), f.value.size());
+    p += f.value.size();
+    *p++ = '"';
+  }
+}
+
 template <typename List>
 void StrList(std::string* out, std::string_view key, const List& list) {
   out->append(key);
@@ -114,14 +142,14 @@ void AppendEventJson(const UsageRecord& e, std::string* out) {
   AppendTimestamp(out, e.last_ts_us);
   out->push_back('"');
   absl::StrAppend(out, ",\"count\":", e.count);
-  Str(out, ",\"agent\":", r.agent);
-  Str(out, ",\"service\":", r.service);
-  Str(out, ",\"method\":", r.method);
-  Str(out, ",\"path\":", r.path);
-  Str(out, ",\"client\":", r.client);
-  Str(out, ",\"server\":", r.server);
-  Str(out, ",\"protocol\":", r.protocol);
-  Str(out, ",\"source\":", r.source);
+  Strs(out, {{",\"agent\":", r.agent},
+             {",\"service\":", r.service},
+             {",\"method\":", r.method},
+             {",\"path\":", r.path},
+             {",\"client\":", r.client},
+             {",\"server\":", r.server},
+             {",\"protocol\":", r.protocol},
+             {",\"source\":", r.source}});
   if (e.status == 0) {
     out->append(",\"status\":null");
   } else {
