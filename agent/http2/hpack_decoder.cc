@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "absl/base/attributes.h"
+
 namespace tokenwatch::http2 {
 namespace {
 
@@ -11,17 +13,9 @@ constexpr uint32_t kStaticEntries = 61;  // RFC 7541 Appendix A
 // nghttp2's initial table size (SETTINGS_HEADER_TABLE_SIZE's default).
 constexpr size_t kDefaultTableBytes = 4096;
 
-// RFC 7541 5.1: an integer with an N-bit prefix. Values over 2^32 are no
-// real index or length: rejected.
-bool ReadInt(const uint8_t* p, size_t len, size_t* pos, int prefix,
-             uint64_t* out) {
-  if (*pos >= len) return false;
-  uint64_t mask = (uint64_t{1} << prefix) - 1;
-  uint64_t v = p[(*pos)++] & mask;
-  if (v < mask) {
-    *out = v;
-    return true;
-  }
+// ReadInt's continuation bytes: `v` is the full prefix.
+bool ReadIntTail(const uint8_t* p, size_t len, size_t* pos, uint64_t v,
+                 uint64_t* out) {
   for (int shift = 0;; shift += 7) {
     if (*pos >= len || shift > 28) return false;
     uint8_t b = p[(*pos)++];
@@ -31,6 +25,22 @@ bool ReadInt(const uint8_t* p, size_t len, size_t* pos, int prefix,
   if (v > 0xffffffffu) return false;
   *out = v;
   return true;
+}
+
+// RFC 7541 5.1: an integer with an N-bit prefix. Values over 2^32 are no
+// real index or length: rejected. Nearly every one fits its prefix: that
+// case is inlined into the block walk.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool ReadInt(const uint8_t* p, size_t len,
+                                                 size_t* pos, int prefix,
+                                                 uint64_t* out) {
+  if (*pos >= len) return false;
+  uint64_t mask = (uint64_t{1} << prefix) - 1;
+  uint64_t v = p[(*pos)++] & mask;
+  if (v < mask) {
+    *out = v;
+    return true;
+  }
+  return ReadIntTail(p, len, pos, v, out);
 }
 
 // RFC 7541 5.2: a string literal (H bit, 7-bit prefix length, bytes).
