@@ -81,20 +81,30 @@ bool HeaderList::Add(std::string_view name, std::string_view value,
   }
   bytes_ += cost;
   Span s;
-  s.name = static_cast<uint32_t>(storage_.size());
+  size_t need = used_ + name.size() + value.size();
+  if (need > capacity_) {
+    size_t cap = std::max({need, 2 * capacity_, size_t{1024}});
+    std::unique_ptr<char[]> grown(new char[cap]);
+    if (used_ > 0) std::memcpy(grown.get(), storage_.get(), used_);
+    storage_ = std::move(grown);
+    capacity_ = cap;
+  }
+  s.name = static_cast<uint32_t>(used_);
   s.name_len = static_cast<uint32_t>(name.size());
-  storage_.append(name);
-  s.value = static_cast<uint32_t>(storage_.size());
+  s.value = static_cast<uint32_t>(used_ + name.size());
   s.value_len = static_cast<uint32_t>(value.size());
-  storage_.append(value);
+  if (!name.empty()) std::memcpy(storage_.get() + s.name, name.data(), name.size());
+  if (!value.empty())
+    std::memcpy(storage_.get() + s.value, value.data(), value.size());
+  used_ = need;
   spans_.push_back(s);
   return true;
 }
 
 void HeaderList::Shrink(size_t keep_bytes) {
-  if (storage_.capacity() > keep_bytes) {
-    storage_.clear();
-    storage_.shrink_to_fit();
+  if (capacity_ > keep_bytes) {
+    storage_.reset();
+    used_ = capacity_ = 0;
   }
   if (spans_.capacity() * sizeof(Span) > keep_bytes) {
     spans_.clear();

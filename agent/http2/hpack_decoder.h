@@ -36,6 +36,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,7 +50,7 @@ namespace tokenwatch::http2 {
 class HeaderList {
  public:
   void Clear() {
-    storage_.clear();
+    used_ = 0;
     spans_.clear();
     bytes_ = 0;
     truncated_ = false;
@@ -59,14 +60,14 @@ class HeaderList {
   bool Add(std::string_view name, std::string_view value, size_t max_bytes);
   size_t size() const { return spans_.size(); }
   std::string_view name(size_t i) const {
-    return {storage_.data() + spans_[i].name, spans_[i].name_len};
+    return {storage_.get() + spans_[i].name, spans_[i].name_len};
   }
   std::string_view value(size_t i) const {
-    return {storage_.data() + spans_[i].value, spans_[i].value_len};
+    return {storage_.get() + spans_[i].value, spans_[i].value_len};
   }
   bool truncated() const { return truncated_; }
   size_t capacity_bytes() const {
-    return storage_.capacity() + spans_.capacity() * sizeof(Span);
+    return capacity_ + spans_.capacity() * sizeof(Span);
   }
   // Gives back the memory of an unusually large list.
   void Shrink(size_t keep_bytes);
@@ -75,7 +76,10 @@ class HeaderList {
   struct Span {
     uint32_t name, name_len, value, value_len;
   };
-  std::string storage_;
+  // Names and values back to back. A plain buffer, not a std::string:
+  // appending is one memcpy, without the bookkeeping of append().
+  std::unique_ptr<char[]> storage_;
+  size_t used_ = 0, capacity_ = 0;
   std::vector<Span> spans_;
   size_t bytes_ = 0;
   bool truncated_ = false;
