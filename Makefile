@@ -39,8 +39,12 @@ test-asan: deps
 test-tsan: deps
 	bash scripts/sanitize.sh tsan
 
+# HTTP/1.1 against httpry and tshark, then HTTP/2 (h2load capture, root
+# to record it once) against HTTP/1.1 and tshark's HTTP/2 dissector; the
+# HTTP/2 part runs even when the first fails, and says so when skipped.
 bench: build
-	bash scripts/bench.sh $(BUILD)
+	rc=0; bash scripts/bench.sh $(BUILD) || rc=$$?; \
+	bash scripts/bench-http2.sh $(BUILD) || rc=$$?; exit $$rc
 
 # libFuzzer targets under ASan/UBSan in build-fuzz/, FUZZ_SECONDS each;
 # crashing inputs land in tests/fuzz/corpus/ (docs/testing.md, "Fuzzing").

@@ -1,5 +1,8 @@
 #include "common/json.h"
 
+#include <array>
+#include <cstring>
+
 namespace tokenwatch::util {
 
 size_t Utf8SequenceAt(std::string_view s, size_t i) {
@@ -48,18 +51,54 @@ void AppendValidUtf8(std::string* out, std::string_view s) {
   }
 }
 
+namespace {
+
+// Plain printable ASCII: written as is. Everything else (controls, '"',
+// '\\', bytes of UTF-8 sequences) ends a plain run.
+constexpr std::array<bool, 256> MakePlainTable() {
+  std::array<bool, 256> t{};
+  for (int c = 0x20; c < 0x80; ++c) t[c] = c != '"' && c != '\\';
+  return t;
+}
+constexpr std::array<bool, 256> kPlain = MakePlainTable();
+
+size_t PlainRunEnd(std::string_view s, size_t i) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  size_t n = s.size();
+  while (i + 8 <= n && (kPlain[p[i]] & kPlain[p[i + 1]] & kPlain[p[i + 2]] &
+                        kPlain[p[i + 3]] & kPlain[p[i + 4]] & kPlain[p[i + 5]] &
+                        kPlain[p[i + 6]] & kPlain[p[i + 7]])) {
+    i += 8;
+  }
+  while (i < n && kPlain[p[i]]) ++i;
+  return i;
+}
+
+}  // namespace
+
+bool IsPlainJsonString(std::string_view s) {
+  return PlainRunEnd(s, 0) == s.size();
+}
+
 void AppendJsonString(std::string* out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
+  size_t first_run = PlainRunEnd(s, 0);
+  if (first_run == s.size()) {
+    // The usual string (an event writes a dozen per line): one write of
+    // the quotes and the bytes.
+    size_t at = out->size();
+    out->resize(at + s.size() + 2);
+    char* p = out->data() + at;
+    p[0] = '"';
+    if (!s.empty()) std::memcpy(p + 1, s.data(), s.size());
+    p[s.size() + 1] = '"';
+    return;
+  }
   out->push_back('"');
   size_t i = 0;
   while (i < s.size()) {
     // Plain printable ASCII needs no escaping: append it in one run.
-    size_t run = i;
-    while (run < s.size()) {
-      unsigned char r = static_cast<unsigned char>(s[run]);
-      if (r < 0x20 || r >= 0x80 || r == '"' || r == '\\') break;
-      ++run;
-    }
+    size_t run = i == 0 ? first_run : PlainRunEnd(s, i);
     if (run > i) {
       out->append(s.data() + i, run - i);
       i = run;

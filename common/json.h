@@ -11,6 +11,10 @@ namespace tokenwatch::util {
 
 // Appends `s` as a JSON string literal, quotes included.
 void AppendJsonString(std::string* out, std::string_view s);
+// True when `s` is printable ASCII without '"' or backslash: written as is
+// between quotes (AppendJsonString's fast path, for writers that lay out
+// a whole line at once).
+bool IsPlainJsonString(std::string_view s);
 
 // The length of the valid UTF-8 sequence starting at s[i], 0 if none.
 size_t Utf8SequenceAt(std::string_view s, size_t i);

@@ -615,7 +615,10 @@ size_t Http2Session::MemoryBytes() const {
   size_t n = sizeof(*this) + streams_.capacity() * sizeof(Stream);
   for (const Direction& d : dirs_) {
     n += d.payload.capacity() + d.resync_buf.capacity() + d.block.capacity();
-    if (d.hpack) n += sizeof(HpackDecoder) + d.hpack->allocated_bytes();
+    if (d.hpack) {
+      n += sizeof(HpackDecoder) + d.hpack->allocated_bytes() +
+           d.hpack->memo_bytes();
+    }
   }
   return n;
 }

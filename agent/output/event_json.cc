@@ -1,5 +1,8 @@
 #include "agent/output/event_json.h"
 
+#include <cstring>
+#include <initializer_list>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/json.h"
@@ -45,18 +48,69 @@ const char* KindName(v1::TokenKind kind) {
 
 namespace {
 
-void Key(std::string* out, std::string_view key) {
-  out->push_back(',');
-  AppendJsonString(out, key);
-  out->push_back(':');
-}
+// `key` as the line carries it, comma, quotes and colon included: keys are
+// constants, written rather than escaped again for every event. A plain
+// value (nearly every one) goes in with its key in one write.
 void Str(std::string* out, std::string_view key, std::string_view v) {
-  Key(out, key);
-  AppendJsonString(out, v);
+  if (!util::IsPlainJsonString(v)) {
+    out->append(key);
+    AppendJsonString(out, v);
+    return;
+  }
+  size_t at = out->size();
+  out->resize(at + key.size() + v.size() + 2);
+  char* p = out->data() + at;
+  std::memcpy(p, key.data(), key.size());
+  p += key.size();
+  *p++ = '"';
+  if (!v.empty()) std::memcpy(p, v.data(), v.size());
+  p[v.size()] = '"';
 }
+// `key` (as the line carries it) and an unsigned number: one write, no
+// formatting library (three per event).
+void Uint(std::string* out, std::string_view key, uint64_t v) {
+  char digits[20];
+  size_t n = 0;
+  do {
+    digits[sizeof digits - ++n] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  size_t at = out->size();
+  out->resize(at + key.size() + n);
+  std::memcpy(out->data() + at, key.data(), key.size());
+  std::memcpy(out->data() + at + key.size(), digits + sizeof digits - n, n);
+}
+
+// Several key/value pairs: when every value is plain (the usual event),
+// all of them in one write.
+struct KeyValue {
+  std::string_view key, value;
+};
+void Strs(std::string* out, std::initializer_list<KeyValue> fields) {
+  size_t need = 0;
+  for (const KeyValue& f : fields) {
+    if (!util::IsPlainJsonString(f.value)) {
+      for (const KeyValue& g : fields) Str(out, g.key, g.value);
+      return;
+    }
+    need += f.key.size() + f.value.size() + 2;
+  }
+  size_t at = out->size();
+  out->resize(at + need);
+  char* p = out->data() + at;
+  for (const KeyValue& f : fields) {
+    std::memcpy(p, f.key.data(), f.key.size());
+    p += f.key.size();
+    *p++ = '"';
+    if (!f.value.empty()) std::memcpy(p, f.value.data(), f.value.size());
+    p += f.value.size();
+    *p++ = '"';
+  }
+}
+
 template <typename List>
 void StrList(std::string* out, std::string_view key, const List& list) {
-  Key(out, key);
+  out->append(key);
   out->push_back('[');
   bool first = true;
   for (const std::string& s : list) {
@@ -70,24 +124,24 @@ void StrList(std::string* out, std::string_view key, const List& list) {
 void AppendToken(const v1::TokenInfo& t, std::string* out) {
   out->append("{\"kind\":");
   AppendJsonString(out, KindName(t.kind()));
-  Str(out, "fp", t.fp());
-  if (!t.jti().empty()) Str(out, "jti", t.jti());
-  if (!t.sub().empty()) Str(out, "sub", t.sub());
-  if (!t.iss().empty()) Str(out, "iss", t.iss());
-  if (t.aud_size() > 0) StrList(out, "aud", t.aud());
+  Str(out, ",\"fp\":", t.fp());
+  if (!t.jti().empty()) Str(out, ",\"jti\":", t.jti());
+  if (!t.sub().empty()) Str(out, ",\"sub\":", t.sub());
+  if (!t.iss().empty()) Str(out, ",\"iss\":", t.iss());
+  if (t.aud_size() > 0) StrList(out, ",\"aud\":", t.aud());
   if (t.has_exp()) absl::StrAppend(out, ",\"exp\":", t.exp());
   if (t.has_nbf()) absl::StrAppend(out, ",\"nbf\":", t.nbf());
   if (t.has_iat()) absl::StrAppend(out, ",\"iat\":", t.iat());
-  if (t.scopes_size() > 0) StrList(out, "scope", t.scopes());
-  if (!t.client_id().empty()) Str(out, "client_id", t.client_id());
+  if (t.scopes_size() > 0) StrList(out, ",\"scope\":", t.scopes());
+  if (!t.client_id().empty()) Str(out, ",\"client_id\":", t.client_id());
   if (!t.alg().empty() || t.kind() == v1::TOKEN_KIND_JWT)
-    Str(out, "alg", t.alg());
-  if (!t.kid().empty()) Str(out, "kid", t.kid());
-  if (!t.typ().empty()) Str(out, "typ", t.typ());
-  if (!t.jku().empty()) Str(out, "jku", t.jku());
-  if (!t.x5u().empty()) Str(out, "x5u", t.x5u());
+    Str(out, ",\"alg\":", t.alg());
+  if (!t.kid().empty()) Str(out, ",\"kid\":", t.kid());
+  if (!t.typ().empty()) Str(out, ",\"typ\":", t.typ());
+  if (!t.jku().empty()) Str(out, ",\"jku\":", t.jku());
+  if (!t.x5u().empty()) Str(out, ",\"x5u\":", t.x5u());
   if (t.has_jwk()) out->append(",\"jwk\":true");
-  if (t.crit_size() > 0) StrList(out, "crit", t.crit());
+  if (t.crit_size() > 0) StrList(out, ",\"crit\":", t.crit());
   out->push_back('}');
 }
 
@@ -95,36 +149,37 @@ void AppendToken(const v1::TokenInfo& t, std::string* out) {
 
 void AppendEventJson(const UsageRecord& e, std::string* out) {
   const RequestInfo& r = *e.request;
+  // One allocation at most for the line (the token object is most of it).
+  out->reserve(out->size() + e.token->json.size() + 512);
   out->append("{\"ts\":\"");
   AppendTimestamp(out, e.ts_us);
   out->append("\",\"last_ts\":\"");
   AppendTimestamp(out, e.last_ts_us);
   out->push_back('"');
-  absl::StrAppend(out, ",\"count\":", e.count);
-  Str(out, "agent", r.agent);
-  Str(out, "service", r.service);
-  Str(out, "method", r.method);
-  Str(out, "path", r.path);
-  Str(out, "client", r.client);
-  Str(out, "server", r.server);
-  Str(out, "protocol", r.protocol);
-  Str(out, "source", r.source);
+  Uint(out, ",\"count\":", e.count);
+  Strs(out, {{",\"agent\":", r.agent},
+             {",\"service\":", r.service},
+             {",\"method\":", r.method},
+             {",\"path\":", r.path},
+             {",\"client\":", r.client},
+             {",\"server\":", r.server},
+             {",\"protocol\":", r.protocol},
+             {",\"source\":", r.source}});
   if (r.pid != 0) {
-    absl::StrAppend(out, ",\"process\":{\"pid\":", r.pid);
-    Str(out, "comm", r.comm);
-    Str(out, "exe", r.exe);
+    Uint(out, ",\"process\":{\"pid\":", r.pid);
+    Strs(out, {{",\"comm\":", r.comm}, {",\"exe\":", r.exe}});
     out->push_back('}');
   }
   if (e.status == 0) {
     out->append(",\"status\":null");
   } else {
-    absl::StrAppend(out, ",\"status\":", e.status);
+    Uint(out, ",\"status\":", e.status);
   }
   if (e.grpc_status.has_value()) {
-    absl::StrAppend(out, ",\"grpc_status\":", *e.grpc_status);
+    Uint(out, ",\"grpc_status\":", *e.grpc_status);
   }
-  Str(out, "location", LocationName(e.location));
-  if (!e.param.empty()) Str(out, "param", e.param);
+  Str(out, ",\"location\":", LocationName(e.location));
+  if (!e.param.empty()) Str(out, ",\"param\":", e.param);
   out->append(",\"token\":");
   out->append(e.token->json);
   out->append(",\"findings\":[");

@@ -1,10 +1,17 @@
 #include "agent/service/attribution.h"
 
+#include <atomic>
+
 #include "common/strings.h"
 
 namespace tokenwatch::service {
 
-Attributor::Attributor(const std::vector<config::Service>& services) {
+namespace {
+std::atomic<uint64_t> next_generation{1};
+}  // namespace
+
+Attributor::Attributor(const std::vector<config::Service>& services)
+    : generation_(next_generation.fetch_add(1, std::memory_order_relaxed)) {
   for (const config::Service& s : services) {
     for (const std::string& h : s.match.hosts) {
       std::string host = util::ToLower(h);

@@ -21,6 +21,10 @@ class Attributor {
   std::string Attribute(std::string_view host_header,
                         std::string_view server_ip, uint16_t server_port) const;
 
+  // Changes whenever the attributor is replaced (a config reload assigns a
+  // new one in place): lets a caller keep answers it got from this one.
+  uint64_t generation() const { return generation_; }
+
   // "10.0.0.5:8080" / "[::1]:8080".
   static std::string JoinHostPort(std::string_view ip, uint16_t port);
   // Host header without its port, lower-cased; IPv6 keeps its brackets.
@@ -30,6 +34,7 @@ class Attributor {
   absl::flat_hash_map<std::string, std::string> by_host_;       // exact host
   std::vector<std::pair<std::string, std::string>> by_suffix_;  // "*.x" → ".x"
   absl::flat_hash_map<std::string, std::string> by_address_;    // ip:port or ip
+  uint64_t generation_;
 };
 
 }  // namespace tokenwatch::service

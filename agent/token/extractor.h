@@ -54,9 +54,10 @@ class Extractor {
   void FromCookie(std::string_view value, Extraction* out) const;
   void FromQuery(std::string_view query, Extraction* out) const;
   void FromPath(std::string_view path, Extraction* out) const;
+  // `known_b64`: the caller has checked `value` is a b64token.
   void Add(v1::TokenLocation loc, std::string_view param,
            std::string_view value, Extraction* out,
-           std::string_view span = {}) const;
+           std::string_view span = {}, bool known_b64 = false) const;
 
   std::vector<std::string> token_headers_;
   AgentStats* stats_;

@@ -4,7 +4,28 @@
 
 namespace tokenwatch::token {
 
+void TokenCache::CountKind(const output::TokenRecord& record) {
+  switch (record.info.kind()) {
+    case v1::TOKEN_KIND_JWT:
+      ++stats_->tokens[size_t(TokenKindStat::kJwt)];
+      break;
+    case v1::TOKEN_KIND_JWE:
+      ++stats_->tokens[size_t(TokenKindStat::kJwe)];
+      break;
+    default:
+      ++stats_->tokens[size_t(TokenKindStat::kOpaque)];
+      break;
+  }
+}
+
 DecodedToken TokenCache::Lookup(std::string_view raw_std) {
+  if (last_ != nullptr && raw_std == last_raw_) {
+    // The token of the previous request again (a connection's usual case):
+    // still in young_, so a hit that changes nothing; no hashing.
+    ++stats_->token_cache_hits;
+    CountKind(*last_);
+    return last_;
+  }
   // Debian's Abseil has its own string_view: look up through it.
   absl::string_view raw(raw_std.data(), raw_std.size());
   DecodedToken found;
@@ -34,17 +55,7 @@ DecodedToken TokenCache::Lookup(std::string_view raw_std) {
   } else {
     ++stats_->token_cache_hits;
   }
-  switch (found->info.kind()) {
-    case v1::TOKEN_KIND_JWT:
-      ++stats_->tokens[size_t(TokenKindStat::kJwt)];
-      break;
-    case v1::TOKEN_KIND_JWE:
-      ++stats_->tokens[size_t(TokenKindStat::kJwe)];
-      break;
-    default:
-      ++stats_->tokens[size_t(TokenKindStat::kOpaque)];
-      break;
-  }
+  CountKind(*found);
   if (!in_young) {
     if (young_.size() >= capacity_) {
       old_ = std::move(young_);
@@ -52,6 +63,10 @@ DecodedToken TokenCache::Lookup(std::string_view raw_std) {
     }
     young_.emplace(std::string(raw), found);
   }
+  // In young_ now, and stays there until the next insertion, which
+  // replaces it here.
+  last_raw_.assign(raw_std);
+  last_ = found;
   return found;
 }
 

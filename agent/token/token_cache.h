@@ -38,12 +38,16 @@ class TokenCache {
 
  private:
   using Map = absl::flat_hash_map<std::string, DecodedToken>;
+  void CountKind(const output::TokenRecord& record);
   const Fingerprinter* fingerprinter_;
   size_t capacity_;
   AgentStats* stats_;
   JwtDecoder decoder_;
   TokenChecks* checks_;
   Map young_, old_;
+  // The token of the last lookup, always one of young_'s.
+  std::string last_raw_;
+  DecodedToken last_;
 };
 
 }  // namespace tokenwatch::token

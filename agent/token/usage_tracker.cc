@@ -69,8 +69,18 @@ std::unique_ptr<analyzer::PendingRequest> UsageTracker::OnRequest(
   req->agent = agent_id_;
   // A Host that is a token names no service: attribute by address, so the
   // token reaches neither the event nor the collector's metric labels.
-  req->service = attributor_->Attribute(
-      in_host ? std::string_view() : request.Host(), server.ip, server.port);
+  std::string_view host = in_host ? std::string_view() : request.Host();
+  if (last_.generation != attributor_->generation() ||
+      last_.port != server.port || last_.ip != server.ip ||
+      last_.host != host) {
+    last_.generation = attributor_->generation();
+    last_.host.assign(host);
+    last_.ip.assign(server.ip);
+    last_.port = server.port;
+    last_.service = attributor_->Attribute(host, server.ip, server.port);
+    last_.server = service::Attributor::JoinHostPort(server.ip, server.port);
+  }
+  req->service = last_.service;
   req->method.assign(request.method);
   std::string_view path = Extractor::PathOf(request.target);
   if (in_path) {
@@ -79,7 +89,7 @@ std::unique_ptr<analyzer::PendingRequest> UsageTracker::OnRequest(
     req->path.assign(path);
   }
   req->client = client.ip;
-  req->server = service::Attributor::JoinHostPort(server.ip, server.port);
+  req->server = last_.server;
   req->protocol = analyzer::ProtocolName(request.protocol);
   req->source = analyzer::SourceName(request.source);
   const analyzer::Process* process =

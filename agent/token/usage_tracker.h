@@ -49,6 +49,15 @@ class UsageTracker : public analyzer::TransactionObserver {
   output::EventFolder* folder_;
   AgentStats* stats_;
   Extraction extraction_;  // scratch for the request being handled
+  // The last attribution: a connection's requests name the same host and
+  // server, so it is worked out once (until the attributor is replaced).
+  struct LastService {
+    uint64_t generation = 0;  // of the attributor that answered; 0: none
+    std::string host, ip;
+    uint16_t port = 0;
+    std::string service, server;
+  };
+  LastService last_;
 };
 
 }  // namespace tokenwatch::token

@@ -28,5 +28,15 @@ TEST(AttributorTest, HostWithoutPort) {
   EXPECT_EQ(Attributor::JoinHostPort("2001:db8::1", 80), "[2001:db8::1]:80");
 }
 
+TEST(AttributorTest, GenerationChangesWhenReplaced) {
+  config::Service orders{"orders", {{"orders.internal"}, {}}, {}};
+  Attributor a({orders});
+  uint64_t before = a.generation();
+  EXPECT_NE(before, 0u);
+  a = Attributor({});  // a reload assigns in place
+  EXPECT_NE(a.generation(), before);
+  EXPECT_EQ(a.Attribute("orders.internal", "1.2.3.4", 80), "orders.internal:80");
+}
+
 }  // namespace
 }  // namespace tokenwatch::service

@@ -152,5 +152,27 @@ TEST_F(ExtractorTest, OrdinaryPathsCarryNoToken) {
   EXPECT_TRUE(Run("/eyJ/short", {{"Host", "eyJhbGciOi"}}).tokens.empty());
 }
 
+TEST_F(ExtractorTest, EveryNonB64TokenByteIsCountedWherever) {
+  // The check reads 16 and 8 bytes at a time: a bad byte at any offset,
+  // and bytes on either side of each range, must still be found.
+  std::string good =
+      "AZaz09-._~+/" + std::string(40, 'x') + "==";  // every class, padding
+  Run("/", {{"Authorization", "Bearer " + good}});
+  ASSERT_EQ(out_.tokens.size(), 1u);
+  EXPECT_EQ(stats_.Get(Malformed::kBadTokenChars), 0u);
+  uint64_t counted = 0;
+  for (char bad : std::string("@[`{\x7f\x80\xff!*:=\"") + std::string(1, '\0')) {
+    for (size_t at = 0; at < 40; ++at) {
+      std::string token = std::string(40, 'a');
+      token[at] = bad;
+      if (bad == '=' && at == 39) continue;  // trailing padding is fine
+      Run("/", {{"Authorization", "Bearer " + token}});
+      ASSERT_EQ(out_.tokens.size(), 1u);
+      EXPECT_EQ(stats_.Get(Malformed::kBadTokenChars), ++counted)
+          << "byte " << int(static_cast<unsigned char>(bad)) << " at " << at;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace tokenwatch::token
