@@ -201,7 +201,9 @@ absl::Status CollectorApp::StartApi() {
       [service] { return service->open_streams(); },
       [notifier] { return notifier->Counters(); });
   ApiServer::Hooks hooks;
-  hooks.health = [service] { return HealthJson(*service); };
+  hooks.health = [service, store = store_.get()] {
+    return HealthJson(*service, store);
+  };
   hooks.metrics = [metrics = metrics_.get()] { return metrics->Text(); };
   hooks.token = [service](const std::string& identity) {
     return service->WithEngine(

@@ -66,6 +66,8 @@ class Store {
       const AlertQuery& q) = 0;
   virtual absl::StatusOr<std::optional<TokenRow>> GetToken(
       const std::string& identity) = 0;
+  // For /healthz: why the last commit failed; empty when it succeeded.
+  virtual std::string LastCommitError() const { return {}; }
 };
 
 // "sqlite:PATH" or "memory:". Errors name the URI.

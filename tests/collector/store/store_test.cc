@@ -878,6 +878,39 @@ TEST_F(SqliteStoreTest, RefusesAReadOnlyFile) {
   EXPECT_THAT(msg, HasSubstr(path_));
 }
 
+// A WAL index in a mapped "-shm" file faults (SIGBUS, no log line) when
+// the file system turns read-only or full under the collector: with
+// locking_mode=EXCLUSIVE it lives in heap memory and no "-shm" exists.
+TEST_F(SqliteStoreTest, WalIndexIsNotAMappedFile) {
+  std::unique_ptr<Store> store = MustOpen();
+  ASSERT_NE(store, nullptr);
+  CommitBatch batch;
+  batch.tokens = {FullTokenRow()};
+  batch.new_alerts = {FullAlert()};
+  ASSERT_TRUE(store->Commit(batch).ok());
+  ASSERT_TRUE(store->QueryAlerts(AlertQuery{}).ok());
+  struct stat st;
+  EXPECT_EQ(stat((path_ + "-wal").c_str(), &st), 0) << "not in WAL mode";
+  EXPECT_NE(stat((path_ + "-shm").c_str(), &st), 0)
+      << "the WAL index is a mapped file";
+}
+
+// /healthz shows why commits fail; a commit that succeeds clears it.
+TEST_F(SqliteStoreTest, LastCommitErrorSaysWhyTheLastCommitFailed) {
+  std::unique_ptr<Store> store = MustOpen();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->LastCommitError(), "");
+  CommitBatch batch;
+  batch.new_alerts = {FullAlert()};
+  ASSERT_TRUE(store->Commit(batch).ok());
+  ASSERT_FALSE(store->Commit(batch).ok());  // the same alert id again
+  EXPECT_THAT(store->LastCommitError(), HasSubstr(path_));
+  CommitBatch other;
+  other.new_alerts = {NoResponseAlert()};
+  ASSERT_TRUE(store->Commit(other).ok());
+  EXPECT_EQ(store->LastCommitError(), "");
+}
+
 // What an operator sees with `sqlite3 state.db`.
 TEST_F(SqliteStoreTest, TablesAreReadableWithPlainSql) {
   std::unique_ptr<Store> store = MustOpen();
@@ -893,6 +926,9 @@ TEST_F(SqliteStoreTest, TablesAreReadableWithPlainSql) {
   CommitBatch again;
   again.repeated_alerts = {repeat};
   ASSERT_TRUE(store->Commit(again).ok());
+  // The collector holds its file exclusively while it runs
+  // (locking_mode=EXCLUSIVE, sqlite_store.h): the operator reads it after.
+  store.reset();
 
   using Rows = std::vector<std::vector<std::string>>;
   EXPECT_EQ(Sql(path_, "SELECT value FROM meta WHERE key = 'schema_version'"),
