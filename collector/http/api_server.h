@@ -7,6 +7,7 @@
 #ifndef TOKENWATCH_COLLECTOR_HTTP_API_SERVER_H_
 #define TOKENWATCH_COLLECTOR_HTTP_API_SERVER_H_
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <functional>
@@ -20,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "collector/http/client_limiter.h"
 #include "collector/http/handlers/alerts.h"
 #include "collector/http/router.h"
 #include "collector/store/store.h"
@@ -47,6 +49,16 @@ struct ListenAddress;
 // path or token, 405 wrong method (with Allow), 413 body over 1 MiB, 500
 // store or hook error (503 for kUnavailable, and while shutting down).
 //
+// Hostile clients (docs/security.md, "Hostile clients: HTTP API and
+// store"): a request whose framing RFC 9112 calls ambiguous (two differing
+// Content-Lengths, Content-Length with Transfer-Encoding, whitespace in a
+// header name) gets a 400; a refused request (401, 413, 429, 400) is
+// answered and the connection closed without reading the body; headers
+// must arrive within kHeaderTimeout, a body within kBodyTimeout (408);
+// after kMaxAuthFailures failed authentications within kAuthFailureWindow
+// an address gets 429 with Retry-After. Failures are logged (address, never
+// the token; rate-limited) and counted in /metrics.
+//
 // The store and the hooks are called from up to `kWorkerThreads` civetweb
 // threads at once, so they must be thread-safe. Both must outlive the
 // server.
@@ -69,8 +81,16 @@ class ApiServer {
     std::string write_token;
   };
 
-  static constexpr int kWorkerThreads = 4;
+  // Enough workers that slow clients, each bounded by the deadlines below,
+  // cannot hold them all while /healthz and /metrics wait (civetweb holds
+  // a worker from accept to close).
+  static constexpr int kWorkerThreads = 32;
   static constexpr size_t kMaxBodyBytes = 1 << 20;
+  // civetweb's request_timeout_ms: the whole header block, from accept.
+  static constexpr absl::Duration kHeaderTimeout = absl::Seconds(5);
+  static constexpr absl::Duration kBodyTimeout = absl::Seconds(10);
+  static constexpr int kMaxAuthFailures = 10;
+  static constexpr absl::Duration kAuthFailureWindow = absl::Seconds(60);
   static constexpr size_t kMaxAlertLimit = http::kMaxAlertLimit;
   static constexpr absl::Duration kDrainTimeout = absl::Seconds(5);
 
@@ -90,14 +110,31 @@ class ApiServer {
   // The port actually bound.
   int port() const { return port_; }
 
+  // For /metrics: failed authentications of write requests, and requests
+  // refused before a handler ran (framing, deadline, rate limit).
+  uint64_t auth_failures() const { return auth_failures_.load(); }
+  uint64_t auth_rate_limited() const { return auth_rate_limited_.load(); }
+  uint64_t bad_framing() const { return bad_framing_.load(); }
+  uint64_t timeouts() const { return timeouts_.load(); }
+
  private:
   ApiServer(http::Router router, Options options);
 
   static int BeginRequest(mg_connection* conn);
-  int Handle(mg_connection* conn);  // returns the HTTP status sent
+  // Returns the HTTP status sent; `*body_unread` when the connection must
+  // close without civetweb draining the rest of the request.
+  int Handle(mg_connection* conn, bool* body_unread);
+  std::optional<http::Response> AuthorizeWrite(mg_connection* conn);
+  std::string ApiMetricsText() const;
 
-  const http::Router router_;
+  http::Router router_;
   const Options options_;
+  http::AuthFailureLimiter auth_limiter_{
+      kMaxAuthFailures, absl::ToInt64Microseconds(kAuthFailureWindow)};
+  std::atomic<uint64_t> auth_failures_{0};
+  std::atomic<uint64_t> auth_rate_limited_{0};
+  std::atomic<uint64_t> bad_framing_{0};
+  std::atomic<uint64_t> timeouts_{0};
   // std primitives rather than absl::Mutex: ThreadSanitizer sees pthreads,
   // not Debian's uninstrumented Abseil (make test-tsan runs these tests).
   std::mutex mu_;
