@@ -69,6 +69,15 @@ std::optional<std::string> AmbiguousFraming(const mg_request_info& ri) {
     if (name.empty() || name.find_first_of(" \t") != std::string_view::npos) {
       return "whitespace in a header field name";
     }
+    // civetweb 1.15 drops spaces before the colon by overwriting them and
+    // the colon with NULs in place ("Name :v" -> "Name\0\0v"), where
+    // "Name: v" leaves "Name\0 v": a second NUL before the value is a space
+    // that stood before the colon.
+    const char* after_name = ri.http_headers[i].name + name.size() + 1;
+    if (ri.http_headers[i].value != nullptr &&
+        ri.http_headers[i].value > after_name && *after_name == '\0') {
+      return "whitespace between a header field name and the colon";
+    }
     if (EqualsIgnoreCase(name, "Transfer-Encoding")) transfer_encoding = true;
     if (EqualsIgnoreCase(name, "Content-Length")) {
       if (content_length.has_value() && *content_length != value) {
@@ -255,7 +264,7 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(
   server->listen_ = std::make_unique<http::ListenAddress>(*address);
   const std::string threads = absl::StrCat(kWorkerThreads);
   const std::string header_timeout_ms =
-      absl::StrCat(absl::ToInt64Milliseconds(kHeaderTimeout));
+      absl::StrCat(absl::ToInt64Milliseconds(server->options_.header_timeout));
   // No document root: nothing on disk is ever served.
   const char* civetweb_options[] = {"listening_ports",
                                     address->civetweb_ports.c_str(),
@@ -401,7 +410,7 @@ int ApiServer::Handle(mg_connection* conn, bool* body_unread) {
       response = std::move(*denied);
     } else if (std::optional<Response> error =
                    match.route->write
-                       ? ReadBody(conn, &request.body, start + kBodyTimeout)
+                       ? ReadBody(conn, &request.body, start + options_.body_timeout)
                        : std::nullopt) {
       if (error->status == 408) ++timeouts_;
       response = std::move(*error);

@@ -35,6 +35,20 @@ namespace http {
 struct ListenAddress;
 }  // namespace http
 
+// Outside ApiServer so that `Options options = {}` may default it.
+struct ApiServerOptions {
+  // civetweb's request_timeout_ms: the whole header block, from accept.
+  static constexpr absl::Duration kHeaderTimeout = absl::Seconds(5);
+  static constexpr absl::Duration kBodyTimeout = absl::Seconds(10);
+  // The bearer token write endpoints require; empty: they answer 403.
+  std::string write_token;
+  // The whole header block must arrive within header_timeout of the
+  // connection (civetweb may overshoot by up to one more), a body within
+  // body_timeout of the request's start.
+  absl::Duration header_timeout = kHeaderTimeout;
+  absl::Duration body_timeout = kBodyTimeout;
+};
+
 // Endpoints:
 //   GET  /healthz                       hooks.health() as application/json
 //   GET  /metrics                       hooks.metrics(), Prometheus text
@@ -64,6 +78,14 @@ struct ListenAddress;
 // server.
 class ApiServer {
  public:
+  // Enough workers that slow clients, each bounded by the deadlines below,
+  // cannot hold them all while /healthz and /metrics wait (civetweb holds
+  // a worker from accept to close).
+  static constexpr int kWorkerThreads = 32;
+  static constexpr absl::Duration kHeaderTimeout =
+      ApiServerOptions::kHeaderTimeout;
+  static constexpr absl::Duration kBodyTimeout = ApiServerOptions::kBodyTimeout;
+
   struct Hooks {
     // JSON body for /healthz; empty: {"status":"ok"}.
     std::function<std::string()> health;
@@ -76,19 +98,9 @@ class ApiServer {
     std::function<absl::Status(const std::vector<std::string>& jtis)> revoke;
   };
 
-  struct Options {
-    // The bearer token write endpoints require; empty: they answer 403.
-    std::string write_token;
-  };
+  using Options = ApiServerOptions;
 
-  // Enough workers that slow clients, each bounded by the deadlines below,
-  // cannot hold them all while /healthz and /metrics wait (civetweb holds
-  // a worker from accept to close).
-  static constexpr int kWorkerThreads = 32;
   static constexpr size_t kMaxBodyBytes = 1 << 20;
-  // civetweb's request_timeout_ms: the whole header block, from accept.
-  static constexpr absl::Duration kHeaderTimeout = absl::Seconds(5);
-  static constexpr absl::Duration kBodyTimeout = absl::Seconds(10);
   static constexpr int kMaxAuthFailures = 10;
   static constexpr absl::Duration kAuthFailureWindow = absl::Seconds(60);
   static constexpr size_t kMaxAlertLimit = http::kMaxAlertLimit;
