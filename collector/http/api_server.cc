@@ -108,7 +108,7 @@ std::optional<Response> ReadBody(mg_connection* conn, std::string* body,
     mg_printf(conn, "HTTP/1.1 100 Continue\r\n\r\n");
   }
   char buf[16384];
-  for (size_t chunk = 64;; chunk = std::min(chunk * 2, sizeof buf)) {
+  for (size_t chunk = 16;; chunk = std::min(chunk * 2, sizeof buf)) {
     if (absl::Now() > deadline) {
       return ErrorResponse(408, "request body not received in time");
     }
