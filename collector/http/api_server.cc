@@ -199,9 +199,8 @@ std::optional<Response> ApiServer::AuthorizeWrite(mg_connection* conn) {
   if (check == BearerCheck::kOk) return std::nullopt;
   ++auth_failures_;
   auth_limiter_.RecordFailure(address, NowMicros());
-  static log::RateLimit limit;
   uint64_t held = 0;
-  if (limit.Allow(&held)) {
+  if (auth_log_limit_.Allow(&held)) {
     log::Warning("API: failed authentication from %s (%s)%s", address,
                  check == BearerCheck::kMissing ? "no bearer token"
                                                 : "wrong bearer token",
@@ -240,7 +239,9 @@ std::string ApiServer::ApiMetricsText() const {
        C,
        {counter(auth_rate_limited(), {{"reason", "auth_rate_limited"}}),
         counter(bad_framing(), {{"reason", "bad_framing"}}),
-        counter(timeouts(), {{"reason", "timeout"}})}}};
+        counter(timeouts(), {{"reason", "timeout"}}),
+        counter(client_connections_refused(),
+                {{"reason", "client_connections"}})}}};
   return prometheus::TextSerializer().Serialize(families);
 }
 
@@ -259,6 +260,8 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(
   std::unique_ptr<ApiServer> server(
       new ApiServer(http::Router(), std::move(options)));
   ApiServer* self = server.get();
+  server->connection_cap_ = std::make_unique<http::ConnectionCap>(
+      server->options_.max_connections_per_client);
   server->router_ = MakeRouter(store, std::move(hooks),
                                [self] { return self->ApiMetricsText(); });
   server->listen_ = std::make_unique<http::ListenAddress>(*address);
@@ -283,6 +286,7 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(
                                     nullptr};
   mg_callbacks callbacks{};
   callbacks.begin_request = &ApiServer::BeginRequest;
+  callbacks.init_connection = &ApiServer::InitConnection;
   // civetweb's own log lines (a client dropping a connection, ...) are
   // noise once running; during start-up, on this thread, they say why a
   // bind failed ("Address already in use"), which mg_error_data does not.
@@ -331,8 +335,31 @@ ApiServer::~ApiServer() {
     idle_.wait_for(lock, absl::ToChronoMilliseconds(kDrainTimeout),
                    [this] { return in_flight_ == 0; });
   }
-  http::WakeListener(*listen_, port_);
+  http::WakeListener(*listen_, port_.load());
   mg_stop(ctx_);
+}
+
+int ApiServer::InitConnection(const mg_connection* conn, void**) {
+  auto* self = static_cast<ApiServer*>(mg_get_user_data(mg_get_context(conn)));
+  const int port = self->port_.load();
+  if (port == 0) return 0;  // still starting
+  static constexpr std::string_view kTooMany =
+      "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n"
+      "Content-Length: 49\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+      "{\"error\":\"too many connections from one address\"}";
+  if (int refused = self->connection_cap_->Enforce(port, kTooMany);
+      refused > 0) {
+    self->client_connections_refused_ += static_cast<uint64_t>(refused);
+    uint64_t held = 0;
+    if (self->connections_log_limit_.Allow(&held)) {
+      log::Warning(
+          "API: refused %d connection(s) over %d from one address%s", refused,
+          self->options_.max_connections_per_client,
+          held > 0 ? absl::StrCat(" (", held, " more held back)")
+                   : std::string());
+    }
+  }
+  return 0;
 }
 
 int ApiServer::BeginRequest(mg_connection* conn) {

@@ -22,9 +22,11 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "collector/http/client_limiter.h"
+#include "collector/http/connection_cap.h"
 #include "collector/http/handlers/alerts.h"
 #include "collector/http/router.h"
 #include "collector/store/store.h"
+#include "common/log.h"
 
 struct mg_connection;
 struct mg_context;
@@ -47,6 +49,9 @@ struct ApiServerOptions {
   // body_timeout of the request's start.
   absl::Duration header_timeout = kHeaderTimeout;
   absl::Duration body_timeout = kBodyTimeout;
+  // Connections open at once from one client address; more are answered
+  // 429 and closed before their headers are read (http/connection_cap.h).
+  int max_connections_per_client = 16;
 };
 
 // Endpoints:
@@ -81,7 +86,7 @@ class ApiServer {
   // Enough workers that slow clients, each bounded by the deadlines below,
   // cannot hold them all while /healthz and /metrics wait (civetweb holds
   // a worker from accept to close).
-  static constexpr int kWorkerThreads = 32;
+  static constexpr int kWorkerThreads = 64;
   static constexpr absl::Duration kHeaderTimeout =
       ApiServerOptions::kHeaderTimeout;
   static constexpr absl::Duration kBodyTimeout = ApiServerOptions::kBodyTimeout;
@@ -120,7 +125,7 @@ class ApiServer {
   ApiServer& operator=(const ApiServer&) = delete;
 
   // The port actually bound.
-  int port() const { return port_; }
+  int port() const { return port_.load(); }
 
   // For /metrics: failed authentications of write requests, and requests
   // refused before a handler ran (framing, deadline, rate limit).
@@ -128,11 +133,16 @@ class ApiServer {
   uint64_t auth_rate_limited() const { return auth_rate_limited_.load(); }
   uint64_t bad_framing() const { return bad_framing_.load(); }
   uint64_t timeouts() const { return timeouts_.load(); }
+  uint64_t client_connections_refused() const {
+    return client_connections_refused_.load();
+  }
 
  private:
   ApiServer(http::Router router, Options options);
 
   static int BeginRequest(mg_connection* conn);
+  // civetweb's init_connection: a worker took a new connection.
+  static int InitConnection(const mg_connection* conn, void** conn_data);
   // Returns the HTTP status sent; `*body_unread` when the connection must
   // close without civetweb draining the rest of the request.
   int Handle(mg_connection* conn, bool* body_unread);
@@ -147,6 +157,11 @@ class ApiServer {
   std::atomic<uint64_t> auth_rate_limited_{0};
   std::atomic<uint64_t> bad_framing_{0};
   std::atomic<uint64_t> timeouts_{0};
+  std::atomic<uint64_t> client_connections_refused_{0};
+  std::unique_ptr<http::ConnectionCap> connection_cap_;
+  // One log line per 10 s each: a hostile client must not flood the log.
+  log::RateLimit auth_log_limit_;
+  log::RateLimit connections_log_limit_;
   // std primitives rather than absl::Mutex: ThreadSanitizer sees pthreads,
   // not Debian's uninstrumented Abseil (make test-tsan runs these tests).
   std::mutex mu_;
@@ -155,7 +170,8 @@ class ApiServer {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::unique_ptr<http::ListenAddress> listen_;
   mg_context* ctx_ = nullptr;
-  int port_ = 0;
+  // Set once listening; read by workers (InitConnection).
+  std::atomic<int> port_{0};
 };
 
 }  // namespace tokenwatch::collector

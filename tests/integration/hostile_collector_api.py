@@ -11,7 +11,8 @@ measured are printed.
 
   1. slow clients: unauthenticated POSTs announcing 1 GB and sending a
      byte a second (the attack that held all 4 workers for over a minute),
-     beside connections dribbling their headers;
+     beside connections dribbling their headers; and 100 connections held
+     open from one address (the per-address cap);
   2. RFC 9112 framing (two Content-Lengths, Content-Length with
      Transfer-Encoding, a space before the colon) and revocation jtis that
      would corrupt the revocations file, with the right write token;
@@ -222,6 +223,45 @@ def slow_post(port, head, results, key, stop):
         s.close()
 
 
+def test_connection_flood(build, root, tmp):
+    """100 connections from one address, each sending half a request line
+    and holding: the address gets its 16, the rest a 429 at once."""
+    cfg, c = setup(build, root, tmp)
+    held, refused, t_refused = [], 0, []
+    try:
+        for i in range(100):
+            s = socket.socket()
+            s.bind(("127.0.0.5", 0))
+            s.settimeout(3.0)
+            s.connect(("127.0.0.1", c.http))
+            s.sendall(b"GET /healthz HTTP/1.1\r\n")
+            held.append((s, time.monotonic()))
+        health = [timed_get(c, "/healthz") for _ in range(10)]
+        metrics_t = [timed_get(c, "/metrics") for _ in range(5)]
+        took, acked = honest_agent(build, root, cfg, c, "honest-flood")
+        for s, t0 in held:
+            try:
+                data = s.recv(4096)
+                if data.startswith(b"HTTP/1.1 429"):
+                    refused += 1
+                    t_refused.append(time.monotonic() - t0)
+            except (socket.timeout, ConnectionResetError):
+                pass
+        counted = metric(c.metrics(), "tokenwatch_collector_api_refused_total",
+                         reason="client_connections")
+    finally:
+        for s, _ in held:
+            s.close()
+        c.stop()
+    assert refused == 84, f"{refused} of the 84 connections over the cap refused"
+    assert counted == 84, counted
+    assert max(health) < 1.0 and max(metrics_t) < 1.0, (max(health), max(metrics_t))
+    assert acked == 25 and took < 30, (acked, took)
+    return (f"connection flood (100 held from one address): 84 refused with 429, /healthz max "
+            f"{max(health) * 1000:.0f} ms, /metrics max {max(metrics_t) * 1000:.0f} ms, honest "
+            f"agent 25/25 in {took:.1f} s")
+
+
 def test_framing_and_jtis(build, root, tmp):
     cfg, c = setup(build, root, tmp)
     revoked = os.path.join(tmp, "revoked.txt")
@@ -373,4 +413,4 @@ def test_readonly_store(build, root, tmp):
 if __name__ == "__main__":
     build, root = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
     sys.exit(run_tests([test_framing_and_jtis, test_auth_failures, test_slow_clients,
-                        test_readonly_store], build, root))
+                        test_connection_flood, test_readonly_store], build, root))

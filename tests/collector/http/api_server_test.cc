@@ -1010,8 +1010,14 @@ TEST_F(ApiServerTest, ManyClientsAtOnce) {
 // A TCP connection to the server that sends what it is told.
 class RawClient {
  public:
-  explicit RawClient(int port) {
+  explicit RawClient(int port, const char* from = nullptr) {
     fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    if (from != nullptr) {  // another loopback address: another client
+      sockaddr_in src{};
+      src.sin_family = AF_INET;
+      inet_pton(AF_INET, from, &src.sin_addr);
+      bind(fd_, reinterpret_cast<sockaddr*>(&src), sizeof src);
+    }
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_port = htons(static_cast<uint16_t>(port));
@@ -1169,7 +1175,7 @@ TEST_F(ApiServerTest, HealthzAndMetricsAnswerWhileSlowClientsHoldConnections) {
   constexpr int kSlowClients = 8;
   std::vector<std::unique_ptr<RawClient>> slow;
   for (int i = 0; i < kSlowClients; ++i) {
-    slow.push_back(std::make_unique<RawClient>(server_->port()));
+    slow.push_back(std::make_unique<RawClient>(server_->port(), "127.0.0.2"));
     ASSERT_TRUE(slow.back()->connected());
     ASSERT_TRUE(slow.back()->Send(
         "POST /api/v1/revocations HTTP/1.1\r\nContent-Length: 1000000000\r\n"));
@@ -1265,6 +1271,42 @@ TEST_F(TokensTest, IdentityIsPercentDecodedOnce) {
   // %2541 is "%41" decoded once; decoded twice it would be "A".
   Get("/api/v1/tokens/j%2541");
   EXPECT_EQ(store_.identities_asked().back(), "j%41");
+}
+
+// One address holding connections open gets only its share of the
+// workers: its next connection is a 429 at once, before its headers, and
+// other clients (here 127.0.0.1) are served meanwhile.
+TEST_F(ApiServerTest, ConnectionsPerClientAddressAreCapped) {
+  absl::StatusOr<std::unique_ptr<ApiServer>> server = ApiServer::Start(
+      "127.0.0.1:0", &store_, DefaultHooks(),
+      {.write_token = kWriteToken, .max_connections_per_client = 2});
+  ASSERT_TRUE(server.ok()) << server.status();
+  server_ = std::move(*server);
+  std::vector<std::unique_ptr<RawClient>> held;
+  for (int i = 0; i < 2; ++i) {
+    held.push_back(std::make_unique<RawClient>(server_->port(), "127.0.0.2"));
+    ASSERT_TRUE(held.back()->connected());
+    ASSERT_TRUE(held.back()->Send("GET /healthz HTTP/1.1\r\n"));
+  }
+  RawClient third(server_->port(), "127.0.0.2");
+  ASSERT_TRUE(third.connected());
+  bool closed = false;
+  std::string answer = third.ReadUntilClosed(std::chrono::seconds(4), &closed);
+  EXPECT_TRUE(closed);
+  EXPECT_TRUE(HasSubstr(answer, "HTTP/1.1 429")) << answer;
+  EXPECT_EQ(server_->client_connections_refused(), 1u);
+  EXPECT_EQ(Get("/healthz").status, 200);
+  // The admitted ones finish normally.
+  for (auto& c : held) {
+    ASSERT_TRUE(c->Send("\r\n"));
+    EXPECT_TRUE(HasSubstr(c->ReadUntilClosed(std::chrono::seconds(4), &closed),
+                          "HTTP/1.1 200"));
+  }
+  // Closed connections free their share.
+  RawClient later(server_->port(), "127.0.0.2");
+  ASSERT_TRUE(later.Send("GET /healthz HTTP/1.1\r\n\r\n"));
+  EXPECT_TRUE(HasSubstr(later.ReadUntilClosed(std::chrono::seconds(4), &closed),
+                        "HTTP/1.1 200"));
 }
 
 }  // namespace
