@@ -54,6 +54,9 @@ struct AlertQuery {
   std::string service;            // empty: any
   int64_t since_us = 0;           // alerts with ts_us >= since_us
   size_t limit = 100;             // newest first
+  // A page's cursor: only alerts after (older than) this one in the
+  // answer's order, (ts_us, id) descending.
+  std::optional<std::pair<int64_t, std::string>> before;
 };
 
 class Store {

@@ -1309,5 +1309,29 @@ TEST_F(ApiServerTest, ConnectionsPerClientAddressAreCapped) {
                         "HTTP/1.1 200"));
 }
 
+// A full page names the cursor of its last alert; `before=` passes it to
+// the store; a bad cursor is a 400.
+TEST_F(AlertsTest, FullPagesGiveACursorForTheNext) {
+  HttpResult r = Get("/api/v1/alerts?limit=2");
+  ASSERT_EQ(r.status, 200);
+  std::vector<std::string> ids = AlertIds(r);
+  ASSERT_EQ(ids.size(), 2u);
+  simdjson::dom::parser parser;
+  std::string next = StringField(ParseJson(parser, r.body), "next");
+  ASSERT_NE(next, "<missing>") << r.body;
+  EXPECT_TRUE(HasSubstr(next, "." + ids[1])) << next;
+  r = Get("/api/v1/alerts?limit=2&before=" + next);
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_TRUE(store_.queries().back().before.has_value());
+  EXPECT_EQ(store_.queries().back().before->second, ids[1]);
+  // A page that is not full is the last: no cursor.
+  r = Get("/api/v1/alerts?limit=10000");
+  EXPECT_FALSE(HasSubstr(r.body, "\"next\""));
+  for (const char* bad : {"x", "12", ".id", "12.", "1a.id"}) {
+    r = Get(std::string("/api/v1/alerts?before=") + bad);
+    EXPECT_EQ(r.status, 400) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace tokenwatch::collector

@@ -557,6 +557,37 @@ TEST_P(StoreTest, QueryAlertsFiltersNewestFirstAndLimits) {
   EXPECT_EQ(MustQuery({}).front().id, "id-29");
 }
 
+// Walking pages with the cursor of each page's last alert visits every
+// alert once, in order, whatever the filters, also across tied timestamps.
+TEST_P(StoreTest, QueryPagesWithACursorVisitEveryAlertOnce) {
+  std::vector<Alert> all;
+  for (int i = 0; i < 25; ++i) {
+    char id[16];
+    std::snprintf(id, sizeof id, "id-%02d", i);
+    // Threes share a timestamp.
+    all.push_back(MakeAlert(id, AlertType::kExpiredUse,
+                            "iss|j" + std::to_string(i),
+                            i % 2 ? "orders" : "payments", kT0 + (i / 3) * 1000));
+  }
+  CommitBatch batch;
+  batch.new_alerts = all;
+  ASSERT_TRUE(store_->Commit(batch).ok());
+  for (const std::string& service : {std::string(), std::string("orders")}) {
+    SCOPED_TRACE(service);
+    std::vector<std::string> walked;
+    AlertQuery q{.service = service, .limit = 4};
+    for (int page = 0; page < 20; ++page) {
+      std::vector<Alert> got = MustQuery(q);
+      for (const Alert& a : got) walked.push_back(a.id);
+      if (got.size() < q.limit) break;
+      q.before = std::make_pair(got.back().ts_us, got.back().id);
+    }
+    AlertQuery everything{.service = service, .limit = 100};
+    EXPECT_EQ(walked, Ids(MustQuery(everything)));
+    EXPECT_EQ(walked.size(), service.empty() ? 25u : 12u);
+  }
+}
+
 TEST_P(StoreTest, QueryLimitIsCappedAt10000) {
   CommitBatch batch;
   for (int i = 0; i < 10'005; ++i) {
