@@ -10,8 +10,8 @@ std::string HealthJson(IngestService& service, const Store* store) {
   const bool ok = service.last_commit_ok();
   std::string reason;
   if (!ok) {
-    util::AppendJsonString(&reason, store != nullptr ? store->LastCommitError()
-                                                     : std::string());
+    util::AppendJsonString(
+        &reason, store != nullptr ? store->LastCommitError() : std::string());
   }
   return service.WithEngine([&](Engine& e) {
     return absl::StrFormat(

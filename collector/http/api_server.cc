@@ -1,7 +1,6 @@
 #include "collector/http/api_server.h"
 
 #include <civetweb.h>
-
 #include <prometheus/metric_family.h>
 #include <prometheus/text_serializer.h>
 
@@ -160,8 +159,8 @@ http::Router MakeRouter(Store* store, ApiServer::Hooks hooks,
   http::Router router;
   router.Add(http::HealthRoute(std::move(hooks.health)));
   if (hooks.metrics) {
-    router.Add(http::MetricsRoute(
-        [metrics = std::move(hooks.metrics), api_metrics] {
+    router.Add(
+        http::MetricsRoute([metrics = std::move(hooks.metrics), api_metrics] {
           return metrics() + api_metrics();
         }));
   }
@@ -220,8 +219,7 @@ std::optional<Response> ApiServer::AuthorizeWrite(mg_connection* conn) {
 std::string ApiServer::ApiMetricsText() const {
   using prometheus::ClientMetric;
   using prometheus::MetricFamily;
-  auto counter = [](uint64_t v,
-                    std::vector<ClientMetric::Label> labels = {}) {
+  auto counter = [](uint64_t v, std::vector<ClientMetric::Label> labels = {}) {
     ClientMetric m;
     m.label = std::move(labels);
     m.counter.value = static_cast<double>(v);
@@ -269,21 +267,13 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(
   const std::string header_timeout_ms =
       absl::StrCat(absl::ToInt64Milliseconds(server->options_.header_timeout));
   // No document root: nothing on disk is ever served.
-  const char* civetweb_options[] = {"listening_ports",
-                                    address->civetweb_ports.c_str(),
-                                    "num_threads",
-                                    threads.c_str(),
-                                    "request_timeout_ms",
-                                    header_timeout_ms.c_str(),
-                                    // The raw target reaches Handle(), which
-                                    // decodes the identity once.
-                                    "decode_url",
-                                    "no",
-                                    "enable_directory_listing",
-                                    "no",
-                                    "enable_keep_alive",
-                                    "no",
-                                    nullptr};
+  const char* civetweb_options[] = {
+      "listening_ports", address->civetweb_ports.c_str(), "num_threads",
+      threads.c_str(), "request_timeout_ms", header_timeout_ms.c_str(),
+      // The raw target reaches Handle(), which
+      // decodes the identity once.
+      "decode_url", "no", "enable_directory_listing", "no", "enable_keep_alive",
+      "no", nullptr};
   mg_callbacks callbacks{};
   callbacks.begin_request = &ApiServer::BeginRequest;
   callbacks.init_connection = &ApiServer::InitConnection;
@@ -352,11 +342,10 @@ int ApiServer::InitConnection(const mg_connection* conn, void**) {
     self->client_connections_refused_ += static_cast<uint64_t>(refused);
     uint64_t held = 0;
     if (self->connections_log_limit_.Allow(&held)) {
-      log::Warning(
-          "API: refused %d connection(s) over %d from one address%s", refused,
-          self->options_.max_connections_per_client,
-          held > 0 ? absl::StrCat(" (", held, " more held back)")
-                   : std::string());
+      log::Warning("API: refused %d connection(s) over %d from one address%s",
+                   refused, self->options_.max_connections_per_client,
+                   held > 0 ? absl::StrCat(" (", held, " more held back)")
+                            : std::string());
     }
   }
   return 0;
@@ -431,14 +420,13 @@ int ApiServer::Handle(mg_connection* conn, bool* body_unread) {
       response = match.allow.empty() ? ErrorResponse(404, "not found")
                                      : http::MethodNotAllowed(match.allow);
     } else if (std::optional<Response> denied =
-                   match.route->write ? AuthorizeWrite(conn)
-                                      : std::nullopt) {
+                   match.route->write ? AuthorizeWrite(conn) : std::nullopt) {
       // Before the body is read: a stranger's megabyte is not parsed.
       response = std::move(*denied);
     } else if (std::optional<Response> error =
-                   match.route->write
-                       ? ReadBody(conn, &request.body, start + options_.body_timeout)
-                       : std::nullopt) {
+                   match.route->write ? ReadBody(conn, &request.body,
+                                                 start + options_.body_timeout)
+                                      : std::nullopt) {
       if (error->status == 408) ++timeouts_;
       response = std::move(*error);
     } else {

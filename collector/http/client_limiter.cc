@@ -9,7 +9,7 @@ AuthFailureLimiter::Entry& AuthFailureLimiter::EntryFor(
   if (clients_.size() >= max_clients_) {
     for (auto i = clients_.begin(); i != clients_.end();) {
       i = now_us - i->second.window_start_us >= window_us_ ? clients_.erase(i)
-                                                            : std::next(i);
+                                                           : std::next(i);
     }
   }
   // Still full: many addresses failing at once share one budget, which
@@ -22,7 +22,7 @@ int AuthFailureLimiter::RetryAfterSeconds(const std::string& address,
                                           int64_t now_us) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = clients_.find(address);
-  const Entry* e = it != clients_.end() ? &it->second
+  const Entry* e = it != clients_.end()              ? &it->second
                    : clients_.size() >= max_clients_ ? &overflow_
                                                      : nullptr;
   if (e == nullptr || e->failures < max_failures_) return 0;

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <vector>
 
 namespace tokenwatch::collector::http {
@@ -13,9 +14,44 @@ namespace {
 
 using Key = std::tuple<int, std::string, int>;
 
-// The sockets of this process accepted on `port`: local port `port` and
-// a peer (a listening socket has none; a client socket of this process
-// has an ephemeral local port).
+// The connection on `fd` if it was accepted on `port`: local port `port`
+// and a peer (a listening socket has none; a client socket of this
+// process has an ephemeral local port).
+std::optional<Key> AcceptedOn(int port, int fd) {
+  sockaddr_storage local{}, peer{};
+  socklen_t len = sizeof local;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0) {
+    return std::nullopt;
+  }
+  int local_port = 0;
+  if (local.ss_family == AF_INET) {
+    local_port = ntohs(reinterpret_cast<sockaddr_in*>(&local)->sin_port);
+  } else if (local.ss_family == AF_INET6) {
+    local_port = ntohs(reinterpret_cast<sockaddr_in6*>(&local)->sin6_port);
+  }
+  if (local_port != port) return std::nullopt;
+  len = sizeof peer;
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) != 0) {
+    return std::nullopt;
+  }
+  if (peer.ss_family == AF_INET) {
+    const auto* p = reinterpret_cast<const sockaddr_in*>(&peer);
+    return Key(fd,
+               std::string(reinterpret_cast<const char*>(&p->sin_addr),
+                           sizeof p->sin_addr),
+               ntohs(p->sin_port));
+  }
+  if (peer.ss_family == AF_INET6) {
+    const auto* p = reinterpret_cast<const sockaddr_in6*>(&peer);
+    return Key(fd,
+               std::string(reinterpret_cast<const char*>(&p->sin6_addr),
+                           sizeof p->sin6_addr),
+               ntohs(p->sin6_port));
+  }
+  return std::nullopt;
+}
+
+// Every connection of this process accepted on `port`.
 std::vector<Key> AcceptedOn(int port) {
   std::vector<Key> out;
   DIR* dir = opendir("/proc/self/fd");
@@ -23,36 +59,7 @@ std::vector<Key> AcceptedOn(int port) {
   while (dirent* entry = readdir(dir)) {
     int fd = -1;
     if (sscanf(entry->d_name, "%d", &fd) != 1 || fd == dirfd(dir)) continue;
-    sockaddr_storage local{}, peer{};
-    socklen_t len = sizeof local;
-    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0) {
-      continue;
-    }
-    int local_port = 0;
-    if (local.ss_family == AF_INET) {
-      local_port = ntohs(reinterpret_cast<sockaddr_in*>(&local)->sin_port);
-    } else if (local.ss_family == AF_INET6) {
-      local_port = ntohs(reinterpret_cast<sockaddr_in6*>(&local)->sin6_port);
-    }
-    if (local_port != port) continue;
-    len = sizeof peer;
-    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) != 0) {
-      continue;
-    }
-    if (peer.ss_family == AF_INET) {
-      const auto* p = reinterpret_cast<const sockaddr_in*>(&peer);
-      out.emplace_back(fd,
-                       std::string(reinterpret_cast<const char*>(&p->sin_addr),
-                                   sizeof p->sin_addr),
-                       ntohs(p->sin_port));
-    } else if (peer.ss_family == AF_INET6) {
-      const auto* p = reinterpret_cast<const sockaddr_in6*>(&peer);
-      out.emplace_back(
-          fd,
-          std::string(reinterpret_cast<const char*>(&p->sin6_addr),
-                      sizeof p->sin6_addr),
-          ntohs(p->sin6_port));
-    }
+    if (std::optional<Key> k = AcceptedOn(port, fd)) out.push_back(*k);
   }
   closedir(dir);
   return out;
@@ -86,6 +93,9 @@ int ConnectionCap::Enforce(int port, std::string_view refusal) {
       continue;
     }
     const int fd = std::get<0>(k);
+    // The socket is civetweb's, which may have closed it since the scan
+    // and reused the number: act only if it still is that peer.
+    if (AcceptedOn(port, fd) != k) continue;
     (void)send(fd, refusal.data(), refusal.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     // The worker reading it (now or later) sees the end at once.
     shutdown(fd, SHUT_RDWR);

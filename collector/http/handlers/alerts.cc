@@ -46,8 +46,7 @@ std::optional<int64_t> ParseSince(const std::string& v) {
 }
 
 // A page cursor, "TS_US.ID" (what "next" said): the last alert sent.
-std::optional<std::pair<int64_t, std::string>> ParseCursor(
-    std::string_view v) {
+std::optional<std::pair<int64_t, std::string>> ParseCursor(std::string_view v) {
   size_t dot = v.find('.');
   if (dot == std::string_view::npos || dot + 1 >= v.size()) return std::nullopt;
   std::string_view ts = v.substr(0, dot);

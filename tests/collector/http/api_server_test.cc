@@ -1032,8 +1032,7 @@ class RawClient {
   }
   // Everything until the server closes (or resets) the connection, or
   // `timeout` passes: then `*closed` is false.
-  std::string ReadUntilClosed(std::chrono::milliseconds timeout,
-                              bool* closed) {
+  std::string ReadUntilClosed(std::chrono::milliseconds timeout, bool* closed) {
     std::string out;
     auto deadline = std::chrono::steady_clock::now() + timeout;
     *closed = false;
@@ -1069,8 +1068,10 @@ double SecondsSince(std::chrono::steady_clock::time_point t) {
 // with the right token.
 TEST_F(ApiServerTest, AmbiguousFramingIs400AndCloses) {
   StartServer();
-  const std::string head = "POST /api/v1/revocations HTTP/1.1\r\n"
-                           "Host: x\r\n" + kAuthHeader + "\r\n";
+  const std::string head =
+      "POST /api/v1/revocations HTTP/1.1\r\n"
+      "Host: x\r\n" +
+      kAuthHeader + "\r\n";
   struct Case {
     const char* name;
     std::string request;
@@ -1080,8 +1081,7 @@ TEST_F(ApiServerTest, AmbiguousFramingIs400AndCloses) {
       {"Content-Length and Transfer-Encoding",
        head + "Content-Length: 7\r\nTransfer-Encoding: chunked\r\n\r\n"
               "7\r\n[\"j-1\"]\r\n0\r\n\r\n"},
-      {"space before the colon",
-       head + "Content-Length : 7\r\n\r\n[\"j-1\"]"},
+      {"space before the colon", head + "Content-Length : 7\r\n\r\n[\"j-1\"]"},
   };
   for (const Case& c : cases) {
     RawClient client(server_->port());
@@ -1106,11 +1106,11 @@ TEST_F(ApiServerTest, RefusedRequestClosesWithoutReadingTheBody) {
   RawClient client(server_->port());
   ASSERT_TRUE(client.connected());
   auto start = std::chrono::steady_clock::now();
-  ASSERT_TRUE(client.Send("POST /api/v1/revocations HTTP/1.1\r\nHost: x\r\n"
-                          "Content-Length: 1000000000\r\n\r\n[\"j"));
+  ASSERT_TRUE(
+      client.Send("POST /api/v1/revocations HTTP/1.1\r\nHost: x\r\n"
+                  "Content-Length: 1000000000\r\n\r\n[\"j"));
   bool closed = false;
-  std::string answer =
-      client.ReadUntilClosed(std::chrono::seconds(8), &closed);
+  std::string answer = client.ReadUntilClosed(std::chrono::seconds(8), &closed);
   EXPECT_TRUE(closed) << "the server waited for the body";
   EXPECT_LT(SecondsSince(start), 2.0);
   // The 401 is sent before the close (a reset may swallow it).
@@ -1127,8 +1127,8 @@ TEST_F(ApiServerTest, SlowHeadersAreCutAtTheDeadline) {
   RawClient client(server_->port());
   ASSERT_TRUE(client.connected());
   auto start = std::chrono::steady_clock::now();
-  const std::string request = "GET /healthz HTTP/1.1\r\nX-Slow: " +
-                              std::string(200, 'a') + "\r\n\r\n";
+  const std::string request =
+      "GET /healthz HTTP/1.1\r\nX-Slow: " + std::string(200, 'a') + "\r\n\r\n";
   bool closed = false;
   for (char c : request) {
     if (!client.Send(std::string_view(&c, 1))) {
@@ -1211,10 +1211,10 @@ TEST_F(ApiServerTest, FailedAuthenticationsAreLoggedCountedAndLimited) {
   EXPECT_TRUE(HasSubstr(limited.headers, "Retry-After: "));
   HttpResult metrics = Get("/metrics");
   log::SetSinkForTesting(nullptr);
-  EXPECT_TRUE(HasSubstr(
-      metrics.body,
-      absl::StrCat("tokenwatch_collector_api_auth_failures_total ",
-                   ApiServer::kMaxAuthFailures)))
+  EXPECT_TRUE(
+      HasSubstr(metrics.body,
+                absl::StrCat("tokenwatch_collector_api_auth_failures_total ",
+                             ApiServer::kMaxAuthFailures)))
       << metrics.body;
   EXPECT_TRUE(HasSubstr(
       metrics.body,
@@ -1294,6 +1294,12 @@ TEST_F(ApiServerTest, ConnectionsPerClientAddressAreCapped) {
   std::string answer = third.ReadUntilClosed(std::chrono::seconds(4), &closed);
   EXPECT_TRUE(closed);
   EXPECT_TRUE(HasSubstr(answer, "HTTP/1.1 429")) << answer;
+  // Counted once the worker is back from the refusal the client just read.
+  auto counted = std::chrono::steady_clock::now();
+  while (server_->client_connections_refused() == 0 &&
+         SecondsSince(counted) < 5) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   EXPECT_EQ(server_->client_connections_refused(), 1u);
   EXPECT_EQ(Get("/healthz").status, 200);
   // The admitted ones finish normally.
