@@ -242,7 +242,9 @@ absl::Status CollectorApp::StartApi() {
       [notifier] { return notifier->Counters(); });
   metrics_->SetIngestCounters([service] { return service->counters(); });
   ApiServer::Hooks hooks;
-  hooks.health = [service] { return HealthJson(*service); };
+  hooks.health = [service, store = store_.get()] {
+    return HealthJson(*service, store);
+  };
   hooks.metrics = [metrics = metrics_.get()] { return metrics->Text(); };
   hooks.token = [service](const std::string& identity) {
     return service->WithEngine(

@@ -19,6 +19,7 @@ struct Response {
   std::string body;
   std::string_view allow;             // the Allow header of a 405
   std::string_view www_authenticate;  // the challenge of a 401
+  int retry_after_s = 0;              // > 0: the Retry-After of a 429
 };
 
 Response JsonResponse(std::string body);

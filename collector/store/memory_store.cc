@@ -93,8 +93,10 @@ absl::StatusOr<std::vector<Alert>> MemoryStore::QueryAlerts(
   const size_t limit = std::min(q.limit, kMaxAlertQueryLimit);
   std::vector<Alert> out;
   std::shared_lock<std::shared_mutex> lock(mu_);
-  for (auto it = by_time_.rbegin(); it != by_time_.rend() && out.size() < limit;
-       ++it) {
+  auto start = q.before ? std::make_reverse_iterator(by_time_.lower_bound(
+                              {q.before->first, q.before->second}))
+                        : by_time_.rbegin();
+  for (auto it = start; it != by_time_.rend() && out.size() < limit; ++it) {
     if (it->first < q.since_us) break;
     const Alert& a = alerts_.at(it->second);
     if (q.type.has_value() && a.type != *q.type) continue;

@@ -1,6 +1,7 @@
 #include "collector/store/sqlite_alerts.h"
 
 #include <algorithm>
+#include <limits>
 #include <optional>
 #include <string>
 
@@ -40,15 +41,19 @@ constexpr const char* kSelectAlerts =
 constexpr const char* kQueryAlerts[2][2] = {
     {"SELECT " TW_ALERT_COLUMNS
      "FROM alerts WHERE ts_us >= ?1 "
+     "AND ts_us <= ?5 AND (ts_us < ?5 OR id < ?6) "
      "ORDER BY ts_us DESC, id DESC LIMIT ?4",
      "SELECT " TW_ALERT_COLUMNS
      "FROM alerts WHERE ts_us >= ?1 AND service = ?3 "
+     "AND ts_us <= ?5 AND (ts_us < ?5 OR id < ?6) "
      "ORDER BY ts_us DESC, id DESC LIMIT ?4"},
     {"SELECT " TW_ALERT_COLUMNS
      "FROM alerts WHERE ts_us >= ?1 AND type = ?2 "
+     "AND ts_us <= ?5 AND (ts_us < ?5 OR id < ?6) "
      "ORDER BY ts_us DESC, id DESC LIMIT ?4",
      "SELECT " TW_ALERT_COLUMNS
      "FROM alerts WHERE ts_us >= ?1 AND type = ?2 AND service = ?3 "
+     "AND ts_us <= ?5 AND (ts_us < ?5 OR id < ?6) "
      "ORDER BY ts_us DESC, id DESC LIMIT ?4"}};
 
 // Reusable buffers for the rows of one commit.
@@ -193,6 +198,10 @@ absl::Status QueryAlerts(Connection& c, const AlertQuery& q, size_t limit,
     p.Text(q.service);
   }
   p.Int(static_cast<int64_t>(limit));
+  // Without a cursor, a bound above every alert (ids are ASCII).
+  static const std::string kAfterEveryId = "\x7f";
+  p.Int(q.before ? q.before->first : std::numeric_limits<int64_t>::max());
+  p.Text(q.before ? q.before->second : kAfterEveryId);
   out->reserve(std::min<size_t>(limit, 1024));
   return ReadAll(c, *s, p, "querying alerts", ReadAlert, out);
 }

@@ -145,6 +145,13 @@ absl::Status SetWriterPragmas(Connection& c) {
       !st.ok()) {
     return st;
   }
+  // A checkpoint truncates the WAL back to 64 MiB at most, so a burst does
+  // not keep its space (a full disk needs it back).
+  if (absl::Status st = c.ExecOnce("PRAGMA journal_size_limit = 67108864",
+                                   "setting journal_size_limit");
+      !st.ok()) {
+    return st;
+  }
   // Token rows are rewritten at every checkpoint: keep the table's pages in
   // memory (64 MiB) instead of reading them back from the file each time.
   return c.ExecOnce("PRAGMA cache_size = -65536", "setting cache_size");

@@ -114,9 +114,8 @@ absl::Status LoadAll(Connection& c, Snapshot* snap) {
 
 }  // namespace
 
-SqliteStore::SqliteStore(std::unique_ptr<Connection> writer,
-                         std::unique_ptr<Connection> reader)
-    : writer_(std::move(writer)), reader_(std::move(reader)) {}
+SqliteStore::SqliteStore(std::unique_ptr<Connection> conn)
+    : conn_(std::move(conn)) {}
 
 SqliteStore::~SqliteStore() = default;
 
@@ -130,6 +129,13 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(
       Connection::Open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   if (!writer.ok()) return writer.status();
   Connection& w = **writer;
+  // Before anything reads the file: a WAL opened in shared mode maps its
+  // index from "-shm" (see sqlite_store.h).
+  if (absl::Status s =
+          w.ExecOnce("PRAGMA locking_mode = EXCLUSIVE", "setting locking_mode");
+      !s.ok()) {
+    return s;
+  }
   // SQLite quietly opens a write-protected file read-only.
   if (sqlite3_db_readonly(w.db(), "main") == 1) {
     return absl::PermissionDeniedError(
@@ -140,16 +146,7 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(
   if (absl::Status s = sqlite::SetWriterPragmas(w); !s.ok()) return s;
   if (absl::Status s = sqlite::CreateSchema(w); !s.ok()) return s;
 
-  absl::StatusOr<std::unique_ptr<Connection>> reader =
-      Connection::Open(path, SQLITE_OPEN_READWRITE);
-  if (!reader.ok()) return reader.status();
-  if (absl::Status s = (*reader)->ExecOnce("PRAGMA query_only = 1",
-                                           "opening the read connection");
-      !s.ok()) {
-    return s;
-  }
-  return std::unique_ptr<SqliteStore>(
-      new SqliteStore(*std::move(writer), *std::move(reader)));
+  return std::unique_ptr<SqliteStore>(new SqliteStore(*std::move(writer)));
 }
 
 absl::Status SqliteStore::Commit(const CommitBatch& batch) {
@@ -158,18 +155,30 @@ absl::Status SqliteStore::Commit(const CommitBatch& batch) {
       batch.retired.empty() && batch.journal.empty()) {
     return absl::OkStatus();
   }
-  std::lock_guard<std::mutex> lock(write_mu_);
-  Connection& c = *writer_;
+  std::lock_guard<std::mutex> lock(mu_);
+  Connection& c = *conn_;
   absl::Status s = c.BeginImmediate();
   if (s.ok()) s = WriteBatch(c, batch);
   if (s.ok()) s = c.Commit();
-  if (!s.ok()) c.RollbackIfOpen();
+  if (!s.ok()) {
+    c.RollbackIfOpen();
+    // A failed commit on a full disk leaves its frames in the WAL: give
+    // the space back, or the WAL eats what an operator frees to recover.
+    (void)c.ExecOnce("PRAGMA wal_checkpoint(TRUNCATE)", "checkpointing");
+  }
+  std::lock_guard<std::mutex> error_lock(error_mu_);
+  commit_error_ = s.ok() ? std::string() : std::string(s.message());
   return s;
 }
 
+std::string SqliteStore::LastCommitError() const {
+  std::lock_guard<std::mutex> lock(error_mu_);
+  return commit_error_;
+}
+
 absl::StatusOr<Snapshot> SqliteStore::Load() {
-  std::lock_guard<std::mutex> lock(read_mu_);
-  Connection& c = *reader_;
+  std::lock_guard<std::mutex> lock(mu_);
+  Connection& c = *conn_;
   Snapshot snap;
   // One read transaction: every table as of the same commit.
   absl::Status s = c.Begin();
@@ -187,16 +196,16 @@ absl::StatusOr<std::vector<Alert>> SqliteStore::QueryAlerts(
   const size_t limit = std::min(q.limit, kMaxAlertQueryLimit);
   std::vector<Alert> out;
   if (limit == 0) return out;
-  std::lock_guard<std::mutex> lock(read_mu_);
-  absl::Status st = sqlite::QueryAlerts(*reader_, q, limit, &out);
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::Status st = sqlite::QueryAlerts(*conn_, q, limit, &out);
   if (!st.ok()) return st;
   return out;
 }
 
 absl::StatusOr<std::optional<TokenRow>> SqliteStore::GetToken(
     const std::string& identity) {
-  std::lock_guard<std::mutex> lock(read_mu_);
-  return sqlite::ReadToken(*reader_, identity);
+  std::lock_guard<std::mutex> lock(mu_);
+  return sqlite::ReadToken(*conn_, identity);
 }
 
 }  // namespace tokenwatch::collector

@@ -1,8 +1,13 @@
 // `sqlite:PATH` — the default store: one SQLite file in WAL mode whose
 // tables a human can read with the `sqlite3` CLI (collector/store/
-// sqlite_schema.h describes them). A writer connection takes commits; a
-// read connection, which WAL lets proceed while a commit is in flight,
-// serves loads and queries.
+// sqlite_schema.h describes them). One connection in WAL mode with
+// locking_mode=EXCLUSIVE: the WAL index then lives in heap memory, not in
+// a mapped "-shm" file whose pages fault (SIGBUS, no log line) when the
+// file system turns read-only or full under the running collector. The
+// collector is the only process on its database (another process cannot
+// even read it while the collector runs: stop it, or copy the file, to
+// inspect); loads and queries share the connection and wait for a commit
+// in flight (docs/security.md, "Hostile clients: HTTP API and store").
 #ifndef TOKENWATCH_COLLECTOR_STORE_SQLITE_STORE_H_
 #define TOKENWATCH_COLLECTOR_STORE_SQLITE_STORE_H_
 
@@ -48,17 +53,17 @@ class SqliteStore final : public Store {
   absl::StatusOr<std::vector<Alert>> QueryAlerts(const AlertQuery& q) override;
   absl::StatusOr<std::optional<TokenRow>> GetToken(
       const std::string& identity) override;
+  std::string LastCommitError() const override;
 
  private:
-  SqliteStore(std::unique_ptr<sqlite::Connection> writer,
-              std::unique_ptr<sqlite::Connection> reader);
+  explicit SqliteStore(std::unique_ptr<sqlite::Connection> conn);
 
-  // Each connection is used by one thread at a time.
+  // The connection is used by one thread at a time.
   // std::mutex, not absl::Mutex: visible to ThreadSanitizer.
-  std::mutex write_mu_;
-  std::unique_ptr<sqlite::Connection> writer_ ABSL_PT_GUARDED_BY(write_mu_);
-  std::mutex read_mu_;
-  std::unique_ptr<sqlite::Connection> reader_ ABSL_PT_GUARDED_BY(read_mu_);
+  std::mutex mu_;
+  std::unique_ptr<sqlite::Connection> conn_ ABSL_PT_GUARDED_BY(mu_);
+  mutable std::mutex error_mu_;
+  std::string commit_error_ ABSL_GUARDED_BY(error_mu_);
 };
 
 }  // namespace tokenwatch::collector

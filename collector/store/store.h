@@ -54,6 +54,9 @@ struct AlertQuery {
   std::string service;            // empty: any
   int64_t since_us = 0;           // alerts with ts_us >= since_us
   size_t limit = 100;             // newest first
+  // A page's cursor: only alerts after (older than) this one in the
+  // answer's order, (ts_us, id) descending.
+  std::optional<std::pair<int64_t, std::string>> before;
 };
 
 class Store {
@@ -66,6 +69,8 @@ class Store {
       const AlertQuery& q) = 0;
   virtual absl::StatusOr<std::optional<TokenRow>> GetToken(
       const std::string& identity) = 0;
+  // For /healthz: why the last commit failed; empty when it succeeded.
+  virtual std::string LastCommitError() const { return {}; }
 };
 
 // "sqlite:PATH" or "memory:". Errors name the URI.

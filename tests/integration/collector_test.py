@@ -25,7 +25,7 @@ import tempfile
 import time
 import urllib.request
 
-from harness import durable_uses, free_port, get_json, wait_for
+from harness import durable_uses, free_port, get_json, store_copy, wait_for
 
 
 class Collector:
@@ -146,10 +146,8 @@ def test_kill9(build, root, tmp):
         # Progress is committed with every batch; token rows only at
         # checkpoints (the batches in between are journaled).
         try:
-            con = sqlite3.connect(db_path, timeout=1)
-            n = con.execute("select coalesce(max(seq),0) from agent_progress").fetchone()[0]
-            con.close()
-            return n
+            # A copy: the running collector holds the file exclusively.
+            return store_copy(db_path, "select coalesce(max(seq),0) from agent_progress")[0][0]
         except sqlite3.Error:
             return 0
     wait_for(lambda: batches_stored() > 4, 60, "batches stored before the kill")

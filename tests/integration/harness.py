@@ -119,18 +119,39 @@ def _journal_record_uses(record):
     assert i == len(record), "trailing bytes in a journal record"
 
 
+def store_copy(db_path, query):
+    """Runs `query` on a copy of the collector's SQLite file and its WAL.
+    A running collector holds its file with locking_mode=EXCLUSIVE (no
+    mapped -shm), so SQLite cannot open it beside it; its locks are
+    advisory, so the bytes can be copied. The WAL is copied first: a
+    checkpoint in between leaves the copy at that checkpoint, never torn,
+    and SQLite's recovery of the copied WAL stops at its last whole
+    commit."""
+    import shutil
+    import sqlite3
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix="tw-store-") as d:
+        copy = os.path.join(d, "copy.db")
+        if os.path.exists(db_path + "-wal"):
+            shutil.copyfile(db_path + "-wal", copy + "-wal")
+        shutil.copyfile(db_path, copy)
+        con = sqlite3.connect(copy, timeout=5)
+        try:
+            return con.execute(query).fetchall()
+        finally:
+            con.close()
+
+
 def durable_uses(db_path):
     """{identity: uses} that the collector's SQLite file holds durably: the
     tokens table as of the last checkpoint plus the uses in the journal of
     batches committed since (decoded here with a minimal reader: journal
-    records, or tokenwatch.v1.EventBatch rows from an earlier version)."""
-    import sqlite3
-    con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)
-    try:
-        uses = dict(con.execute("select identity, uses from tokens").fetchall())
-        journal = [row[0] for row in con.execute("select batch from journal order by id")]
-    finally:
-        con.close()
+    records, or tokenwatch.v1.EventBatch rows from an earlier version).
+    Read from a copy (store_copy), so it works while the collector runs."""
+    rows = store_copy(db_path, "select 0, identity, uses, null from tokens union all "
+                               "select 1, id, null, batch from journal order by 1, 2")
+    uses = {r[1]: r[2] for r in rows if r[0] == 0}
+    journal = [r[3] for r in rows if r[0] == 1]
     for batch in journal:
         if batch[:1] == b"\x00":
             for identity, count in _journal_record_uses(batch):

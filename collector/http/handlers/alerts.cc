@@ -11,6 +11,7 @@
 #include "collector/alert_json.h"
 #include "collector/http/url.h"
 #include "common/alert_type.h"
+#include "common/json.h"
 
 namespace tokenwatch::collector::http {
 namespace {
@@ -44,6 +45,19 @@ std::optional<int64_t> ParseSince(const std::string& v) {
   return absl::ToUnixMicros(t);
 }
 
+// A page cursor, "TS_US.ID" (what "next" said): the last alert sent.
+std::optional<std::pair<int64_t, std::string>> ParseCursor(std::string_view v) {
+  size_t dot = v.find('.');
+  if (dot == std::string_view::npos || dot + 1 >= v.size()) return std::nullopt;
+  std::string_view ts = v.substr(0, dot);
+  bool negative = !ts.empty() && ts.front() == '-';
+  if (negative) ts.remove_prefix(1);
+  if (!AllDigits(ts) || ts.size() > 18) return std::nullopt;
+  int64_t us = 0;
+  for (char c : ts) us = us * 10 + (c - '0');
+  return std::make_pair(negative ? -us : us, std::string(v.substr(dot + 1)));
+}
+
 std::optional<size_t> ParseLimit(std::string_view v) {
   // Five digits cover the maximum; anything longer is out of range anyway.
   if (!AllDigits(v) || v.size() > 5) return std::nullopt;
@@ -61,9 +75,9 @@ std::optional<size_t> ParseLimit(std::string_view v) {
 std::variant<AlertsRequest, Response> ParseAlertQuery(std::string_view query) {
   AlertsRequest request;
   AlertQuery& q = request.query;
-  enum Param { kType, kService, kSince, kLimit, kParamCount };
-  static constexpr std::string_view kNames[kParamCount] = {"type", "service",
-                                                           "since", "limit"};
+  enum Param { kType, kService, kSince, kLimit, kBefore, kParamCount };
+  static constexpr std::string_view kNames[kParamCount] = {
+      "type", "service", "since", "limit", "before"};
   bool seen[kParamCount] = {};
   while (!query.empty()) {
     size_t amp = query.find('&');
@@ -82,7 +96,8 @@ std::variant<AlertsRequest, Response> ParseAlertQuery(std::string_view query) {
     if (index == kParamCount) {
       return ErrorResponse(
           400, absl::StrCat("unknown parameter '", *name,
-                            "' (expected type, service, since or limit)"));
+                            "' (expected type, service, since, limit or "
+                            "before)"));
     }
     if (seen[index]) {
       return ErrorResponse(400,
@@ -127,6 +142,15 @@ std::variant<AlertsRequest, Response> ParseAlertQuery(std::string_view query) {
         q.limit = *limit;
         break;
       }
+      case kBefore: {
+        q.before = ParseCursor(*value);
+        if (!q.before) {
+          return ErrorResponse(400,
+                               "bad parameter 'before': expected the \"next\" "
+                               "of the previous answer");
+        }
+        break;
+      }
     }
   }
   return request;
@@ -142,12 +166,26 @@ Route AlertsRoute(Store* store) {
     absl::StatusOr<std::vector<Alert>> alerts =
         store->QueryAlerts(parsed.query);
     if (!alerts.ok()) return StatusResponse(alerts.status());
+    // The answer stops before kMaxAlertsBytes (limit=10000 of large alerts
+    // once made 210 MB): "truncated":true then says so. A full page (or a
+    // truncated one) gives "next": the cursor of its last alert, for
+    // `before=` (an empty page ends the walk).
     std::string body = "{\"alerts\":[";
-    for (size_t i = 0; i < alerts->size(); ++i) {
-      if (i > 0) body.push_back(',');
-      body.append(AlertJson((*alerts)[i]));
+    size_t sent = 0;
+    for (; sent < alerts->size(); ++sent) {
+      std::string one = AlertJson((*alerts)[sent]);
+      if (sent > 0 && body.size() + one.size() + 64 > kMaxAlertsBytes) break;
+      if (sent > 0) body.push_back(',');
+      body.append(one);
     }
-    body.append("]}");
+    body.append("]");
+    if (sent < alerts->size()) body.append(",\"truncated\":true");
+    if (sent > 0 && (sent < alerts->size() || sent == parsed.query.limit)) {
+      const Alert& last = (*alerts)[sent - 1];
+      body.append(",\"next\":");
+      util::AppendJsonString(&body, absl::StrCat(last.ts_us, ".", last.id));
+    }
+    body.append("}");
     return JsonResponse(std::move(body));
   };
   return r;

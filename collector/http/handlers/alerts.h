@@ -14,6 +14,8 @@
 namespace tokenwatch::collector::http {
 
 inline constexpr size_t kMaxAlertLimit = 10000;
+// The most bytes one answer of /api/v1/alerts carries (then "truncated").
+inline constexpr size_t kMaxAlertsBytes = 8 << 20;
 
 // The query string, parsed. A type that is no alert type matches no alert.
 struct AlertsRequest {

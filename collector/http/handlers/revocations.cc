@@ -7,6 +7,30 @@
 #include "simdjson.h"
 
 namespace tokenwatch::collector::http {
+namespace {
+
+// The revocations file holds one jti per line and `#` starts a comment:
+// a jti with a line break, a control character or `#` would write lines
+// of the attacker's choosing (or hide the rest of the line), and leading or
+// trailing blanks would not survive the file's trimming.
+constexpr size_t kMaxJtiBytes = 1024;
+
+const char* JtiProblem(std::string_view jti) {
+  if (jti.empty()) return "empty jti";
+  if (jti.size() > kMaxJtiBytes) return "jti longer than 1024 bytes";
+  for (unsigned char c : jti) {
+    if (c < 0x20 || c == 0x7f) {
+      return "jti holds a control character (line break, tab, ...)";
+    }
+    if (c == '#') return "jti holds '#' (the revocations file's comment)";
+  }
+  if (jti.front() == ' ' || jti.back() == ' ') {
+    return "jti starts or ends with a space";
+  }
+  return nullptr;
+}
+
+}  // namespace
 
 std::variant<std::vector<std::string>, Response> ParseJtis(
     const std::string& body) {
@@ -32,7 +56,9 @@ std::variant<std::vector<std::string>, Response> ParseJtis(
     if (item.get_string().get(jti) != simdjson::SUCCESS) {
       return ErrorResponse(400, "every jti must be a string");
     }
-    if (jti.empty()) return ErrorResponse(400, "empty jti");
+    if (const char* problem = JtiProblem(jti)) {
+      return ErrorResponse(400, problem);
+    }
     jtis.emplace_back(jti);
   }
   return jtis;

@@ -1,6 +1,11 @@
 #include "collector/http/api_server.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -20,6 +25,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "collector/alert_json.h"
+#include "common/log.h"
 #include "gtest/gtest.h"
 #include "simdjson.h"
 #include "tests/collector/testing/builders.h"
@@ -995,6 +1001,342 @@ TEST_F(ApiServerTest, ManyClientsAtOnce) {
   std::lock_guard<std::mutex> lock(mu_);
   EXPECT_EQ(revocations_.size(),
             static_cast<size_t>(kThreads * kRequestsEach / 5));
+}
+
+// ---------------------------------------------------------------------------
+// Hostile clients (docs/security.md, "Hostile clients: HTTP API and store"),
+// over raw sockets: curl would not send these requests.
+
+// A TCP connection to the server that sends what it is told.
+class RawClient {
+ public:
+  explicit RawClient(int port, const char* from = nullptr) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    if (from != nullptr) {  // another loopback address: another client
+      sockaddr_in src{};
+      src.sin_family = AF_INET;
+      inet_pton(AF_INET, from, &src.sin_addr);
+      bind(fd_, reinterpret_cast<sockaddr*>(&src), sizeof src);
+    }
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  }
+  ~RawClient() { close(fd_); }
+  bool connected() const { return connected_; }
+  bool Send(std::string_view bytes) {
+    return send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+           static_cast<ssize_t>(bytes.size());
+  }
+  // Everything until the server closes (or resets) the connection, or
+  // `timeout` passes: then `*closed` is false.
+  std::string ReadUntilClosed(std::chrono::milliseconds timeout, bool* closed) {
+    std::string out;
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    *closed = false;
+    for (;;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return out;
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+      char buf[4096];
+      ssize_t n = recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) {
+        *closed = true;
+        return out;
+      }
+      out.append(buf, static_cast<size_t>(n));
+    }
+  }
+
+ private:
+  int fd_ = -1;
+  bool connected_ = false;
+};
+
+double SecondsSince(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t)
+      .count();
+}
+
+// RFC 9112 section 6.3: differing Content-Lengths, Content-Length with
+// Transfer-Encoding, and (5.1) whitespace before a header's colon are
+// refused with a 400 and a close; the write never reaches the hook, even
+// with the right token.
+TEST_F(ApiServerTest, AmbiguousFramingIs400AndCloses) {
+  StartServer();
+  const std::string head =
+      "POST /api/v1/revocations HTTP/1.1\r\n"
+      "Host: x\r\n" +
+      kAuthHeader + "\r\n";
+  struct Case {
+    const char* name;
+    std::string request;
+  } cases[] = {
+      {"two Content-Lengths",
+       head + "Content-Length: 9\r\nContent-Length: 7\r\n\r\n[\"j-1\"]xx"},
+      {"Content-Length and Transfer-Encoding",
+       head + "Content-Length: 7\r\nTransfer-Encoding: chunked\r\n\r\n"
+              "7\r\n[\"j-1\"]\r\n0\r\n\r\n"},
+      {"space before the colon", head + "Content-Length : 7\r\n\r\n[\"j-1\"]"},
+  };
+  for (const Case& c : cases) {
+    RawClient client(server_->port());
+    ASSERT_TRUE(client.connected());
+    ASSERT_TRUE(client.Send(c.request));
+    bool closed = false;
+    std::string answer =
+        client.ReadUntilClosed(std::chrono::seconds(5), &closed);
+    EXPECT_TRUE(HasSubstr(answer, "HTTP/1.1 400")) << c.name << ": " << answer;
+    EXPECT_TRUE(closed) << c.name;
+  }
+  EXPECT_EQ(server_->bad_framing(), 3u);
+  std::lock_guard<std::mutex> lock(mu_);
+  EXPECT_TRUE(revocations_.empty());
+}
+
+// The slow-POST attack: an unauthenticated POST announcing a gigabyte
+// got its 401 and then held its worker while civetweb read the body to
+// discard it. Now the connection closes at once after the answer.
+TEST_F(ApiServerTest, RefusedRequestClosesWithoutReadingTheBody) {
+  StartServer();
+  RawClient client(server_->port());
+  ASSERT_TRUE(client.connected());
+  auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(
+      client.Send("POST /api/v1/revocations HTTP/1.1\r\nHost: x\r\n"
+                  "Content-Length: 1000000000\r\n\r\n[\"j"));
+  bool closed = false;
+  std::string answer = client.ReadUntilClosed(std::chrono::seconds(8), &closed);
+  EXPECT_TRUE(closed) << "the server waited for the body";
+  EXPECT_LT(SecondsSince(start), 2.0);
+  // The 401 is sent before the close (a reset may swallow it).
+  if (!answer.empty()) EXPECT_TRUE(HasSubstr(answer, "HTTP/1.1 401"));
+}
+
+// Headers dribbled a byte at a time are cut at the header deadline.
+TEST_F(ApiServerTest, SlowHeadersAreCutAtTheDeadline) {
+  absl::StatusOr<std::unique_ptr<ApiServer>> server = ApiServer::Start(
+      "127.0.0.1:0", &store_, DefaultHooks(),
+      {.write_token = kWriteToken, .header_timeout = absl::Seconds(1)});
+  ASSERT_TRUE(server.ok()) << server.status();
+  server_ = std::move(*server);
+  RawClient client(server_->port());
+  ASSERT_TRUE(client.connected());
+  auto start = std::chrono::steady_clock::now();
+  const std::string request =
+      "GET /healthz HTTP/1.1\r\nX-Slow: " + std::string(200, 'a') + "\r\n\r\n";
+  bool closed = false;
+  for (char c : request) {
+    if (!client.Send(std::string_view(&c, 1))) {
+      closed = true;
+      break;
+    }
+    client.ReadUntilClosed(std::chrono::milliseconds(100), &closed);
+    if (closed || SecondsSince(start) > 8) break;
+  }
+  EXPECT_TRUE(closed);
+  // One deadline, plus at most one more that civetweb's last wait adds.
+  EXPECT_LT(SecondsSince(start), 3.0);
+}
+
+// An authenticated body dribbled slowly gets a 408 at the body deadline.
+TEST_F(ApiServerTest, SlowBodyIs408AtTheDeadline) {
+  absl::StatusOr<std::unique_ptr<ApiServer>> server = ApiServer::Start(
+      "127.0.0.1:0", &store_, DefaultHooks(),
+      {.write_token = kWriteToken, .body_timeout = absl::Seconds(1)});
+  ASSERT_TRUE(server.ok()) << server.status();
+  server_ = std::move(*server);
+  RawClient client(server_->port());
+  ASSERT_TRUE(client.connected());
+  auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(client.Send("POST /api/v1/revocations HTTP/1.1\r\nHost: x\r\n" +
+                          kAuthHeader + "\r\nContent-Length: 100000\r\n\r\n"));
+  bool closed = false;
+  std::string answer;
+  while (!closed && SecondsSince(start) < 20) {
+    if (!client.Send("[")) break;  // about 100 bytes a second
+    answer += client.ReadUntilClosed(std::chrono::milliseconds(10), &closed);
+  }
+  EXPECT_TRUE(closed);
+  EXPECT_TRUE(HasSubstr(answer, "HTTP/1.1 408")) << answer;
+  EXPECT_LT(SecondsSince(start), 4.0);
+  EXPECT_EQ(server_->timeouts(), 1u);
+}
+
+// Slow clients (each a connection dribbling its headers) do not keep
+// /healthz and /metrics from answering: with 4 workers, 8 such clients
+// blinded the API until they gave up.
+TEST_F(ApiServerTest, HealthzAndMetricsAnswerWhileSlowClientsHoldConnections) {
+  StartServer();
+  constexpr int kSlowClients = 8;
+  std::vector<std::unique_ptr<RawClient>> slow;
+  for (int i = 0; i < kSlowClients; ++i) {
+    slow.push_back(std::make_unique<RawClient>(server_->port(), "127.0.0.2"));
+    ASSERT_TRUE(slow.back()->connected());
+    ASSERT_TRUE(slow.back()->Send(
+        "POST /api/v1/revocations HTTP/1.1\r\nContent-Length: 1000000000\r\n"));
+  }
+  for (const char* path : {"/healthz", "/metrics"}) {
+    auto start = std::chrono::steady_clock::now();
+    HttpResult r = Get(path);
+    EXPECT_EQ(r.status, 200) << path;
+    EXPECT_LT(SecondsSince(start), 1.0) << path;
+  }
+}
+
+// Failed authentications are logged (the client's address, never the
+// token), counted in /metrics, and after kMaxAuthFailures an address gets
+// 429 with Retry-After, even with the right token.
+TEST_F(ApiServerTest, FailedAuthenticationsAreLoggedCountedAndLimited) {
+  std::mutex log_mu;
+  std::vector<std::string> lines;
+  log::SetSinkForTesting([&](log::Level, std::string_view line) {
+    std::lock_guard<std::mutex> lock(log_mu);
+    lines.emplace_back(line);
+  });
+  StartServer();
+  const std::string wrong = "guess-0123456789abcdef0123456789";
+  for (int i = 0; i < ApiServer::kMaxAuthFailures; ++i) {
+    HttpResult r =
+        Fetch("POST", Url("/api/v1/revocations"), std::string("[\"j-1\"]"),
+              {"Authorization: Bearer " + wrong});
+    EXPECT_EQ(r.status, 401) << i;
+  }
+  HttpResult limited = Post("/api/v1/revocations", "[\"j-1\"]");
+  EXPECT_EQ(limited.status, 429) << limited.body;
+  EXPECT_TRUE(HasSubstr(limited.headers, "Retry-After: "));
+  HttpResult metrics = Get("/metrics");
+  log::SetSinkForTesting(nullptr);
+  EXPECT_TRUE(
+      HasSubstr(metrics.body,
+                absl::StrCat("tokenwatch_collector_api_auth_failures_total ",
+                             ApiServer::kMaxAuthFailures)))
+      << metrics.body;
+  EXPECT_TRUE(HasSubstr(
+      metrics.body,
+      "tokenwatch_collector_api_refused_total{reason=\"auth_rate_limited\"} 1"))
+      << metrics.body;
+  std::lock_guard<std::mutex> lock(log_mu);
+  ASSERT_FALSE(lines.empty());
+  // Rate-limited: one line for the burst, not one per failure.
+  EXPECT_LT(lines.size(), 3u);
+  EXPECT_TRUE(HasSubstr(lines[0], "failed authentication from 127.0.0.1"))
+      << lines[0];
+  for (const std::string& line : lines) {
+    EXPECT_FALSE(HasSubstr(line, wrong));
+    EXPECT_FALSE(HasSubstr(line, kWriteToken));
+  }
+  std::lock_guard<std::mutex> lock2(mu_);
+  EXPECT_TRUE(revocations_.empty());
+}
+
+// A jti with a line break or '#' would write lines of its own into the
+// revocations file (one jti per line, '#' comments).
+TEST_F(ApiServerTest, RevocationJtisThatWouldCorruptTheFileAre400) {
+  StartServer();
+  for (const std::string& body : std::vector<std::string>{
+           R"(["a\nb"])", R"(["a\rb"])", R"(["#all"])", R"(["ok","x # y"])",
+           R"(["tab\tx"])", R"([" pad"])",
+           "[\"" + std::string(1025, 'j') + "\"]"}) {
+    HttpResult r = Post("/api/v1/revocations", body);
+    EXPECT_EQ(r.status, 400) << body;
+    EXPECT_TRUE(HasSubstr(ErrorOf(r), "jti")) << body << ": " << r.body;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  EXPECT_TRUE(revocations_.empty());
+}
+
+// limit=10000 of large alerts once answered 210 MB.
+TEST_F(ApiServerTest, AlertsAnswerIsCappedInBytes) {
+  for (int i = 0; i < 5000; ++i) {
+    Alert a = MakeAlert(absl::StrCat("a", i), AlertType::kExpiredUse, "orders",
+                        kNovember30 * kSecond + i);
+    a.detail = std::string(4096, 'd');
+    store_.AddAlert(std::move(a));
+  }
+  StartServer();
+  HttpResult r = Get("/api/v1/alerts?limit=10000");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_LE(r.body.size(), http::kMaxAlertsBytes);
+  EXPECT_TRUE(HasSubstr(r.body, "\"truncated\":true"));
+  simdjson::dom::parser parser;
+  ParseJson(parser, r.body);
+}
+
+TEST_F(TokensTest, IdentityIsPercentDecodedOnce) {
+  // %2541 is "%41" decoded once; decoded twice it would be "A".
+  Get("/api/v1/tokens/j%2541");
+  EXPECT_EQ(store_.identities_asked().back(), "j%41");
+}
+
+// One address holding connections open gets only its share of the
+// workers: its next connection is a 429 at once, before its headers, and
+// other clients (here 127.0.0.1) are served meanwhile.
+TEST_F(ApiServerTest, ConnectionsPerClientAddressAreCapped) {
+  absl::StatusOr<std::unique_ptr<ApiServer>> server = ApiServer::Start(
+      "127.0.0.1:0", &store_, DefaultHooks(),
+      {.write_token = kWriteToken, .max_connections_per_client = 2});
+  ASSERT_TRUE(server.ok()) << server.status();
+  server_ = std::move(*server);
+  std::vector<std::unique_ptr<RawClient>> held;
+  for (int i = 0; i < 2; ++i) {
+    held.push_back(std::make_unique<RawClient>(server_->port(), "127.0.0.2"));
+    ASSERT_TRUE(held.back()->connected());
+    ASSERT_TRUE(held.back()->Send("GET /healthz HTTP/1.1\r\n"));
+  }
+  RawClient third(server_->port(), "127.0.0.2");
+  ASSERT_TRUE(third.connected());
+  bool closed = false;
+  std::string answer = third.ReadUntilClosed(std::chrono::seconds(4), &closed);
+  EXPECT_TRUE(closed);
+  EXPECT_TRUE(HasSubstr(answer, "HTTP/1.1 429")) << answer;
+  // Counted once the worker is back from the refusal the client just read.
+  auto counted = std::chrono::steady_clock::now();
+  while (server_->client_connections_refused() == 0 &&
+         SecondsSince(counted) < 5) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(server_->client_connections_refused(), 1u);
+  EXPECT_EQ(Get("/healthz").status, 200);
+  // The admitted ones finish normally.
+  for (auto& c : held) {
+    ASSERT_TRUE(c->Send("\r\n"));
+    EXPECT_TRUE(HasSubstr(c->ReadUntilClosed(std::chrono::seconds(4), &closed),
+                          "HTTP/1.1 200"));
+  }
+  // Closed connections free their share.
+  RawClient later(server_->port(), "127.0.0.2");
+  ASSERT_TRUE(later.Send("GET /healthz HTTP/1.1\r\n\r\n"));
+  EXPECT_TRUE(HasSubstr(later.ReadUntilClosed(std::chrono::seconds(4), &closed),
+                        "HTTP/1.1 200"));
+}
+
+// A full page names the cursor of its last alert; `before=` passes it to
+// the store; a bad cursor is a 400.
+TEST_F(AlertsTest, FullPagesGiveACursorForTheNext) {
+  HttpResult r = Get("/api/v1/alerts?limit=2");
+  ASSERT_EQ(r.status, 200);
+  std::vector<std::string> ids = AlertIds(r);
+  ASSERT_EQ(ids.size(), 2u);
+  simdjson::dom::parser parser;
+  std::string next = StringField(ParseJson(parser, r.body), "next");
+  ASSERT_NE(next, "<missing>") << r.body;
+  EXPECT_TRUE(HasSubstr(next, "." + ids[1])) << next;
+  r = Get("/api/v1/alerts?limit=2&before=" + next);
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_TRUE(store_.queries().back().before.has_value());
+  EXPECT_EQ(store_.queries().back().before->second, ids[1]);
+  // A page that is not full is the last: no cursor.
+  r = Get("/api/v1/alerts?limit=10000");
+  EXPECT_FALSE(HasSubstr(r.body, "\"next\""));
+  for (const char* bad : {"x", "12", ".id", "12.", "1a.id"}) {
+    r = Get(std::string("/api/v1/alerts?before=") + bad);
+    EXPECT_EQ(r.status, 400) << bad;
+  }
 }
 
 }  // namespace
