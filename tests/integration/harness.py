@@ -41,6 +41,19 @@ def wait_for(pred, timeout, what, interval=0.05):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def stop_all(procs, timeout=10):
+    """Stops the processes a test started, newest first, by PID: SIGTERM,
+    then SIGKILL after `timeout` seconds."""
+    for p in reversed(procs):
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
 def get_json(url, timeout=5):
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return json.loads(r.read())

@@ -35,7 +35,7 @@ import sys
 import tempfile
 import time
 
-from harness import events_in, free_port, get_json, wait_for
+from harness import events_in, free_port, get_json, stop_all, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 KEY = b"live-http2-test-key"
@@ -261,13 +261,7 @@ def main():
         check("agent summary counts gRPC", "grpc_requests" in summary, summary[-800:])
         print(summary[summary.find("summary"):])
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+        stop_all(procs)
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0

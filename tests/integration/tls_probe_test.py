@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 
-from harness import events_in, free_port, wait_for
+from harness import events_in, free_port, stop_all, wait_for
 
 KEY = b"tls-probe-test-key"
 
@@ -282,13 +282,7 @@ def main():
         r = subprocess.run([agent, "--tls-probe", "-r", "/dev/null"], capture_output=True, text=True)
         check("--tls-probe with -r is a usage error (exit 2)", r.returncode == 2, r.stderr[-200:])
     finally:
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+        stop_all(procs)
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
