@@ -3,7 +3,7 @@ BUILD ?= build
 DEMO_BUILD ?= build-demo
 JOBS  ?= $(shell nproc)
 
-.PHONY: deps build demo test test-unit test-asan test-tsan bench clean fuzz
+.PHONY: deps build demo demo-tls test test-unit test-asan test-tsan bench clean fuzz
 
 # Every package of the test profile (scripts/install-deps.sh: run, build,
 # demo, test, fuzz).
@@ -24,6 +24,15 @@ demo:
 	  cmake -S . -B $(DEMO_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTOKENWATCH_BUILD_TESTS=OFF
 	cmake --build $(DEMO_BUILD) -j $(JOBS) --target tokenwatch-agent tokenwatch-collector
 	bash scripts/demo.sh $(DEMO_BUILD)
+
+# The HTTPS demo (root): the same binaries, nginx over TLS, the agent on
+# --tls-probe alone (docs/tls-probe.md).
+demo-tls:
+	bash scripts/install-deps.sh demo
+	[ -f $(DEMO_BUILD)/CMakeCache.txt ] || \
+	  cmake -S . -B $(DEMO_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTOKENWATCH_BUILD_TESTS=OFF
+	cmake --build $(DEMO_BUILD) -j $(JOBS) --target tokenwatch-agent tokenwatch-collector
+	bash scripts/demo-tls.sh $(DEMO_BUILD)
 
 # Every test, then every test again under ASan+UBSan, then the threaded
 # parts under TSan (CI runs all three through .ci/run). Passes select

@@ -43,6 +43,7 @@ BUILD=(
 )
 DEMO=(
   python3 curl  # scripts/demo.sh: free ports, the tables; the collector's API
+  nginx-light openssl  # scripts/demo-tls.sh: an HTTPS server for the TLS probe
 )
 TEST=(
   libgtest-dev libgmock-dev libbenchmark-dev
