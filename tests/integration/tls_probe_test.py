@@ -30,6 +30,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 from harness import events_in, free_port, stop_all, wait_for
@@ -70,7 +71,7 @@ NODE_SERVER = """
 const https = require("https"), fs = require("fs");
 const [cert, key, port] = process.argv.slice(2);
 https.createServer({cert: fs.readFileSync(cert), key: fs.readFileSync(key)}, (req, res) => {
-  res.writeHead(req.url.startsWith("/denied") ? 401 : 200); res.end("ok");
+  res.writeHead(req.url.startsWith("/denied") ? 401 : 200, {"content-length": "2"}); res.end("ok");
 }).listen(Number(port), "127.0.0.1", () => console.log("ready"));
 """
 
@@ -247,6 +248,57 @@ def main():
             seen_node = False
         check("a process started after the agent is probed (node https)", seen_node,
               open(err_path).read()[-600:])
+
+        # node under load: memory BIOs, so each SSL* is tied to its socket by
+        # the thread's socket I/O around the call. 40 keep-alive connections
+        # at once, 10 requests each, each connection its own token, paths
+        # answered 200 or 401 in turn: a wrong binding would mix streams and
+        # pair statuses with the wrong requests.
+        load = {f"conn-{i}": jwt(f"load-{i}") for i in range(40)}
+        tokens.extend(load.values())
+        errors = []
+
+        def client(name):
+            try:
+                conn = http.client.HTTPSConnection("127.0.0.1", p_node, context=ctx, timeout=20)
+                for j in range(10):
+                    path = f"/denied/{name}/{j}" if j % 2 else f"/ok/{name}/{j}"
+                    conn.request("GET", path, headers={"Authorization": f"Bearer {load[name]}"})
+                    r = conn.getresponse()
+                    r.read()
+                    if r.status != (401 if j % 2 else 200):
+                        errors.append((path, r.status))
+                conn.close()
+            except OSError as e:
+                errors.append((name, str(e)))
+        threads = [threading.Thread(target=client, args=(n,)) for n in load]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        check("node answered 400 requests on 40 concurrent connections", not errors, errors[:3])
+        by_fp = {fp(t): n for n, t in load.items()}
+
+        def node_load():
+            got = collections.Counter()
+            wrong = []
+            for e in events_in(out):
+                name = by_fp.get(e["token"]["fp"])
+                if name is None or e.get("source") != "tls_probe":
+                    continue
+                got[name] += e["count"]
+                want = 401 if e["path"].startswith("/denied/") else 200
+                if not e["path"].split("/")[2] == name or e["status"] != want:
+                    wrong.append((name, e["path"], e["status"]))
+            return got, wrong
+        try:
+            wait_for(lambda: sum(node_load()[0].values()) >= 400, 30, "node load uses")
+        except AssertionError:
+            pass
+        got, wrong = node_load()
+        check("under load every request through node is one use (400), 10 per connection",
+              sum(got.values()) == 400 and set(got.values()) == {10}, dict(got))
+        check("...each with its own path and status (no stream mixed up)", not wrong, wrong[:5])
 
         agent_proc.send_signal(signal.SIGTERM)
         agent_proc.wait(timeout=30)
