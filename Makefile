@@ -53,7 +53,8 @@ test-tsan: deps
 # HTTP/2 part runs even when the first fails, and says so when skipped.
 bench: build
 	rc=0; bash scripts/bench.sh $(BUILD) || rc=$$?; \
-	bash scripts/bench-http2.sh $(BUILD) || rc=$$?; exit $$rc
+	bash scripts/bench-http2.sh $(BUILD) || rc=$$?; \
+	bash scripts/bench-tls.sh $(BUILD) || rc=$$?; exit $$rc
 
 # libFuzzer targets under ASan/UBSan in build-fuzz/, FUZZ_SECONDS each;
 # crashing inputs land in tests/fuzz/corpus/ (docs/testing.md, "Fuzzing").
