@@ -185,6 +185,13 @@ absl::Status AgentApp::OpenTlsProbe() {
     return absl::FailedPreconditionError(r.status().message());
   }
   probe_ = *std::move(r);
+  if (!c.record.empty()) {
+    auto w = tls::RecordingWriter::Create(c.record);
+    if (!w.ok()) return w.status();
+    probe_record_ = *std::move(w);
+    log::Warning("recording the TLS probe's plaintext (tokens included) to %s",
+                 c.record);
+  }
   log::Info("TLS probe on: %d targets%s", static_cast<int>(probe_->targets()),
             c.auto_targets ? " (auto: new processes are attached as they start)"
                            : "");
@@ -194,7 +201,15 @@ absl::Status AgentApp::OpenTlsProbe() {
 void AgentApp::DrainProbe() {
   if (probe_ == nullptr) return;
   if (probe_->has_data()) {
-    probe_->Drain([this](const tls::Chunk& c) { pipeline_->OnTlsChunk(c); });
+    probe_->Drain([this](const tls::Chunk& c) {
+      if (probe_record_ != nullptr) {
+        if (absl::Status s = probe_record_->Write(c); !s.ok()) {
+          log::Error("%s; recording stopped", s.message());
+          probe_record_.reset();
+        }
+      }
+      pipeline_->OnTlsChunk(c);
+    });
   }
   uint64_t dropped = probe_->queue_dropped();
   if (dropped > probe_dropped_seen_) {
@@ -211,6 +226,16 @@ absl::Status AgentApp::OpenSource() {
   }
   if (tls_probe_ && interface_.empty()) {
     source_ = std::make_unique<tls::ProbeOnlySource>(probe_.get());
+    return absl::OkStatus();
+  }
+  if (!flags_.read.empty() && flags_.read != "-" && tls::IsRecording(flags_.read)) {
+    // A recording of the TLS probe (agent.tls_probe.record): its records go
+    // through the probe's user-space half, in order, without a kernel.
+    auto r = tls::RecordingReader::Open(flags_.read);
+    if (!r.ok()) return absl::InvalidArgumentError(r.status().message());
+    probe_replay_ = *std::move(r);
+    source_ = std::make_unique<capture::MemoryPacketSource>(
+        1, std::vector<capture::MemoryPacketSource::Frame>{});
     return absl::OkStatus();
   }
   absl::StatusOr<std::unique_ptr<capture::PcapSource>> source =
@@ -443,6 +468,18 @@ absl::Status AgentApp::Capture() {
     if ((n & 0xffff) == 0) progress.Maybe(src, n);
   };
   if (probe_ != nullptr) probe_->Run();
+  if (probe_replay_ != nullptr) {
+    pipeline_->SetProbeReplay();
+    tls::Chunk chunk;
+    while (!hooks.stop_requested()) {
+      absl::StatusOr<bool> more = probe_replay_->Next(&chunk);
+      if (!more.ok()) return more.status();
+      if (!*more) break;
+      pipeline_->OnTlsChunk(chunk);
+    }
+    progress.Done();
+    return absl::OkStatus();
+  }
   RunLoop loop(&src, pipeline_.get(), std::move(hooks));
   absl::Status s = loop.Run();
   capture_seconds_ = loop.capture_seconds();

@@ -18,6 +18,7 @@
 #include "agent/privilege/drop_privileges.h"
 #include "agent/reload.h"
 #include "agent/tls/probe_runner.h"
+#include "agent/tls/recording.h"
 #include "agent/token/fingerprint.h"
 #include "agent/token/token_checks.h"
 #include "common/config.h"
@@ -88,6 +89,8 @@ class AgentApp {
   std::unique_ptr<token::Fingerprinter> fingerprinter_;
   bool tls_probe_ = false;
   std::unique_ptr<tls::ProbeRunner> probe_;  // before source_: it may wait on it
+  std::unique_ptr<tls::RecordingWriter> probe_record_;  // agent.tls_probe.record
+  std::unique_ptr<tls::RecordingReader> probe_replay_;  // -r FILE of a recording
   uint64_t probe_dropped_seen_ = 0;          // queue drops already counted
   std::unique_ptr<capture::PacketSource> source_;
   bool source_given_ = false;

@@ -67,11 +67,12 @@ Pipeline::Pipeline(const config::Config& config, const std::string& agent_id,
 }
 
 void Pipeline::OnTlsChunk(const tls::Chunk& chunk) {
-  // Packet time and probe time are both wall time; a chunk never moves the
-  // clock back (records of two CPUs can arrive slightly out of order).
-  if (chunk.ts_us > clock_.now_us) clock_.now_us = chunk.ts_us;
+  // A use's time is its record's own (packet time and probe time are both
+  // wall time, but packets may have moved the clock past it): a replay of
+  // the recording then gives the same events as the live run.
+  clock_.now_us = chunk.ts_us;
   probe_streams_.OnChunk(chunk);
-  folder_.Advance(clock_.now_us);
+  folder_.Advance(chunk.ts_us);
   ReleaseHeld();
 }
 

@@ -52,6 +52,11 @@ class Pipeline {
   // through the same protocol and token layers as packets, with source
   // "tls_probe" and the process.
   void OnTlsChunk(const tls::Chunk& chunk);
+  // Replaying a recording (-r FILE.twprobe): the recorded pids are not
+  // this host's processes now, so no executable is looked up.
+  void SetProbeReplay() {
+    probe_streams_.set_exe_of([](uint32_t) { return std::string(); });
+  }
   // Time passes without packets (live capture idle): expire and flush.
   void Advance(int64_t now_us);
   // End of input: close every flow and emit every event.

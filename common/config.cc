@@ -454,6 +454,8 @@ class Loader : public YamlReader {
              [&](const Value& l) {
                return ReadStringList(l, out.exclude_comm);
              }},
+            {"record",
+             [&](const Value& f) { return ReadPath(f, out.record); }},
         });
   }
 

@@ -88,6 +88,9 @@ struct TlsProbe {
   bool auto_targets = true;                // targets: auto
   std::vector<std::string> targets;        // or these libraries/executables
   std::vector<std::string> exclude_comm;   // process names never reported
+  // Beyond SPEC: every probe record also goes to this file (mode 0600; it
+  // holds plaintext, like a pcap file), replayable with -r FILE.
+  std::string record;
 };
 
 struct Agent {

@@ -44,6 +44,8 @@ class ProbeStreams {
   void Expire(int64_t now_us);
   void CloseAll();
   size_t size() const { return conns_.size(); }
+  // A replay names no live process: its exe is left empty.
+  void set_exe_of(std::function<std::string(uint32_t)> f) { exe_of_ = std::move(f); }
 
  private:
   struct Key {

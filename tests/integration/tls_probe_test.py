@@ -152,7 +152,8 @@ def main():
         cfg = os.path.join(tmp, "tokenwatch.yaml")
         with open(cfg, "w") as f:
             f.write("fingerprint_key_file: key\nagent:\n  fold_window: 0s\n"
-                    "  tls_probe:\n    enabled: true\n    targets: auto\n    exclude_comm: [sshd]\n")
+                    "  tls_probe:\n    enabled: true\n    targets: auto\n    exclude_comm: [sshd]\n"
+                    "    record: probe.twprobe\n")
         out = os.path.join(tmp, "events.jsonl")
         err_path = os.path.join(tmp, "agent.err")
         agent_proc = start([agent, "-c", cfg, "-i", "lo", "-f", f"tcp port {p_clear} or tcp port {p_h2c}",
@@ -308,6 +309,33 @@ def main():
         check("no raw token in the agent's output", not leaked)
         time.sleep(0.5)
         check("after SIGTERM no probe program is left", bpf_objects() == [], bpf_objects())
+
+        # The recording replays through the same user-space half: the same
+        # uses, in the same order (`-r` on a recording, no kernel involved).
+        rec = os.path.join(tmp, "probe.twprobe")
+        check("the recording is mode 0600 (it holds plaintext)",
+              os.path.exists(rec) and (os.stat(rec).st_mode & 0o777) == 0o600)
+        replay_cfg = os.path.join(tmp, "replay.yaml")
+        with open(replay_cfg, "w") as f:
+            f.write("fingerprint_key_file: key\nagent:\n  fold_window: 0s\n")
+        replayed = []
+        for n in range(2):
+            rout = os.path.join(tmp, f"replay-{n}.jsonl")
+            r = subprocess.run([agent, "-c", replay_cfg, "-r", rec, "--events-out", rout,
+                                "--agent-id", "tls", "--metrics-listen", "off"],
+                               capture_output=True, text=True, timeout=120)
+            check(f"replay {n + 1} of the recording exits 0", r.returncode == 0, r.stderr[-300:])
+
+            def key(e):
+                p = e.get("process") or {}
+                return (e["ts"], e["protocol"], e["method"], e["path"], e["status"], e["token"]["fp"],
+                        e["client"], e["server"], p.get("pid"), p.get("comm"))
+            replayed.append([key(e) for e in events_in(rout)])
+        live = [key(e) for e in events_in(out) if e.get("source") == "tls_probe"]
+        diff = next(((a, b) for a, b in zip(replayed[0], live) if a != b), None)
+        check("the replay gives the live probe's uses, in order", replayed[0] == live,
+              f"{len(replayed[0])} replayed, {len(live)} live; first difference {diff}")
+        check("two replays give the same events (deterministic)", replayed[0] == replayed[1])
         check("no uprobe event is left in tracefs", uprobe_events() == uprobes_before, uprobe_events()[:300])
 
         # SIGKILL: the links are the process's; the kernel drops them.
