@@ -147,7 +147,7 @@ void ProbeStreams::OnChunk(const Chunk& c) {
   conn->held.push_back(c);
 }
 
-void ProbeStreams::Close(const Key& k) {
+void ProbeStreams::Close(Key k) {  // a copy: callers pass lru_.front()
   auto it = conns_.find(k);
   if (it == conns_.end()) return;
   Conn& conn = *it->second;

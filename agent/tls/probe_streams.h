@@ -64,7 +64,7 @@ class ProbeStreams {
   Conn& Open(const Key& k, const Chunk& c);
   void Bind(Conn& conn, const Chunk& c);
   void Deliver(Conn& conn, const Chunk& c);
-  void Close(const Key& k);
+  void Close(Key k);
   // "ip:port|ip:port" of both ends, the same from either end.
   static std::string TupleKey(const analyzer::Endpoint& a,
                               const analyzer::Endpoint& b);
