@@ -210,7 +210,11 @@ def main():
             want[("grpc", "/payments.v1.Payments/Refund", 200, code, fp(t))] += n
         # h2load: 200 requests, 2 clients, 10 streams each at once.
         load = token("load")
-        r = subprocess.run(["h2load", "-n", "200", "-c", "2", "-m", "10", "-H",
+        # Paced (--rps, per client): the test is about parsing multiplexed
+        # streams; a burst an ASan-built agent on a loaded 2-core machine
+        # cannot keep up with shows as counted kernel drops, not as wrong
+        # parsing (throughput is the benchmarks' job).
+        r = subprocess.run(["h2load", "-n", "200", "-c", "2", "-m", "10", "--rps=100", "-H",
                             f"authorization: Bearer {load}",
                             f"http://127.0.0.1:{p_nginx}/v1/load"], capture_output=True, text=True)
         check("h2load completed 200 requests", "200 succeeded" in r.stdout, r.stdout[-400:])
