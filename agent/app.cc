@@ -73,16 +73,11 @@ AgentApp::~AgentApp() = default;
 int AgentApp::Run() {
   using Step = absl::Status (AgentApp::*)();
   static constexpr Step kStartUp[] = {
-      &AgentApp::LoadConfig,
-      &AgentApp::LookUpUser,
-      &AgentApp::LoadFingerprintKey,
-      &AgentApp::OpenTlsProbe,
-      &AgentApp::OpenSource,
-      &AgentApp::DropPrivilegesIfNotRoot,
-      &AgentApp::LoadTokenChecks,
-      &AgentApp::OpenOutputs,
-      &AgentApp::StartMetrics,
-      &AgentApp::DropPrivilegesIfRoot,
+      &AgentApp::LoadConfig,         &AgentApp::LookUpUser,
+      &AgentApp::LoadFingerprintKey, &AgentApp::OpenTlsProbe,
+      &AgentApp::OpenSource,         &AgentApp::DropPrivilegesIfNotRoot,
+      &AgentApp::LoadTokenChecks,    &AgentApp::OpenOutputs,
+      &AgentApp::StartMetrics,       &AgentApp::DropPrivilegesIfRoot,
   };
   for (Step step : kStartUp) {
     absl::Status s = (this->*step)();
@@ -179,7 +174,8 @@ absl::Status AgentApp::OpenTlsProbe() {
   o.auto_targets = c.auto_targets;
   o.targets = c.targets;
   o.exclude_comm = c.exclude_comm;
-  absl::StatusOr<std::unique_ptr<tls::ProbeRunner>> r = tls::ProbeRunner::Start(o);
+  absl::StatusOr<std::unique_ptr<tls::ProbeRunner>> r =
+      tls::ProbeRunner::Start(o);
   if (!r.ok()) {
     // No BTF, no ring buffer, no CAP_BPF + CAP_PERFMON: exit 2, saying so.
     return absl::FailedPreconditionError(r.status().message());
@@ -228,7 +224,8 @@ absl::Status AgentApp::OpenSource() {
     source_ = std::make_unique<tls::ProbeOnlySource>(probe_.get());
     return absl::OkStatus();
   }
-  if (!flags_.read.empty() && flags_.read != "-" && tls::IsRecording(flags_.read)) {
+  if (!flags_.read.empty() && flags_.read != "-" &&
+      tls::IsRecording(flags_.read)) {
     // A recording of the TLS probe (agent.tls_probe.record): its records go
     // through the probe's user-space half, in order, without a kernel.
     auto r = tls::RecordingReader::Open(flags_.read);

@@ -88,10 +88,13 @@ class AgentApp {
 
   std::unique_ptr<token::Fingerprinter> fingerprinter_;
   bool tls_probe_ = false;
-  std::unique_ptr<tls::ProbeRunner> probe_;  // before source_: it may wait on it
-  std::unique_ptr<tls::RecordingWriter> probe_record_;  // agent.tls_probe.record
-  std::unique_ptr<tls::RecordingReader> probe_replay_;  // -r FILE of a recording
-  uint64_t probe_dropped_seen_ = 0;          // queue drops already counted
+  std::unique_ptr<tls::ProbeRunner>
+      probe_;  // before source_: it may wait on it
+  std::unique_ptr<tls::RecordingWriter>
+      probe_record_;  // agent.tls_probe.record
+  std::unique_ptr<tls::RecordingReader>
+      probe_replay_;                 // -r FILE of a recording
+  uint64_t probe_dropped_seen_ = 0;  // queue drops already counted
   std::unique_ptr<capture::PacketSource> source_;
   bool source_given_ = false;
   std::unique_ptr<token::TokenChecks> checks_;

@@ -27,12 +27,12 @@ Pipeline::Pipeline(const config::Config& config, const std::string& agent_id,
       usage_(agent_id, &extractor_, &tokens_, &attributor_, &folder_, &stats_),
       analyzers_(protocols::Analyzers{&http_, &http2_}),
       probe_analyzers_(protocols::Analyzers{&probe_http_, &probe_http2_}),
-      probe_streams_(&probe_analyzers_, &stats_,
-                     tls::ProbeStreamLimits{
-                         config.agent.limits.max_flows,
-                         config.agent.limits.flow_buffer_bytes,
-                         absl::ToInt64Microseconds(
-                             config.agent.limits.flow_idle_timeout)}),
+      probe_streams_(
+          &probe_analyzers_, &stats_,
+          tls::ProbeStreamLimits{config.agent.limits.max_flows,
+                                 config.agent.limits.flow_buffer_bytes,
+                                 absl::ToInt64Microseconds(
+                                     config.agent.limits.flow_idle_timeout)}),
       flows_(config.agent.limits.max_flows,
              absl::ToInt64Microseconds(config.agent.limits.flow_idle_timeout),
              &analyzers_, &budget_, &stats_),

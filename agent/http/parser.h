@@ -140,9 +140,9 @@ class HttpParser {
   uint64_t mark_ = 0;
   uint64_t offset_ = 0;      // bytes of this direction fed so far
   uint64_t body_start_ = 0;  // offset of the byte after the head parsed last
-  uint64_t remaining_ = 0;           // body or chunk bytes still to skip
-  std::string head_buf_;             // a head that spans segments
-  std::string line_buf_;  // a chunk-size or trailer line that spans segments
+  uint64_t remaining_ = 0;   // body or chunk bytes still to skip
+  std::string head_buf_;     // a head that spans segments
+  std::string line_buf_;     // a chunk-size or trailer line that spans segments
   MessageHead* head_;
 };
 

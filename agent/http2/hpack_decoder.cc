@@ -93,7 +93,8 @@ bool HeaderList::Add(std::string_view name, std::string_view value,
   s.name_len = static_cast<uint32_t>(name.size());
   s.value = static_cast<uint32_t>(used_ + name.size());
   s.value_len = static_cast<uint32_t>(value.size());
-  if (!name.empty()) std::memcpy(storage_.get() + s.name, name.data(), name.size());
+  if (!name.empty())
+    std::memcpy(storage_.get() + s.name, name.data(), name.size());
   if (!value.empty())
     std::memcpy(storage_.get() + s.value, value.data(), value.size());
   used_ = need;
@@ -114,8 +115,7 @@ void HeaderList::Shrink(size_t keep_bytes) {
 
 size_t HpackDecoder::BlockBytes(size_t size) {
   if (size > kPoolMaxBlock) return size;
-  return std::max<size_t>(1, (size + kPoolGrain - 1) / kPoolGrain) *
-         kPoolGrain;
+  return std::max<size_t>(1, (size + kPoolGrain - 1) / kPoolGrain) * kPoolGrain;
 }
 
 void* HpackDecoder::Malloc(size_t size, void* self) {
@@ -185,7 +185,8 @@ void* HpackDecoder::Realloc(void* ptr, size_t size, void* self) {
   uint8_t* old = static_cast<uint8_t*>(ptr) - kAllocHeader;
   size_t old_size;
   std::memcpy(&old_size, old, sizeof old_size);
-  if (BlockBytes(old_size) <= kPoolMaxBlock || BlockBytes(size) <= kPoolMaxBlock) {
+  if (BlockBytes(old_size) <= kPoolMaxBlock ||
+      BlockBytes(size) <= kPoolMaxBlock) {
     // A pool-sized block on either side: move it (nghttp2 seldom grows one).
     if (BlockBytes(size) == BlockBytes(old_size)) {
       std::memcpy(old, &size, sizeof size);
@@ -297,8 +298,8 @@ bool HpackDecoder::IsUnknown(uint32_t index) const {
   if (index <= kStaticEntries) return false;
   const nghttp2_nv* e = nghttp2_hd_inflate_get_table_entry(inflater_, index);
   if (e == nullptr) return true;  // older than anything seen
-  return std::string_view(reinterpret_cast<const char*>(e->name),
-                          e->namelen) == kPlaceholderName;
+  return std::string_view(reinterpret_cast<const char*>(e->name), e->namelen) ==
+         kPlaceholderName;
 }
 
 void HpackDecoder::Fail(Result* r) {
@@ -312,8 +313,8 @@ bool HpackDecoder::Feed(const uint8_t* in, size_t len, bool final,
   while (true) {
     nghttp2_nv nv;
     int fl = 0;
-    ssize_t rv = nghttp2_hd_inflate_hd2(inflater_, &nv, &fl, in, len,
-                                        final ? 1 : 0);
+    ssize_t rv =
+        nghttp2_hd_inflate_hd2(inflater_, &nv, &fl, in, len, final ? 1 : 0);
     if (rv < 0) {
       Fail(r);
       return false;
@@ -321,8 +322,7 @@ bool HpackDecoder::Feed(const uint8_t* in, size_t len, bool final,
     in += rv;
     len -= static_cast<size_t>(rv);
     if (fl & NGHTTP2_HD_INFLATE_EMIT) {
-      std::string_view name(reinterpret_cast<const char*>(nv.name),
-                            nv.namelen);
+      std::string_view name(reinterpret_cast<const char*>(nv.name), nv.namelen);
       if (name == kPlaceholderName) {
         ++r->unknown;
       } else {
@@ -350,8 +350,8 @@ bool HpackDecoder::InsertPlaceholder(const uint8_t* value_string, size_t len,
   synth_.append(reinterpret_cast<const char*>(value_string), len);
   HeaderList ignored;
   Result inner;
-  bool ok = Feed(reinterpret_cast<const uint8_t*>(synth_.data()),
-                 synth_.size(), /*final=*/false, &ignored, &inner);
+  bool ok = Feed(reinterpret_cast<const uint8_t*>(synth_.data()), synth_.size(),
+                 /*final=*/false, &ignored, &inner);
   if (!ok) r->error = true;
   return ok;
 }
@@ -367,8 +367,8 @@ size_t HpackDecoder::memo_bytes() const {
 
 bool HpackDecoder::Memoizable(const Rep& rep) const {
   return (rep.kind == Kind::kLiteral || rep.kind == Kind::kLiteralIndexed) &&
-         rep.index <= kStaticEntries &&
-         rep.len >= kMemoMinRepBytes && rep.len <= kMemoMaxRepBytes;
+         rep.index <= kStaticEntries && rep.len >= kMemoMinRepBytes &&
+         rep.len <= kMemoMaxRepBytes;
 }
 
 HpackDecoder::MemoEntry* HpackDecoder::FindMemo(const uint8_t* rep,
@@ -415,8 +415,8 @@ void HpackDecoder::Remember(const Rep& r, const uint8_t* rep, size_t len,
   slot->used = false;
 }
 
-void HpackDecoder::DecodeKnown(const uint8_t* block, size_t len,
-                               bool use_memo, HeaderList* out, Result* r) {
+void HpackDecoder::DecodeKnown(const uint8_t* block, size_t len, bool use_memo,
+                               HeaderList* out, Result* r) {
   // Representations [run, i) wait to be fed to nghttp2 in one call; each
   // emits exactly one field (no size update or placeholder here), so the
   // fields a run adds line up with its representations. The memo changes

@@ -156,8 +156,8 @@ void Http2Session::BeginFrame(int dir) {
     case FrameType::kPushPromise:
       d.in_block = true;
       d.block_dropped = false;
-      d.block_end_stream = (f.flags & flags::kEndStream) != 0 &&
-                           f.Is(FrameType::kHeaders);
+      d.block_end_stream =
+          (f.flags & flags::kEndStream) != 0 && f.Is(FrameType::kHeaders);
       d.block_is_push = f.Is(FrameType::kPushPromise);
       d.block_stream = f.stream;
       d.continuations = 0;
@@ -348,8 +348,7 @@ void Http2Session::OnHeadersFrame(int dir, const uint8_t* p, size_t len) {
 
 void Http2Session::OnContinuation(int dir, const uint8_t* p, size_t len) {
   Direction& d = dirs_[dir];
-  if (!d.block_dropped)
-    d.block.append(reinterpret_cast<const char*>(p), len);
+  if (!d.block_dropped) d.block.append(reinterpret_cast<const char*>(p), len);
   if (d.frame.flags & flags::kEndHeaders) {
     d.in_block = false;
     EndBlock(dir, reinterpret_cast<const uint8_t*>(d.block.data()),
@@ -592,8 +591,8 @@ Http2Session::Stream* Http2Session::Find(uint32_t id) {
 
 void Http2Session::Complete(Stream& s) {
   if (s.observed == nullptr) return;
-  s.observed->Complete({s.status, ctx_->clock->now_us,
-                        s.grpc ? s.grpc_status : std::nullopt});
+  s.observed->Complete(
+      {s.status, ctx_->clock->now_us, s.grpc ? s.grpc_status : std::nullopt});
   s.observed.reset();
 }
 

@@ -20,9 +20,9 @@ struct RequestInfo {
   std::string agent;
   std::string service;
   std::string method;
-  std::string path;    // without the query string
-  std::string client;  // ip
-  std::string server;  // ip:port
+  std::string path;      // without the query string
+  std::string client;    // ip
+  std::string server;    // ip:port
   std::string protocol;  // "http/1.1" | "h2" | "grpc"
   std::string source;    // "pcap" | "tls_probe"
   // The probed process (TLS probe): pid 0 when unknown.
@@ -65,7 +65,7 @@ struct UsageRecord {
   int64_t ts_us = 0;
   int64_t last_ts_us = 0;
   uint32_t count = 1;
-  uint32_t status = 0;  // 0: no response seen
+  uint32_t status = 0;                  // 0: no response seen
   std::optional<uint32_t> grpc_status;  // gRPC trailers' grpc-status
   v1::TokenLocation location = v1::TOKEN_LOCATION_UNSPECIFIED;
   std::string param;

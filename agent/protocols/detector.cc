@@ -116,8 +116,8 @@ void ProtocolDetector::OnData(int dir, const uint8_t* data, size_t len) {
     case Verdict::kHttp1:
       if (depth_ > 0) {
         // A tunnel: HTTP/1 only if the client begins with a method.
-        MethodStart m = dir == client_ ? StartsWithMethod(pending_[dir])
-                                       : MethodStart::kNo;
+        MethodStart m =
+            dir == client_ ? StartsWithMethod(pending_[dir]) : MethodStart::kNo;
         if (m == MethodStart::kWait) return;
         if (m == MethodStart::kNo) {
           kind_ = Kind::kOpaque;
@@ -136,8 +136,8 @@ void ProtocolDetector::OnData(int dir, const uint8_t* data, size_t len) {
 
 void ProtocolDetector::StartHttp1() {
   kind_ = Kind::kHttp1;
-  http1_ = std::make_unique<http::HttpSession>(analyzers_.http1, ends_[0],
-                                               ends_[1]);
+  http1_ =
+      std::make_unique<http::HttpSession>(analyzers_.http1, ends_[0], ends_[1]);
   http1_->set_protocol_switch(this);
   if (client_ >= 0) http1_->SetClientSide(client_);
   for (int d = 0; d < 2; ++d) {

@@ -34,7 +34,7 @@ enum tw_dir {
 };
 
 #define TW_FLAG_TRUNCATED 1  // len < orig_len: the chunk was cut
-#define TW_FLAG_UNBOUND 2    // no socket known yet for this SSL*: a BIND follows
+#define TW_FLAG_UNBOUND 2  // no socket known yet for this SSL*: a BIND follows
 
 // The socket behind an SSL*, from this process's point of view.
 struct tw_tuple {

@@ -11,8 +11,8 @@ namespace tokenwatch::tls {
 struct ProbeStreams::Conn {
   std::unique_ptr<analyzer::StreamHandler> handler;  // null until bound
   bool bound = false;
-  bool mirror = false;  // the other end of a connection parsed elsewhere
-  std::string tuple;    // TupleKey, once bound
+  bool mirror = false;     // the other end of a connection parsed elsewhere
+  std::string tuple;       // TupleKey, once bound
   std::deque<Chunk> held;  // data before the socket was known
   size_t held_bytes = 0;
   int64_t last_us = 0;

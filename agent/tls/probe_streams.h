@@ -45,7 +45,9 @@ class ProbeStreams {
   void CloseAll();
   size_t size() const { return conns_.size(); }
   // A replay names no live process: its exe is left empty.
-  void set_exe_of(std::function<std::string(uint32_t)> f) { exe_of_ = std::move(f); }
+  void set_exe_of(std::function<std::string(uint32_t)> f) {
+    exe_of_ = std::move(f);
+  }
 
  private:
   struct Key {

@@ -15,7 +15,8 @@ constexpr size_t kMagicLen = sizeof(kRecordingMagic) - 1;
 constexpr uint32_t kMaxRecord = 1u << 20;  // a record is at most 16 KiB of data
 
 void PutU(std::string* out, uint64_t v, int bytes) {
-  for (int i = 0; i < bytes; ++i) out->push_back(static_cast<char>(v >> (8 * i)));
+  for (int i = 0; i < bytes; ++i)
+    out->push_back(static_cast<char>(v >> (8 * i)));
 }
 
 void PutStr(std::string* out, const std::string& s, int len_bytes) {
@@ -65,12 +66,16 @@ absl::StatusOr<std::unique_ptr<RecordingWriter>> RecordingWriter::Create(
   // 0600: it holds plaintext, tokens included, as a pcap file would.
   int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("agent.tls_probe.record: ", path, ": ", std::strerror(errno)));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "agent.tls_probe.record: ", path, ": ", std::strerror(errno)));
   }
   FILE* f = fdopen(fd, "wb");
-  if (f == nullptr || std::fwrite(kRecordingMagic, 1, kMagicLen, f) != kMagicLen) {
-    if (f != nullptr) std::fclose(f); else close(fd);
+  if (f == nullptr ||
+      std::fwrite(kRecordingMagic, 1, kMagicLen, f) != kMagicLen) {
+    if (f != nullptr)
+      std::fclose(f);
+    else
+      close(fd);
     return absl::InvalidArgumentError(
         absl::StrCat("agent.tls_probe.record: ", path, ": cannot write"));
   }
@@ -107,13 +112,15 @@ absl::StatusOr<std::unique_ptr<RecordingReader>> RecordingReader::Open(
     const std::string& path) {
   FILE* f = std::fopen(path.c_str(), "rb");
   if (f == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": ", std::strerror(errno)));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": ", std::strerror(errno)));
   }
   char magic[kMagicLen];
   if (std::fread(magic, 1, kMagicLen, f) != kMagicLen ||
       std::memcmp(magic, kRecordingMagic, kMagicLen) != 0) {
     std::fclose(f);
-    return absl::InvalidArgumentError(absl::StrCat(path, ": not a TLS probe recording"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": not a TLS probe recording"));
   }
   return std::unique_ptr<RecordingReader>(new RecordingReader(f, path));
 }
@@ -135,10 +142,11 @@ absl::StatusOr<bool> RecordingReader::Next(Chunk* c) {
   if (std::fread(body.data(), 1, n, f_) != n) return damaged("cut short");
   Cursor cur(body);
   uint64_t kind, dir, flags, ts, ssl, pid, orig, lport, rport;
-  if (!cur.U(&kind, 1) || !cur.U(&dir, 1) || !cur.U(&flags, 1) || !cur.U(&ts, 8) ||
-      !cur.U(&ssl, 8) || !cur.U(&pid, 4) || !cur.U(&orig, 4) || !cur.Str(&c->comm, 1) ||
-      !cur.Str(&c->local.ip, 1) || !cur.U(&lport, 2) || !cur.Str(&c->remote.ip, 1) ||
-      !cur.U(&rport, 2) || !cur.Str(&c->data, 4) || !cur.done() ||
+  if (!cur.U(&kind, 1) || !cur.U(&dir, 1) || !cur.U(&flags, 1) ||
+      !cur.U(&ts, 8) || !cur.U(&ssl, 8) || !cur.U(&pid, 4) ||
+      !cur.U(&orig, 4) || !cur.Str(&c->comm, 1) || !cur.Str(&c->local.ip, 1) ||
+      !cur.U(&lport, 2) || !cur.Str(&c->remote.ip, 1) || !cur.U(&rport, 2) ||
+      !cur.Str(&c->data, 4) || !cur.done() ||
       kind > static_cast<uint8_t>(Chunk::Kind::kClose) ||
       dir > static_cast<uint8_t>(Chunk::Dir::kRead)) {
     return damaged("malformed");

@@ -64,7 +64,8 @@ analyzer::Endpoint ToEndpoint(uint16_t family, const uint8_t* addr,
     inet_ntop(AF_INET, addr, buf, sizeof(buf));
   } else if (family == AF_INET6) {
     // An IPv4-mapped address is shown as IPv4, as pcap would show it.
-    static const uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    static const uint8_t kMapped[12] = {0, 0, 0, 0, 0,    0,
+                                        0, 0, 0, 0, 0xff, 0xff};
     if (std::memcmp(addr, kMapped, 12) == 0) {
       inet_ntop(AF_INET, addr + 12, buf, sizeof(buf));
     } else {
@@ -84,14 +85,17 @@ std::string ProbeUnsupportedReason() {
   std::vector<std::string> missing;
   if (!admin) {
     if (!(caps & (uint64_t{1} << kCapBpf))) missing.push_back("CAP_BPF");
-    if (!(caps & (uint64_t{1} << kCapPerfmon))) missing.push_back("CAP_PERFMON");
+    if (!(caps & (uint64_t{1} << kCapPerfmon)))
+      missing.push_back("CAP_PERFMON");
   }
   if (!missing.empty()) {
-    return absl::StrCat("the TLS probe needs root or CAP_BPF + CAP_PERFMON (missing: ",
-                        absl::StrJoin(missing, ", "), ")");
+    return absl::StrCat(
+        "the TLS probe needs root or CAP_BPF + CAP_PERFMON (missing: ",
+        absl::StrJoin(missing, ", "), ")");
   }
   if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
-    return "the TLS probe needs a kernel with BTF (/sys/kernel/btf/vmlinux is missing)";
+    return "the TLS probe needs a kernel with BTF (/sys/kernel/btf/vmlinux is "
+           "missing)";
   }
   if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nullptr) != 1) {
     return "the TLS probe needs the BPF ring buffer (Linux 5.8 or later)";
@@ -185,7 +189,8 @@ TlsProbe::TlsProbe(const ProbeOptions& o)
 
 TlsProbe::~TlsProbe() = default;
 
-absl::StatusOr<std::unique_ptr<TlsProbe>> TlsProbe::Open(const ProbeOptions& o) {
+absl::StatusOr<std::unique_ptr<TlsProbe>> TlsProbe::Open(
+    const ProbeOptions& o) {
   if (std::string why = ProbeUnsupportedReason(); !why.empty()) {
     return absl::FailedPreconditionError(why);
   }
@@ -194,16 +199,18 @@ absl::StatusOr<std::unique_ptr<TlsProbe>> TlsProbe::Open(const ProbeOptions& o) 
   m.options = &p->options_;
   m.skel = tw_probe::open();
   if (m.skel == nullptr) {
-    return absl::InternalError(absl::StrCat("TLS probe: cannot open the BPF object: ",
-                                            std::strerror(errno)));
+    return absl::InternalError(absl::StrCat(
+        "TLS probe: cannot open the BPF object: ", std::strerror(errno)));
   }
   m.skel->rodata->self_tgid = static_cast<uint32_t>(getpid());
   bpf_map__set_max_entries(m.skel->maps.events, o.ring_bytes);
   if (int err = tw_probe::load(m.skel); err != 0) {
-    return absl::InternalError(absl::StrCat(
-        "TLS probe: the kernel refused the BPF programs: ", std::strerror(-err)));
+    return absl::InternalError(
+        absl::StrCat("TLS probe: the kernel refused the BPF programs: ",
+                     std::strerror(-err)));
   }
-  for (bpf_program* prog : {m.skel->progs.tw_tcp_sendmsg, m.skel->progs.tw_tcp_recvmsg}) {
+  for (bpf_program* prog :
+       {m.skel->progs.tw_tcp_sendmsg, m.skel->progs.tw_tcp_recvmsg}) {
     bpf_link* l = bpf_program__attach(prog);
     if (l == nullptr) {
       return absl::InternalError(absl::StrCat("TLS probe: cannot attach ",
@@ -232,8 +239,8 @@ absl::Status TlsProbe::Attach(const std::string& path, bool from_config) {
   struct stat st {};
   if (stat(path.c_str(), &st) != 0) {
     if (from_config) {
-      return absl::NotFoundError(
-          absl::StrCat("agent.tls_probe.targets: ", path, ": ", std::strerror(errno)));
+      return absl::NotFoundError(absl::StrCat("agent.tls_probe.targets: ", path,
+                                              ": ", std::strerror(errno)));
     }
     return absl::OkStatus();
   }
@@ -241,7 +248,8 @@ absl::Status TlsProbe::Attach(const std::string& path, bool from_config) {
   for (const Target& t : targets_) {
     if (t.dev == id.first && t.ino == id.second) return absl::OkStatus();
   }
-  if (std::find(not_targets_.begin(), not_targets_.end(), id) != not_targets_.end())
+  if (std::find(not_targets_.begin(), not_targets_.end(), id) !=
+      not_targets_.end())
     return absl::OkStatus();
   struct Spec {
     bpf_program* prog;
@@ -267,15 +275,16 @@ absl::Status TlsProbe::Attach(const std::string& path, bool from_config) {
     opts.sz = sizeof(opts);
     opts.func_name = sp.func;
     opts.retprobe = sp.ret;
-    bpf_link* l = bpf_program__attach_uprobe_opts(sp.prog, -1, path.c_str(), 0, &opts);
+    bpf_link* l =
+        bpf_program__attach_uprobe_opts(sp.prog, -1, path.c_str(), 0, &opts);
     if (l == nullptr) {
       if (!sp.required) continue;
       int err = errno;
       for (bpf_link* x : links) bpf_link__destroy(x);
       if (from_config) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "agent.tls_probe.targets: ", path, ": cannot probe ", sp.func, ": ",
-            std::strerror(err)));
+        return absl::FailedPreconditionError(
+            absl::StrCat("agent.tls_probe.targets: ", path, ": cannot probe ",
+                         sp.func, ": ", std::strerror(err)));
       }
       not_targets_.push_back(id);  // no OpenSSL in it: never tried again
       return absl::OkStatus();
@@ -283,8 +292,10 @@ absl::Status TlsProbe::Attach(const std::string& path, bool from_config) {
     links.push_back(l);
   }
   impl_->links.insert(impl_->links.end(), links.begin(), links.end());
-  targets_.push_back({path, id.first, id.second, static_cast<int>(links.size())});
-  log::Info("TLS probe attached to %s (%d probes)", path, static_cast<int>(links.size()));
+  targets_.push_back(
+      {path, id.first, id.second, static_cast<int>(links.size())});
+  log::Info("TLS probe attached to %s (%d probes)", path,
+            static_cast<int>(links.size()));
   return absl::OkStatus();
 }
 
@@ -300,7 +311,8 @@ int TlsProbe::Rescan() {
   return static_cast<int>(targets_.size() - before);
 }
 
-absl::Status TlsProbe::Poll(int timeout_ms, const std::function<void(Chunk&)>& sink) {
+absl::Status TlsProbe::Poll(int timeout_ms,
+                            const std::function<void(Chunk&)>& sink) {
   impl_->sink = &sink;
   // The kernel half wakes this reader only when the ring fills up: the
   // wait is a timer, then whatever arrived is read.
@@ -308,7 +320,8 @@ absl::Status TlsProbe::Poll(int timeout_ms, const std::function<void(Chunk&)>& s
   if (n >= 0) n = ring_buffer__consume(impl_->ring);
   impl_->sink = nullptr;
   if (n < 0 && n != -EINTR) {
-    return absl::InternalError(absl::StrCat("TLS probe: ring buffer poll: ", std::strerror(-n)));
+    return absl::InternalError(
+        absl::StrCat("TLS probe: ring buffer poll: ", std::strerror(-n)));
   }
   return absl::OkStatus();
 }

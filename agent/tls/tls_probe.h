@@ -44,7 +44,8 @@ std::string ProbeUnsupportedReason();
 
 // Paths that map an OpenSSL (libssl.so*) or export SSL_read/SSL_write, in
 // the processes under `proc_root` (the agent's /proc).
-std::vector<std::string> DiscoverTargets(const std::string& proc_root = "/proc");
+std::vector<std::string> DiscoverTargets(
+    const std::string& proc_root = "/proc");
 
 class TlsProbe {
  public:
@@ -70,7 +71,8 @@ class TlsProbe {
   ProbeOptions options_;
   std::unique_ptr<Impl> impl_;
   std::vector<Target> targets_;
-  std::vector<std::pair<uint64_t, uint64_t>> not_targets_;  // (dev, ino) without SSL_*
+  std::vector<std::pair<uint64_t, uint64_t>>
+      not_targets_;  // (dev, ino) without SSL_*
 };
 
 }  // namespace tokenwatch::tls

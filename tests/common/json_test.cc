@@ -27,7 +27,7 @@ TEST(AppendJsonStringTest, PlainAsciiIsQuotedAsIs) {
 TEST(AppendJsonStringTest, EscapesAndInvalidUtf8) {
   EXPECT_EQ(Json("a\"b\\c"), "x\"a\\\"b\\\\c\"");
   EXPECT_EQ(Json(std::string("\x00\x1f\n", 3)), "x\"\\u0000\\u001f\\u000a\"");
-  EXPECT_EQ(Json("caf\xc3\xa9"), "x\"caf\xc3\xa9\"");           // valid UTF-8
+  EXPECT_EQ(Json("caf\xc3\xa9"), "x\"caf\xc3\xa9\"");          // valid UTF-8
   EXPECT_EQ(Json("bad\xc3(\xff"), "x\"bad\\ufffd(\\ufffd\"");  // invalid
   EXPECT_EQ(Json("\"first"), "x\"\\\"first\"");
 }

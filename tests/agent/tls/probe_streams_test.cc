@@ -178,23 +178,24 @@ TEST_F(ProbeStreamsTest, TruncatedChunkIsAGapAndCounted) {
   pipeline_->Finish();
   ASSERT_EQ(sink_.events.size(), 1u);
   EXPECT_EQ(sink_.events[0].path(), "/after");
-  EXPECT_EQ(pipeline_->stats().drops[static_cast<size_t>(
-                Drop::kTlsProbeTruncated)],
-            1u);
+  EXPECT_EQ(
+      pipeline_->stats().drops[static_cast<size_t>(Drop::kTlsProbeTruncated)],
+      1u);
 }
 
 // Bounds: bytes held for an unbound SSL* and connections tracked.
 TEST(ProbeStreamsBoundsTest, UnboundBytesAndConnectionsAreBoundedAndCounted) {
   struct Null : analyzer::StreamHandlerFactory {
-    std::unique_ptr<analyzer::StreamHandler> Create(analyzer::Endpoint,
-                                                    analyzer::Endpoint) override {
+    std::unique_ptr<analyzer::StreamHandler> Create(
+        analyzer::Endpoint, analyzer::Endpoint) override {
       return nullptr;
     }
   } factory;
   AgentStats stats;
-  ProbeStreams streams(&factory, &stats, {/*max_connections=*/4,
-                                          /*max_unbound_bytes=*/1000,
-                                          /*idle_timeout_us=*/1000000},
+  ProbeStreams streams(&factory, &stats,
+                       {/*max_connections=*/4,
+                        /*max_unbound_bytes=*/1000,
+                        /*idle_timeout_us=*/1000000},
                        [](uint32_t) { return std::string("/bin/x"); });
   Chunk c;
   c.kind = Chunk::Kind::kData;

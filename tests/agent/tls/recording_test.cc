@@ -11,7 +11,9 @@ namespace {
 
 Chunk Sample(int i) {
   Chunk c;
-  c.kind = i % 3 == 0 ? Chunk::Kind::kData : i % 3 == 1 ? Chunk::Kind::kBind : Chunk::Kind::kClose;
+  c.kind = i % 3 == 0   ? Chunk::Kind::kData
+           : i % 3 == 1 ? Chunk::Kind::kBind
+                        : Chunk::Kind::kClose;
   c.dir = i % 2 ? Chunk::Dir::kRead : Chunk::Dir::kWrite;
   c.ts_us = 1764500000000000 + i;
   c.ssl = 0xdeadbeef00 + i;
@@ -23,7 +25,8 @@ Chunk Sample(int i) {
   c.remote.ip = "::1";
   c.remote.port = 50000 + i;
   c.truncated = i == 3;
-  c.data = std::string(static_cast<size_t>(i) * 100, static_cast<char>('a' + i));
+  c.data =
+      std::string(static_cast<size_t>(i) * 100, static_cast<char>('a' + i));
   c.orig_len = static_cast<uint32_t>(c.data.size() + (c.truncated ? 7 : 0));
   return c;
 }
@@ -74,9 +77,13 @@ TEST(RecordingTest, DamagedFilesAreErrorsNamingTheOffset) {
     bytes.assign(std::istreambuf_iterator<char>(in), {});
   }
   // Cut short, a size larger than any record, and a bad kind.
-  for (std::string bad : {bytes.substr(0, bytes.size() - 3),
-                          bytes.substr(0, 9) + std::string("\xff\xff\xff\x7f", 4),
-                          [&] { std::string b = bytes; b[13] = 9; return b; }()}) {
+  for (std::string bad :
+       {bytes.substr(0, bytes.size() - 3),
+        bytes.substr(0, 9) + std::string("\xff\xff\xff\x7f", 4), [&] {
+          std::string b = bytes;
+          b[13] = 9;
+          return b;
+        }()}) {
     {
       std::ofstream out(path, std::ios::binary | std::ios::trunc);
       out << bad;

@@ -36,9 +36,9 @@ TEST_F(TokenCacheTest, RepeatsAndRotationCountAsBefore) {
   EXPECT_EQ(cache.size(), 2u);
   // Rotated out twice (young of one entry): decoded again, as a miss.
   std::string c = testing::MakeJwt(R"({"sub":"c"})");
-  cache.Lookup(c);  // young {c}, old {b}
-  cache.Lookup(b);  // hit: young {b}, old {c}
-  cache.Lookup(c);  // hit: young {c}, old {b}
+  cache.Lookup(c);                    // young {c}, old {b}
+  cache.Lookup(b);                    // hit: young {b}, old {c}
+  cache.Lookup(c);                    // hit: young {c}, old {b}
   EXPECT_NE(cache.Lookup(a), first);  // a is gone: a new record
   EXPECT_EQ(stats_.token_cache_misses, 4u);
   EXPECT_EQ(stats_.token_cache_hits, 7u);
