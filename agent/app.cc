@@ -169,6 +169,21 @@ absl::Status AgentApp::LoadFingerprintKey() {
 // Before the capture: both need the privileges the agent may drop.
 absl::Status AgentApp::OpenTlsProbe() {
   if (!tls_probe_) return absl::OkStatus();
+  // The capabilities first, from the privilege module's reading of
+  // /proc/self/status: without them the kernel's refusal says less.
+  std::string status;
+  if (FILE* f = std::fopen("/proc/self/status", "r")) {
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) status.append(buf, n);
+    std::fclose(f);
+  }
+  absl::StatusOr<privilege::ThreadCredentials> creds =
+      privilege::ParseProcStatus(status);
+  if (!creds.ok())
+    return absl::FailedPreconditionError(creds.status().message());
+  if (std::string why = tls::MissingCapabilities(creds->cap_eff); !why.empty())
+    return absl::FailedPreconditionError(why);
   const config::TlsProbe& c = config_.agent.tls_probe;
   tls::ProbeOptions o;
   o.auto_targets = c.auto_targets;

@@ -45,24 +45,17 @@ Pipeline::Pipeline(const config::Config& config, const std::string& agent_id,
   http_.observer = &usage_;
   http_.clock = &clock_;
   // HTTP/2 shares the HTTP/1 bounds where they mean the same thing.
-  http2_.max_header_bytes = config.agent.limits.max_header_bytes;
-  http2_.max_header_list_bytes = config.agent.limits.max_header_bytes;
-  http2_.stats = &stats_;
-  http2_.observer = &usage_;
-  http2_.clock = &clock_;
-  for (http::SessionContext* c : {&probe_http_}) {
-    c->max_header_bytes = http_.max_header_bytes;
-    c->max_pending_requests = http_.max_pending_requests;
+  for (http2::Http2Context* c : {&http2_, &probe_http2_}) {
+    c->max_header_bytes = config.agent.limits.max_header_bytes;
+    c->max_header_list_bytes = config.agent.limits.max_header_bytes;
     c->stats = &stats_;
     c->observer = &usage_;
     c->clock = &clock_;
-    c->source = analyzer::Source::kTlsProbe;
   }
-  probe_http2_.max_header_bytes = http2_.max_header_bytes;
-  probe_http2_.max_header_list_bytes = http2_.max_header_list_bytes;
-  probe_http2_.stats = &stats_;
-  probe_http2_.observer = &usage_;
-  probe_http2_.clock = &clock_;
+  // The probe's analyzers: the same bounds and consumers, their own source
+  // (and scratch buffers).
+  probe_http_ = http_;
+  probe_http_.source = analyzer::Source::kTlsProbe;
   probe_http2_.source = analyzer::Source::kTlsProbe;
 }
 

@@ -29,17 +29,6 @@ constexpr int kCapSysAdmin = 21;
 constexpr int kCapPerfmon = 38;
 constexpr int kCapBpf = 39;
 
-uint64_t EffectiveCaps() {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("CapEff:", 0) == 0) {
-      return std::stoull(line.substr(7), nullptr, 16);
-    }
-  }
-  return 0;
-}
-
 bool IsDigits(const char* s) {
   if (*s == '\0') return false;
   for (; *s; ++s) {
@@ -79,8 +68,7 @@ analyzer::Endpoint ToEndpoint(uint16_t family, const uint8_t* addr,
 
 }  // namespace
 
-std::string ProbeUnsupportedReason() {
-  uint64_t caps = EffectiveCaps();
+std::string MissingCapabilities(uint64_t caps) {
   bool admin = caps & (uint64_t{1} << kCapSysAdmin);
   std::vector<std::string> missing;
   if (!admin) {
@@ -93,6 +81,10 @@ std::string ProbeUnsupportedReason() {
         "the TLS probe needs root or CAP_BPF + CAP_PERFMON (missing: ",
         absl::StrJoin(missing, ", "), ")");
   }
+  return "";
+}
+
+std::string KernelUnsupportedReason() {
   if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
     return "the TLS probe needs a kernel with BTF (/sys/kernel/btf/vmlinux is "
            "missing)";
@@ -191,7 +183,7 @@ TlsProbe::~TlsProbe() = default;
 
 absl::StatusOr<std::unique_ptr<TlsProbe>> TlsProbe::Open(
     const ProbeOptions& o) {
-  if (std::string why = ProbeUnsupportedReason(); !why.empty()) {
+  if (std::string why = KernelUnsupportedReason(); !why.empty()) {
     return absl::FailedPreconditionError(why);
   }
   std::unique_ptr<TlsProbe> p(new TlsProbe(o));

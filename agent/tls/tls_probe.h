@@ -38,9 +38,13 @@ struct ProbeCounters {
   uint64_t read_fail = 0;  // plaintext that could not be read
 };
 
-// What the kernel and the process lack for the probe, or "" when nothing:
-// BTF, the BPF ring buffer, CAP_BPF + CAP_PERFMON (or root).
-std::string ProbeUnsupportedReason();
+// What an effective capability set (CapEff) lacks for the probe, or "":
+// CAP_BPF + CAP_PERFMON, or CAP_SYS_ADMIN. The caller reads the set
+// (privilege::ParseProcStatus).
+std::string MissingCapabilities(uint64_t cap_eff);
+// What the kernel lacks for the probe, or "": BTF, the BPF ring buffer.
+// TlsProbe::Open checks it.
+std::string KernelUnsupportedReason();
 
 // Paths that map an OpenSSL (libssl.so*) or export SSL_read/SSL_write, in
 // the processes under `proc_root` (the agent's /proc).
